@@ -1,0 +1,5 @@
+"""python -m paramcalc."""
+
+from .cli import main
+
+main()

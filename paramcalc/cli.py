@@ -1,0 +1,264 @@
+"""The ``paramcalc`` command line: each command loads a configuration, calls the library once
+and renders the result. Errors from the library become one ``Error: …`` line and exit code 2.
+
+Commands that only count import neither torch nor anything else they do not need; the
+commands that build models import ``check``/``train`` inside their bodies.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from . import presets, render
+from .errors import ParamcalcError
+from .formulas import budget
+from .presets import Preset
+from .spec import BLOCKS, CELLS, HEAD_LAYERS, HEADS, POSITIONALS
+from .symbols import NAMES, lookup
+
+
+class OneLineErrors(TyperGroup):
+    """A command group whose errors, usage errors included, are one line on stderr."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ParamcalcError as error:
+            typer.echo(f"Error: {error}", err=True)
+            code = 2
+        except Exception as error:
+            # typer's usage errors (from click, or its vendored copy of click) carry
+            # format_message() and exit_code; anything else is a bug and keeps its traceback
+            kind = type(error).__name__
+            if kind == "NoArgsIsHelpError":
+                help_text = error.ctx.get_help() if getattr(error, "ctx", None) else ""
+                if help_text:
+                    typer.echo(help_text)
+                code = 0
+            elif kind == "Abort":
+                typer.echo("Aborted.", err=True)
+                code = 1
+            elif hasattr(error, "format_message") and hasattr(error, "exit_code"):
+                typer.echo(f"Error: {error.format_message()}", err=True)
+                code = error.exit_code
+            else:
+                raise
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    help="Where a transformer language model's parameters go: exact counts, the blocks ÷ head "
+         "ratio and its derivatives for every output-head design, checked against torch.",
+)
+
+Block = Enum("Block", {name: name for name in BLOCKS}, type=str)  # type: ignore[misc]
+Positional = Enum("Positional", {name: name for name in POSITIONALS}, type=str)  # type: ignore[misc]
+Head = Enum("Head", {name.replace("-", "_"): name for name in HEADS}, type=str)  # type: ignore[misc]
+Cell = Enum("Cell", {name: name for name in CELLS}, type=str)  # type: ignore[misc]
+
+_MODEL = "Model (a preset or file, then overrides)"
+
+
+def _opt(help: str, *names: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=_MODEL, show_default=False)
+
+
+#: the options every model command takes, by parameter name
+MODEL_OPTIONS: dict[str, Any] = {
+    "preset": Annotated[str | None, _opt("a shipped preset: id4, id6, gpt2, gpt2-medium, "
+                                         "gpt2-large, gpt2-xl, ctrl", "--preset", "-p")],
+    "preset_file": Annotated[Path | None, _opt("a TOML file of hyperparameters", "--preset-file")],
+    "vocab_size": Annotated[int | None, _opt("V: tokens in the vocabulary")],
+    "seq_length": Annotated[int | None, _opt("S: tokens the model sees at once")],
+    "d_model": Annotated[int | None, _opt("d: embedding and block width")],
+    "num_blocks": Annotated[int | None, _opt("n: number of blocks")],
+    "n_heads": Annotated[int | None, _opt("h: attention heads (must divide d_model)")],
+    "d_ff": Annotated[int | None, _opt("f: feed-forward width of transformer blocks [4·d]")],
+    "block": Annotated[Block | None, _opt("block kind")],
+    "positional": Annotated[Positional | None, _opt("position encoding")],
+    "n_positions": Annotated[int | None, _opt("P: rows of a learned position table [S]")],
+    "final_norm": Annotated[bool | None, _opt("a LayerNorm after the last block",
+                                              "--final-norm/--no-final-norm")],
+    "head": Annotated[Head | None, _opt("the output-head design")],
+    "head_width": Annotated[int | None, _opt("k: width a reducing head reduces to [d/8; "
+                                             "bottleneck: d]")],
+    "kernel_size": Annotated[int | None, _opt("w: the conv head's kernel [3]")],
+    "cell": Annotated[Cell | None, _opt("the rnn head's cell [gru]")],
+    "logits_bias": Annotated[bool | None, _opt("a V-sized bias on the logits",
+                                               "--logits-bias/--no-logits-bias")],
+}
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object and nothing else")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def model_options(func: F) -> F:
+    """Give a command the model options; it receives the resolved ``model: Preset``."""
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values()
+           if p.name != "model"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                               default=None) for name, annotation in MODEL_OPTIONS.items()]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in MODEL_OPTIONS}
+        overrides = {name: value.value if isinstance(value, Enum) else value
+                     for name, value in given.items() if name not in ("preset", "preset_file")}
+        model = presets.resolve(given["preset"], given["preset_file"], overrides)
+        return func(model=model, **kwargs)
+
+    parameters = own + extra
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command  # type: ignore[return-value]
+
+
+def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> None:
+    if as_json:
+        typer.echo(render.emit_json(obj()))
+    else:
+        render.console().print(view())
+
+
+@app.command()
+@model_options
+def count(model: Preset, as_json: JsonFlag = False) -> None:
+    """Parameters per component, exact and leading-order formulas, and the total."""
+    result = budget(model.config)
+    _print(as_json, lambda: render.count_json(model, result),
+           lambda: render.count_table(model, result))
+
+
+@app.command()
+@model_options
+def ratio(model: Preset, as_json: JsonFlag = False) -> None:
+    """The blocks ÷ head ratio, exact and leading-order, with both formulas.
+
+    A head that owns no parameters (GPT-2's tied head) has an infinite ratio; then the
+    log's own reading of that head, tied-flatten, is shown too.
+    """
+    result = budget(model.config)
+    log_reading = budget(model.config.with_head("tied-flatten")) if result.ratio.exact is None else None
+
+    def obj() -> dict[str, Any]:
+        out = render.count_json(model, result)
+        if log_reading is not None:
+            out["log_reading"] = render.count_json(model, log_reading)
+        return out
+
+    _print(as_json, obj, lambda: render.ratio_view(model, result, log_reading))
+
+
+@app.command()
+@model_options
+def derive(
+    model: Preset,
+    wrt: Annotated[str | None, typer.Option(
+        help="only the derivative with respect to this hyperparameter (d_model or d)")] = None,
+    latex: Annotated[bool, typer.Option("--latex", help="formulas as LaTeX")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every formula, and the partial derivatives of the ratio and the total.
+
+    Each derivative is given symbolically, at the configuration, and as an elasticity
+    (∂ln y/∂ln x), so that knobs of different sizes can be compared.
+    """
+    result = budget(model.config)
+    symbol = None
+    if wrt is not None:
+        symbol = lookup(wrt)
+        if symbol is None:
+            raise ParamcalcError(f"unknown hyperparameter {wrt!r} for --wrt; choose one of: "
+                                 f"{', '.join(NAMES.values())} (or their symbols)")
+    ratio_rows = result.derivatives("ratio", symbol)
+    total_rows = result.derivatives("total", symbol)
+    if symbol is not None and not ratio_rows and not total_rows:
+        raise ParamcalcError(f"neither the ratio nor the total of {model.name} depends on "
+                             f"{NAMES[symbol]}")
+
+    def obj() -> dict[str, Any]:
+        out = render.count_json(model, result)
+        out["derivatives"] = {"ratio": render.derivatives_json(ratio_rows),
+                              "total": render.derivatives_json(total_rows)}
+        return out
+
+    _print(as_json, obj, lambda: render.derive_view(model, result, ratio_rows, total_rows, latex))
+
+
+@app.command()
+@model_options
+def compare(
+    model: Preset,
+    heads: Annotated[str | None, typer.Option(
+        help=f"comma-separated head designs [all: {','.join(HEADS)}]")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every head design on one backbone, side by side: head parameters, total, ratio and the
+    ratio's elasticities."""
+    chosen = _head_list(heads)
+    budgets, skipped = [], {}
+    for head in chosen or HEADS:
+        try:
+            budgets.append(budget(model.config.with_head(head)))
+        except ParamcalcError as error:
+            if chosen:
+                raise
+            skipped[head] = str(error)
+    elasticities = [b.derivatives("ratio") for b in budgets]
+
+    def obj() -> dict[str, Any]:
+        out: dict[str, Any] = {"name": model.name,
+                               "heads": [render.count_json(model, b) for b in budgets]}
+        for entry, rows in zip(out["heads"], elasticities):
+            entry["ratio_elasticities"] = {name: float(d.elasticity) for name, d in rows.items()}
+        if skipped:
+            out["skipped"] = skipped
+        return out
+
+    _print(as_json, obj, lambda: render.compare_table(model.name, budgets, elasticities, skipped))
+
+
+def _head_list(heads: str | None) -> list[str]:
+    if heads is None:
+        return []
+    chosen = [h.strip() for h in heads.split(",") if h.strip()]
+    for head in chosen:
+        if head not in HEAD_LAYERS:
+            raise ParamcalcError(f"unknown head {head!r} in --heads; choose from: {', '.join(HEADS)}")
+    if not chosen:
+        raise ParamcalcError(f"--heads is empty; choose from: {', '.join(HEADS)}")
+    return list(dict.fromkeys(chosen))
+
+
+@app.command(name="presets")
+def list_presets(as_json: JsonFlag = False) -> None:
+    """The shipped presets, with their totals and sources."""
+    rows = [(p, budget(p.config)) for p in map(presets.from_name, presets.names())]
+    _print(as_json,
+           lambda: {"presets": [{"name": p.name, "description": p.description, "source": p.source,
+                                 "config": p.config.to_dict(), "total": b.params["total"]}
+                                for p, b in rows]},
+           lambda: render.presets_table(rows))
+
+
+def main() -> None:
+    """The console script."""
+    app()

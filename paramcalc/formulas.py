@@ -1,0 +1,218 @@
+"""Exact and leading-order parameter counts per component, the ratio, and its derivatives.
+
+Every count is a sympy expression over the positive-integer symbols of ``symbols.py``,
+built with Python operators from the layers each component holds. The leading-order
+count keeps the terms of highest total degree: the log's approximations
+(4·n·d² for seed blocks, S·d·V for the flatten head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from .spec import ModelConfig
+from .symbols import NAMES, SYMBOLS, P, S, V, d, f, k, n, w
+
+#: the components of a model, in order; the torch modules carry the same names
+COMPONENTS = ("embedding", "positional", "blocks", "final_norm", "head")
+
+_ZERO = sp.Integer(0)
+
+
+def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
+    """A fully connected layer: a weight matrix and, usually, a bias."""
+    return inputs * outputs + (outputs if bias else 0)
+
+
+def layer_norm(width: sp.Expr) -> sp.Expr:
+    """A LayerNorm: a scale and a shift per feature."""
+    return 2 * width
+
+
+def embedding(config: ModelConfig) -> sp.Expr:
+    """The token embedding table, V × d."""
+    return V * d
+
+
+def positional(config: ModelConfig) -> sp.Expr:
+    """A learned position table (P × d); sinusoidal encodings own nothing."""
+    return P * d if config.positional == "learned" else _ZERO
+
+
+def block(config: ModelConfig) -> sp.Expr:
+    """One encoder block."""
+    if config.block == "seed":
+        attention = 3 * dense(d, d)  # Dense Q, K, V; the log's block has no output projection
+        feed_forward = dense(d, d)
+    else:
+        attention = 4 * dense(d, d)  # Q, K, V and the output projection
+        feed_forward = dense(d, f) + dense(f, d)
+    return attention + feed_forward + 2 * layer_norm(d)
+
+
+def final_norm(config: ModelConfig) -> sp.Expr:
+    """The LayerNorm after the last block, if there is one."""
+    return layer_norm(d) if config.final_norm else _ZERO
+
+
+def head(config: ModelConfig) -> sp.Expr:
+    """What the head owns; a tied matrix belongs to the embedding."""
+    bias = bool(config.logits_bias)
+    logits_bias = V if bias else _ZERO
+    kind = config.head
+    if kind == "flatten":
+        return dense(S * d, V, bias)
+    if kind == "bottleneck":
+        return dense(S * d, k) + dense(k, V, bias)
+    if kind == "td-dense":
+        return dense(d, k) + dense(S * k, V, bias)
+    if kind == "conv":
+        return dense(w * d, k) + dense(S * k, V, bias)
+    if kind == "rnn":
+        gates = 3 if config.cell == "gru" else 4
+        # torch's GRU/LSTM: input and recurrent weights, and two bias vectors, per gate
+        return gates * (dense(d, k) + dense(k, k)) + dense(S * k, V, bias)
+    if kind == "tied-flatten":
+        return dense(S * d, d) + logits_bias
+    if kind == "tied":
+        return logits_bias
+    if kind == "linear":
+        return dense(d, V, bias)
+    raise AssertionError(f"no formula for head {kind!r}")  # spec.py admits only known heads
+
+
+def leading(expr: sp.Expr) -> sp.Expr:
+    """The terms of highest total degree in the hyperparameter symbols."""
+    terms = sp.Add.make_args(sp.expand(expr))
+    if not terms or expr == 0:
+        return _ZERO
+    symbols = set(SYMBOLS.values())
+
+    def degree(term: sp.Expr) -> int:
+        return sum(int(power) for base, power in term.as_powers_dict().items() if base in symbols)
+
+    top = max(degree(term) for term in terms)
+    return sp.Add(*(term for term in terms if degree(term) == top))
+
+
+def substitutions(config: ModelConfig) -> dict[sp.Symbol, sp.Integer]:
+    """Each symbol that applies to the configuration, mapped to its value."""
+    return {symbol: sp.Integer(getattr(config, name)) for name, symbol in SYMBOLS.items()
+            if getattr(config, name) is not None}
+
+
+@dataclass(frozen=True)
+class Count:
+    """A parameter count: the exact expression and its leading-order part."""
+
+    exact: sp.Expr
+    approx: sp.Expr
+
+    @classmethod
+    def of(cls, expr: sp.Expr) -> Count:
+        exact = sp.expand(expr)
+        return cls(exact, leading(exact))
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """∂y/∂x of one count or ratio with respect to one hyperparameter."""
+
+    name: str  # the hyperparameter, e.g. "d_model"
+    symbol: sp.Symbol
+    formula: sp.Expr  # ∂y/∂x, exact
+    approx_formula: sp.Expr  # ∂y/∂x of the leading-order y
+    value: sp.Rational  # ∂y/∂x at the configuration
+    elasticity: sp.Rational  # ∂ln y/∂ln x = (∂y/∂x)·x/y: the % change of y per % of x
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Parameters in the blocks ÷ parameters the head owns."""
+
+    exact: sp.Expr | None  # None when the head owns nothing: the ratio is infinite
+    approx: sp.Expr | None
+    value: sp.Rational | None
+    approx_value: sp.Rational | None
+    note: str | None  # why the ratio is infinite
+
+
+class Budget:
+    """Where a configuration's parameters go: formulas per component, and their values."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.values = substitutions(config)
+        parts = {"embedding": embedding, "positional": positional, "blocks": None,
+                 "final_norm": final_norm, "head": head}
+        self.per_block = Count.of(block(config))
+        self.components: dict[str, Count] = {
+            name: Count.of(n * block(config)) if build is None else Count.of(build(config))
+            for name, build in parts.items()
+        }
+        self.total = Count.of(sp.Add(*(c.exact for c in self.components.values())))
+
+    def evaluate(self, expr: sp.Expr) -> sp.Rational:
+        """The value of an expression at this configuration."""
+        return expr.xreplace(self.values)
+
+    @cached_property
+    def params(self) -> dict[str, int]:
+        """Exact counts per component, plus ``per_block`` and ``total``."""
+        counts = {name: int(self.evaluate(c.exact)) for name, c in self.components.items()}
+        counts["per_block"] = int(self.evaluate(self.per_block.exact))
+        counts["total"] = sum(counts[name] for name in COMPONENTS)
+        return counts
+
+    @cached_property
+    def approx_params(self) -> dict[str, int]:
+        """Leading-order counts per component, plus ``per_block`` and ``total``."""
+        counts = {name: int(self.evaluate(c.approx)) for name, c in self.components.items()}
+        counts["per_block"] = int(self.evaluate(self.per_block.approx))
+        counts["total"] = int(self.evaluate(self.total.approx))
+        return counts
+
+    @cached_property
+    def ratio(self) -> Ratio:
+        """Blocks ÷ head, exact and leading-order, or infinite with a note."""
+        blocks, owned = self.components["blocks"], self.components["head"]
+        if owned.exact == 0:
+            note = (f"the {self.config.head} head owns no parameters (its matrix is the "
+                    "embedding's), so blocks ÷ head is infinite")
+            return Ratio(None, None, None, None, note)
+        exact = tidy_ratio(blocks.exact, owned.exact)
+        approx = tidy_ratio(blocks.approx, owned.approx)
+        return Ratio(exact, approx, self.evaluate(exact), self.evaluate(approx), None)
+
+    def derivatives(self, of: str, wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
+        """Partial derivatives of ``"ratio"`` or ``"total"`` at this configuration."""
+        if of == "ratio":
+            if self.ratio.exact is None or self.ratio.approx is None:
+                return {}
+            exact, approx = self.ratio.exact, self.ratio.approx
+        else:
+            exact, approx = self.total.exact, self.total.approx
+        value = self.evaluate(exact)
+        symbols = [s for s in SYMBOLS.values() if s in exact.free_symbols and wrt in (None, s)]
+        result = {}
+        for symbol in symbols:
+            formula = sp.factor(sp.diff(exact, symbol))
+            slope = self.evaluate(formula)
+            result[NAMES[symbol]] = Derivative(
+                name=NAMES[symbol], symbol=symbol, formula=formula,
+                approx_formula=sp.factor(sp.diff(approx, symbol)), value=slope,
+                elasticity=slope * self.values[symbol] / value)
+        return result
+
+
+def tidy_ratio(numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:
+    """numerator / denominator with each side's common factors pulled out: 4·d·n·(d + 2)/…"""
+    return sp.factor_terms(numerator) / sp.factor_terms(denominator)
+
+
+def budget(config: ModelConfig) -> Budget:
+    """Analyse a configuration."""
+    return Budget(config)

@@ -1,0 +1,107 @@
+"""The reference figures of DESIGN.md and the research log, pinned.
+
+The expected numbers come from the log's Keras summaries and from the transformers
+library's model classes, never from paramcalc itself.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+import paramcalc
+from paramcalc import budget, from_name
+
+# DESIGN.md's table: the Keras summaries for id4/id6, GPT2LMHeadModel / CTRLLMHeadModel for the rest
+TOTALS = {
+    "id4": 137_105,
+    "id6": 215_168,
+    "gpt2": 124_439_808,
+    "gpt2-medium": 354_823_168,
+    "gpt2-large": 774_030_080,
+    "gpt2-xl": 1_557_611_200,
+    "ctrl": 1_637_964_550,
+}
+
+
+def test_every_shipped_preset_has_a_pinned_total() -> None:
+    assert sorted(paramcalc.names()) == sorted(TOTALS)
+
+
+@pytest.mark.parametrize("name", sorted(TOTALS), ids=str)
+def test_preset_total(name: str) -> None:
+    assert budget(from_name(name).config).params["total"] == TOTALS[name]
+
+
+@pytest.mark.parametrize("name", sorted(TOTALS), ids=str)
+def test_components_add_up_to_the_total(name: str) -> None:
+    params = budget(from_name(name).config).params
+    parts = ("embedding", "positional", "blocks", "final_norm", "head")
+    assert sum(params[p] for p in parts) == params["total"]
+    assert params["blocks"] == from_name(name).config.num_blocks * params["per_block"]
+
+
+def test_id4_matches_the_logs_keras_summary() -> None:
+    params = budget(from_name("id4").config).params
+    assert params["embedding"] == 4_112
+    assert params["positional"] == 0
+    assert params["blocks"] == params["per_block"] == 1_152
+    assert params["head"] == 131_841
+
+
+def test_id6_matches_the_logs_keras_summary() -> None:
+    params = budget(from_name("id6").config).params
+    assert params["embedding"] == 16_448
+    assert params["per_block"] == 16_896
+    assert params["blocks"] == 4 * 16_896
+    assert params["head"] == 131_136
+
+
+def test_seed_block_counts_at_the_logs_two_widths() -> None:
+    for d_model, expected in ((16, 1_152), (64, 16_896)):
+        config = paramcalc.ModelConfig(vocab_size=257, seq_length=32, d_model=d_model, num_blocks=1)
+        assert budget(config).params["per_block"] == expected
+
+
+def test_ctrl_head_owns_only_its_logits_bias() -> None:
+    params = budget(from_name("ctrl").config).params
+    assert params["head"] == 246_534
+    assert params["embedding"] == 246_534 * 1_280
+
+
+def test_gpt2_tied_head_owns_nothing_and_the_ratio_is_infinite() -> None:
+    ratio = budget(from_name("gpt2").config).ratio
+    assert ratio.exact is None and ratio.value is None
+    assert ratio.note is not None and "owns no parameters" in ratio.note
+
+
+def test_id4_ratio_is_about_one_in_130_as_the_log_says() -> None:
+    ratio = budget(from_name("id4").config).ratio
+    assert ratio.value == Fraction(1_152, 131_841)
+    # the log's leading-order ratio 4·n·d/(S·V) = 64/8224: "ratio = 1/130"
+    assert ratio.approx_value == Fraction(4 * 1 * 16, 32 * 257)
+    assert 125 < 1 / ratio.approx_value < 135
+
+
+def test_gpt2_xl_with_the_logs_architecture_gives_its_82g_and_491m() -> None:
+    # the log applies its own model (seed blocks, flatten head) to GPT-2 XL's sizes
+    config = from_name("gpt2-xl").config.replace(head="flatten", block="seed")
+    approx = budget(config).approx_params
+    assert approx["head"] == 1_024 * 1_600 * 50_257  # S·d·V ≈ 82G
+    assert round(approx["head"] / 1e9) == 82
+    assert approx["blocks"] == 4 * 48 * 1_600**2 == 491_520_000  # 4·n·d² ≈ 491M
+
+
+def test_log_slip_tied_flatten_ratio_at_id4_sizes_is_one_eighth_not_eight() -> None:
+    config = from_name("id4").config.with_head("tied-flatten")
+    assert budget(config).ratio.approx_value == Fraction(4 * 1, 32)  # 4·n/S = 1/8
+
+
+def test_leading_order_is_the_logs_approximation() -> None:
+    b = budget(from_name("id4").config)
+    d, n, S, V = (paramcalc.symbols.SYMBOLS[k] for k in
+                  ("d_model", "num_blocks", "seq_length", "vocab_size"))
+    assert b.components["blocks"].approx == 4 * n * d**2
+    assert b.components["head"].approx == S * d * V
+    assert b.ratio.approx == 4 * n * d / (S * V)

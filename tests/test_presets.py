@@ -1,0 +1,89 @@
+"""Presets and user TOML files: loading, overrides, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paramcalc import PresetError, ConfigError, from_file, from_name, resolve
+from paramcalc.presets import preset_dir
+
+
+@pytest.mark.parametrize("name", ["id4", "id6", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl",
+                                  "ctrl"], ids=str)
+def test_every_preset_cites_its_source(name: str) -> None:
+    preset = from_name(name)
+    assert preset.source and preset.description
+    assert preset.name == name
+
+
+def test_unknown_preset_lists_the_known_ones() -> None:
+    with pytest.raises(PresetError) as error:
+        from_name("gpt3")
+    assert str(error.value) == ("unknown preset 'gpt3'; known presets: ctrl, gpt2, gpt2-large, "
+                                "gpt2-medium, gpt2-xl, id4, id6")
+
+
+def test_a_users_file_with_an_override(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('source = "my notes"\nvocab_size = 257\nseq_length = 64\nd_model = 32\n'
+                    'num_blocks = 2\nhead = "td-dense"\n')
+    preset = resolve(preset_file=path, overrides={"head_width": 8, "d_model": None})
+    assert preset.name == "mine" and preset.source == "my notes"
+    assert preset.config.head_width == 8 and preset.config.d_model == 32
+
+
+def test_overrides_on_a_preset() -> None:
+    config = resolve("id4", overrides={"d_model": 128, "head": "td-dense", "head_width": 8}).config
+    assert (config.d_model, config.head, config.head_width, config.vocab_size) == (128, "td-dense",
+                                                                                   8, 257)
+
+
+def test_flags_alone_make_a_configuration() -> None:
+    config = resolve(overrides=dict(vocab_size=257, seq_length=32, d_model=16, num_blocks=1)).config
+    assert config.d_model == 16
+
+
+@pytest.mark.parametrize("text, message", [
+    ("vocab_size = 257\nseq_length = 32\nd_model = 16\nnum_blocks = 1\nwidth = 3\n",
+     "unknown key 'width'"),
+    ("vocab_size = 257\nseq_length = 32\nd_model = 16\n", "missing num_blocks"),
+    ("vocab_size = 257\nseq_length = 32\nd_model = 16.0\nnum_blocks = 1\n",
+     "d_model must be an integer, got 16.0"),
+    ("vocab_size = 257\nseq_length = 32\nd_model = 16\nnum_blocks = 1\nfinal_norm = \"yes\"\n",
+     "final_norm must be true or false, got 'yes'"),
+])
+def test_bad_keys_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        from_file(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+
+
+def test_malformed_toml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("vocab_size = 257\nseq_length = = 32\n")
+    with pytest.raises(PresetError) as error:
+        from_file(path)
+    assert str(error.value).startswith(f"{path}: malformed TOML: ")
+    assert "line 2" in str(error.value)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="does not exist"):
+        from_file(tmp_path / "nope.toml")
+    with pytest.raises(PresetError, match="is a directory"):
+        from_file(tmp_path)
+
+
+def test_preset_and_preset_file_together_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="not both"):
+        resolve("id4", tmp_path / "x.toml")
+
+
+def test_shipped_files_are_flat_toml_named_after_the_preset() -> None:
+    files = sorted(p.stem for p in preset_dir().glob("*.toml"))
+    assert files == ["ctrl", "gpt2", "gpt2-large", "gpt2-medium", "gpt2-xl", "id4", "id6"]

@@ -248,6 +248,38 @@ def _head_list(heads: str | None) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+@app.command()
+@model_options
+def check(
+    model: Preset,
+    all_heads: Annotated[bool, typer.Option("--all-heads",
+                                            help="check every head design on this backbone")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Prove every formula: build the model in torch on the meta device (no weight memory) and
+    compare each component's parameters with its formula. Exit code 1 on any mismatch."""
+    from .check import check as check_config
+
+    configs = [model.config.with_head(h) for h in HEADS] if all_heads else [model.config]
+    checks = [check_config(config) for config in configs]
+    _print(as_json, lambda: render.check_json(checks, all_heads),
+           lambda: render.check_table(model.name, checks))
+    if not all(result.ok for result in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+@model_options
+def summary(model: Preset, as_json: JsonFlag = False) -> None:
+    """A Keras-like layer table (layer, output shape, parameters) from a forward pass on meta
+    tensors, with total and trainable counts."""
+    from .check import summary as layer_summary
+
+    layers = layer_summary(model.config)
+    _print(as_json, lambda: render.summary_json(model.name, layers),
+           lambda: render.summary_view(model.name, layers))
+
+
 @app.command(name="presets")
 def list_presets(as_json: JsonFlag = False) -> None:
     """The shipped presets, with their totals and sources."""

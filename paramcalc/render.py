@@ -256,3 +256,67 @@ def presets_table(rows: Iterable[tuple[Preset, Budget]]) -> Group:
                       "∞" if ratio is None else f"{float(ratio):.4g}", preset.description)
     sources = Text("\n".join(f"{preset.name}: {preset.source}" for preset, _ in rows))
     return Group(table, Text("sources:", style="bold"), sources)
+
+
+def check_json(checks: Sequence[Any], all_heads: bool) -> dict[str, Any]:
+    """The ``check`` object: ``ok`` and one row per component (and head, with --all-heads)."""
+    rows = []
+    for result in checks:
+        for row in result.rows:
+            entry = {"component": row.component, "formula": row.formula,
+                     "instantiated": row.instantiated, "ok": row.ok}
+            rows.append({"head": result.config.head, **entry} if all_heads else entry)
+    return {"ok": all(result.ok for result in checks), "rows": rows}
+
+
+def check_table(name: str, checks: Sequence[Any]) -> Table:
+    """Formula against instantiated module, per component, with a mark."""
+    from rich.table import Table
+
+    heads = len(checks) > 1
+    table = Table(title=f"{name}: formulas against torch modules on the meta device",
+                  title_justify="left")
+    if heads:
+        table.add_column("head")
+    table.add_column("component")
+    table.add_column("formula", justify="right")
+    table.add_column("instantiated", justify="right")
+    table.add_column("", justify="center")
+    for result in checks:
+        for row in result.rows:
+            mark = "[green]✓[/]" if row.ok else "[bold red]✗[/]"
+            cells = [row.component, f"{row.formula:,}", f"{row.instantiated:,}", mark]
+            table.add_row(*([result.config.head] if heads else []), *cells)
+        if heads:
+            table.add_section()
+    return table
+
+
+def summary_json(name: str, layers: Sequence[Any]) -> dict[str, Any]:
+    """The ``summary`` object: layers with output shapes and counts, then the totals."""
+    return {"name": name,
+            "layers": [{"name": layer.name, "type": layer.kind,
+                        "output_shape": list(layer.output_shape), "params": layer.params}
+                       for layer in layers],
+            "total": sum(layer.params for layer in layers),
+            "trainable": sum(layer.trainable for layer in layers)}
+
+
+def summary_view(name: str, layers: Sequence[Any]) -> Group:
+    """A Keras-like summary: layer (type), output shape, parameters; total and trainable."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{name}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("Layer (type)")
+    table.add_column("Output Shape")
+    table.add_column("Param #", justify="right")
+    for layer in layers:
+        shape = "(" + ", ".join("None" if s is None else str(s) for s in layer.output_shape) + ")"
+        table.add_row(f"{layer.name} ({layer.kind})", shape, f"{layer.params:,}")
+    total = sum(layer.params for layer in layers)
+    trainable = sum(layer.trainable for layer in layers)
+    return Group(table, Text(f"Total params: {total:,}\nTrainable params: {trainable:,}\n"
+                             f"Non-trainable params: {total - trainable:,}"))

@@ -110,25 +110,33 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object an
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def model_options(func: F) -> F:
-    """Give a command the model options; it receives the resolved ``model: Preset``."""
-    own = [p for p in inspect.signature(func, eval_str=True).parameters.values()
-           if p.name != "model"]
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                               default=None) for name, annotation in MODEL_OPTIONS.items()]
+def model_options(func: F | None = None, *, optional: bool = False) -> Any:
+    """Give a command the model options; it receives the resolved ``model: Preset``.
 
-    @functools.wraps(func)
-    def command(**kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in MODEL_OPTIONS}
-        overrides = {name: value.value if isinstance(value, Enum) else value
-                     for name, value in given.items() if name not in ("preset", "preset_file")}
-        model = presets.resolve(given["preset"], given["preset_file"], overrides)
-        return func(model=model, **kwargs)
+    With ``optional=True`` a command given no model option at all receives ``model=None``.
+    """
+    def decorate(func: F) -> F:
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values()
+               if p.name != "model"]
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                   default=None) for name, annotation in MODEL_OPTIONS.items()]
 
-    parameters = own + extra
-    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
-    return command  # type: ignore[return-value]
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in MODEL_OPTIONS}
+            if optional and all(value is None for value in given.values()):
+                return func(model=None, **kwargs)
+            overrides = {name: value.value if isinstance(value, Enum) else value
+                         for name, value in given.items() if name not in ("preset", "preset_file")}
+            model = presets.resolve(given["preset"], given["preset_file"], overrides)
+            return func(model=model, **kwargs)
+
+        parameters = own + extra
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return command  # type: ignore[return-value]
+
+    return decorate if func is None else decorate(func)
 
 
 def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> None:
@@ -278,6 +286,88 @@ def summary(model: Preset, as_json: JsonFlag = False) -> None:
     layers = layer_summary(model.config)
     _print(as_json, lambda: render.summary_json(model.name, layers),
            lambda: render.summary_view(model.name, layers))
+
+
+Device = Enum("Device", {name: name for name in ("auto", "cpu", "cuda")}, type=str)  # type: ignore[misc]
+_TRAIN = "Training"
+_SAMPLE = "Sampling"
+
+
+@app.command()
+@model_options(optional=True)
+def verify(
+    model: Preset | None,
+    data: Annotated[Path | None, typer.Option(
+        help="corpus file, text or binary [the corpus shipped with paramcalc]",
+        rich_help_panel=_TRAIN)] = None,
+    samples: Annotated[int, typer.Option(help="training windows: the corpus's first N",
+                                         rich_help_panel=_TRAIN)] = 432,
+    max_epochs: Annotated[int, typer.Option(help="epoch budget", rich_help_panel=_TRAIN)] = 200,
+    min_confidence: Annotated[float, typer.Option(
+        help="stop once every learnable training window has p(next byte) at least this",
+        rich_help_panel=_TRAIN)] = 0.97,
+    lr: Annotated[float, typer.Option(help="Adam's learning rate", rich_help_panel=_TRAIN)] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="windows per step", rich_help_panel=_TRAIN)] = 64,
+    seed: Annotated[int, typer.Option(help="same seed and device, same numbers",
+                                      rich_help_panel=_TRAIN)] = 0,
+    device: Annotated[Device, typer.Option(help="where to train", rich_help_panel=_TRAIN)] = "auto",  # type: ignore[assignment]
+    prompt: Annotated[str, typer.Option(help="text to continue after training",
+                                        rich_help_panel=_SAMPLE)] = "Il y a bien longtemps, dans un pays lointain, ",
+    length: Annotated[int, typer.Option(help="bytes to sample", rich_help_panel=_SAMPLE)] = 200,
+    temperature: Annotated[float, typer.Option(help="sampling temperature",
+                                               rich_help_panel=_SAMPLE)] = 1.0,
+    top_k: Annotated[int, typer.Option(help="sample among the k likeliest bytes (0: all)",
+                                       rich_help_panel=_SAMPLE)] = 0,
+    save: Annotated[Path | None, typer.Option(help="write a checkpoint (configuration and "
+                                              "weights) here", rich_help_panel=_TRAIN)] = None,
+    load: Annotated[Path | None, typer.Option(help="restore a checkpoint and report on it "
+                                              "without training", rich_help_panel=_TRAIN)] = None,
+    plot: Annotated[Path | None, typer.Option(help="write a PNG of loss and accuracy per epoch",
+                                              rich_help_panel=_TRAIN)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate a configuration by overfitting: train on a small byte-level data set until the
+    model knows it by heart, then report epochs, time, and the train/test confidence
+    statistics of the research log. Without a model option it trains id6."""
+    from . import train as trainer
+
+    if samples <= 0:
+        raise ParamcalcError(f"--samples must be a positive integer, got {samples}")
+    if length < 0:
+        raise ParamcalcError(f"--length must be 0 or more, got {length}")
+    options = trainer.TrainOptions(max_epochs=max_epochs, min_confidence=min_confidence, lr=lr,
+                                   batch_size=batch_size, seed=seed,
+                                   device=device.value if isinstance(device, Enum) else device)
+    where = trainer.resolve_device(options.device)
+    if load is not None:
+        if model is not None:
+            raise ParamcalcError("--load restores the checkpoint's own configuration; drop the "
+                                 "model options (--preset, --d-model, …)")
+        net = trainer.load_checkpoint(load, where)
+        name = load.stem
+    else:
+        model = model or presets.from_name("id6")
+        net = trainer.new_model(model.config, seed, where)
+        name = model.name
+    corpus, source = trainer.load_corpus(data)
+    dataset = trainer.make_dataset(corpus, net.config.seq_length, samples, source=source)
+    if load is not None:
+        result = trainer.inspect(net, dataset, min_confidence)
+    elif quiet or as_json:
+        result = trainer.train(net, dataset, options)
+    else:
+        with render.training_progress(options.max_epochs) as on_epoch:
+            result = trainer.train(net, dataset, options, on_epoch)
+    sample = trainer.generate(net, prompt.encode(), length, temperature, top_k, seed)
+    if save is not None:
+        trainer.save_checkpoint(net, save)
+    if plot is not None:
+        if not result.history:
+            raise ParamcalcError("--plot has nothing to draw: no epoch was trained")
+        trainer.plot_history(result.history, plot, f"{name}: memorizing {samples:,} windows")
+    _print(as_json, lambda: render.verify_json(name, net.config, dataset, result, prompt, sample),
+           lambda: render.verify_view(name, dataset, result, options, prompt, sample, where.type))
 
 
 @app.command(name="presets")

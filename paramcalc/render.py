@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from typing import TYPE_CHECKING
@@ -320,3 +321,86 @@ def summary_view(name: str, layers: Sequence[Any]) -> Group:
     trainable = sum(layer.trainable for layer in layers)
     return Group(table, Text(f"Total params: {total:,}\nTrainable params: {trainable:,}\n"
                              f"Non-trainable params: {total - trainable:,}"))
+
+
+@contextmanager
+def training_progress(max_epochs: int) -> Iterator[Callable[[Any], None]]:
+    """A progress bar on stderr; yields the callback the trainer calls after each epoch."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]training"), BarColumn(),
+                        TextColumn("epoch {task.completed}/{task.total}"),
+                        TextColumn("loss {task.fields[loss]}"),
+                        TextColumn("accuracy {task.fields[accuracy]}"), TimeElapsedColumn(),
+                        console=console(stderr=True), transient=False)
+    task = progress.add_task("training", total=max_epochs, loss="–", accuracy="–")
+
+    def on_epoch(epoch: Any) -> None:
+        progress.update(task, completed=epoch.epoch, loss=f"{epoch.loss:.4f}",
+                        accuracy=f"{epoch.accuracy:.1%}")
+
+    with progress:
+        yield on_epoch
+
+
+def printable(data: bytes) -> str:
+    """Bytes as text, control characters escaped the way the log shows them (\\u001c)."""
+    text = data.decode("utf-8", errors="replace")
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
+def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
+                sample: bytes) -> dict[str, Any]:
+    """The ``verify`` object of DESIGN.md's JSON contract."""
+    return {
+        "name": name,
+        "config": config.to_dict(),
+        "memorized": result.memorized,
+        "reason": result.reason,
+        "epochs": result.epochs,
+        "seconds": result.seconds,
+        "samples": len(data.train),
+        "conflicting": data.conflicting,
+        "achievable_accuracy": data.achievable_accuracy,
+        "min_learnable_confidence": result.min_learnable_confidence,
+        "train": result.train.to_dict(),
+        "test": result.test.to_dict(),
+        "prompt": prompt,
+        "sample": sample.decode("utf-8", errors="replace"),
+        "history": [{"epoch": e.epoch, "loss": e.loss, "accuracy": e.accuracy,
+                     "seconds": e.seconds} for e in result.history],
+    }
+
+
+def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sample: bytes,
+                device: str) -> Group:
+    """The verdict, the log's statistics on train and test windows, and a sampled continuation."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    windows = len(data.train)
+    if result.memorized:
+        how = (f"in {result.epochs} epochs, {result.seconds:.1f} s on {device}"
+               if result.epochs else "(a loaded checkpoint, not trained here)")
+        verdict = Text(f"✓ memorized {windows:,} windows of {data.source} {how}: every learnable "
+                       f"window has p(next byte) ≥ {options.min_confidence:g}", style="bold green")
+    else:
+        verdict = Text(f"✗ not memorized after {result.epochs} epochs, {result.seconds:.1f} s on "
+                       f"{device}: {result.reason}; the least sure learnable window has p(next "
+                       f"byte) = {result.min_learnable_confidence:.3f} < {options.min_confidence:g}",
+                       style="bold red")
+    conflicts = Text(f"{data.conflicting:,} of {windows:,} training windows share their context "
+                     f"with a different next byte; the achievable training accuracy is "
+                     f"{data.achievable_accuracy:.1%}")
+    table = Table(title=f"{name}: confidence = the highest next-byte probability",
+                  title_justify="left")
+    for heading in ("set", "windows", "accuracy", "loss", "confidence mean", "min", "max"):
+        table.add_column(heading, justify="left" if heading == "set" else "right")
+    for label, stats in (("train", result.train), ("test", result.test)):
+        table.add_row(label, f"{stats.windows:,}", f"{stats.accuracy:.1%}", f"{stats.loss:.4f}",
+                      f"{stats.confidence_mean:.3f}", f"{stats.confidence_min:.3f}",
+                      f"{stats.confidence_max:.3f}")
+    continuation = Text.assemble(("prompt: ", "bold"), printable(prompt.encode()), "\n",
+                                 ("output: ", "bold"), printable(sample))
+    return Group(verdict, conflicts, table, continuation)

@@ -1,0 +1,231 @@
+"""The overfitting trainer and `paramcalc verify`: data windows, memorization, reports, faults."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import Cli
+from paramcalc import HEADS, DataError, ModelConfig, from_name
+from paramcalc.train import (Epoch, TrainOptions, default_corpus, load_corpus, make_dataset,
+                             new_model, train)
+
+CPU = torch.device("cpu")
+
+
+def test_default_corpus_ships_in_the_package_and_is_tens_of_kb() -> None:
+    corpus = default_corpus()
+    assert len(corpus) > 20_000
+    corpus.decode("utf-8")  # text written by this project
+
+
+def test_training_windows_are_the_first_n_and_test_windows_touch_other_bytes() -> None:
+    corpus = bytes(range(200))  # every byte value once: a value is a position
+    data = make_dataset(corpus, seq_length=4, samples=10, test_samples=5)
+    assert data.train.inputs[0].tolist() == [0, 1, 2, 3] and data.train.targets[0] == 4
+    assert data.train.inputs[9].tolist() == [9, 10, 11, 12] and data.train.targets[9] == 13
+    # the training windows touch bytes 0..13; every test window starts at byte 14 or later
+    assert int(data.test.inputs.min()) >= 14 and len(data.test) == 5
+    assert data.conflicting == 0 and data.achievable_accuracy == 1.0
+
+
+def test_conflicting_contexts_are_counted_and_bound_the_accuracy() -> None:
+    # contexts of 2 bytes: "ab" is followed by c, d, c, d, c; "bc", "bd", "ca", "da" are not
+    corpus = b"abcabdabcabdabc" + b"-" * 40
+    data = make_dataset(corpus, seq_length=2, samples=13)
+    ab = [i for i in range(13) if bytes(data.train.inputs[i].tolist()) == b"ab"]
+    assert len(ab) == 5 and data.conflicting == 5
+    assert data.achievable_accuracy == pytest.approx((13 - 5 + 3) / 13)  # "ab"→c wins 3 of 5
+
+
+def test_a_corpus_too_short_says_how_long_it_must_be() -> None:
+    with pytest.raises(DataError) as error:
+        make_dataset(b"x" * 100, seq_length=32, samples=432, source="tiny.txt")
+    assert str(error.value) == ("tiny.txt has 100 bytes; 432 samples of seq_length 32 and a test "
+                                "set need at least 497 bytes (464 for training, 33 for one test "
+                                "window)")
+
+
+def test_id6_memorizes_432_windows_like_the_log() -> None:
+    config = from_name("id6").config
+    data = make_dataset(default_corpus(), config.seq_length, 432)
+    result = train(new_model(config, 0, CPU), data, TrainOptions())
+    assert result.memorized and result.reason == "memorized"
+    assert result.train.accuracy == 1.0 and result.train.confidence_min >= 0.97
+    assert result.train.confidence_mean > 0.99  # the log: 0.993
+    assert result.test.confidence_mean < result.train.confidence_mean  # the log: 0.74
+    assert result.test.accuracy < 0.5
+    assert 1 <= result.epochs <= 50
+
+
+@pytest.mark.parametrize("block", ["seed", "transformer"])
+@pytest.mark.parametrize("head", HEADS, ids=str)
+def test_every_head_design_trains(head: str, block: str) -> None:
+    config = ModelConfig(vocab_size=257, seq_length=8, d_model=32, num_blocks=2, n_heads=2,
+                         block=block, head=head, head_width=8 if head != "bottleneck" else None)
+    data = make_dataset(default_corpus(), 8, 64)
+    options = TrainOptions(max_epochs=300, lr=3e-3, batch_size=16, min_confidence=0.5)
+    result = train(new_model(config, 0, CPU), data, options)
+    assert result.memorized, (head, block, result.reason, result.min_learnable_confidence)
+    assert result.train.accuracy == pytest.approx(data.achievable_accuracy)
+    assert result.history[-1].loss < result.history[0].loss / 5
+
+
+def test_same_seed_same_numbers() -> None:
+    config = from_name("id4").config
+    data = make_dataset(default_corpus(), config.seq_length, 64)
+    runs = [train(new_model(config, 7, CPU), data, TrainOptions(max_epochs=3, seed=7))
+            for _ in range(2)]
+    assert [e.loss for e in runs[0].history] == [e.loss for e in runs[1].history]
+    assert runs[0].train == runs[1].train and runs[0].test == runs[1].test
+
+
+def test_a_loss_that_becomes_nan_ends_with_a_verdict() -> None:
+    config = from_name("id4").config
+    model = new_model(config, 0, CPU)
+    with torch.no_grad():
+        model.head.dense.weight.fill_(math.nan)
+    data = make_dataset(default_corpus(), config.seq_length, 64)
+    result = train(model, data, TrainOptions(max_epochs=5))
+    assert not result.memorized and result.reason.startswith("loss diverged")
+    assert result.epochs == 1
+
+
+def test_ctrl_c_stops_training_and_still_reports() -> None:
+    config = from_name("id4").config
+    data = make_dataset(default_corpus(), config.seq_length, 64)
+
+    def interrupt_at_two(epoch: Epoch) -> None:
+        if epoch.epoch == 2:
+            raise KeyboardInterrupt
+
+    result = train(new_model(config, 0, CPU), data, TrainOptions(max_epochs=50), interrupt_at_two)
+    assert result.reason == "interrupted (Ctrl-C)" and result.epochs == 2
+    assert result.train.windows == 64 and result.test.windows > 0
+
+
+def test_verify_json_contract(cli: Cli) -> None:
+    obj = cli.json("verify", "--preset", "id4", "--samples", "64", "--max-epochs", "3",
+                   "--length", "20")
+    assert set(obj) >= {"memorized", "epochs", "seconds", "samples", "train", "test", "sample"}
+    assert obj["samples"] == 64 and obj["epochs"] <= 3
+    for part in ("train", "test"):
+        assert set(obj[part]) >= {"accuracy", "loss", "confidence"}
+        assert set(obj[part]["confidence"]) == {"mean", "min", "max"}
+    assert isinstance(obj["sample"], str)
+
+
+def test_verify_text_report(cli: Cli) -> None:
+    out = cli("verify", "--samples", "432", "--quiet", "--length", "40").stdout  # id6 by default
+    assert "✓ memorized 432 windows of the default corpus in" in out
+    assert "confidence mean" in out and "train" in out and "test" in out
+    assert "prompt: Il y a bien longtemps, dans un pays lointain, " in out
+
+
+def test_same_seed_same_report_from_the_cli(cli: Cli) -> None:
+    args = ("verify", "-p", "id4", "--samples", "64", "--max-epochs", "4", "--seed", "3",
+            "--length", "30")
+    first, second = cli.json(*args), cli.json(*args)
+    for obj in (first, second):
+        obj.pop("seconds")
+        for epoch in obj["history"]:
+            epoch.pop("seconds")
+    assert first == second
+
+
+def test_save_then_load_generates_without_training(cli: Cli, tmp_path: Path) -> None:
+    ckpt = tmp_path / "id4.pt"
+    trained = cli.json("verify", "-p", "id4", "--samples", "64", "--save", str(ckpt),
+                       "--length", "30")
+    assert trained["memorized"] and ckpt.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["id4.pt"]  # no temporary file left behind
+    loaded = cli.json("verify", "--load", str(ckpt), "--samples", "64", "--length", "30",
+                      "--prompt", "The parameter budget")
+    assert loaded["epochs"] == 0 and loaded["memorized"]
+    assert loaded["config"] == trained["config"]
+    assert loaded["train"] == trained["train"]
+    assert len(loaded["sample"].encode("utf-8", "replace")) >= 1
+
+
+def test_plot_writes_a_png(cli: Cli, tmp_path: Path) -> None:
+    png = tmp_path / "curve.png"
+    cli("verify", "-p", "id4", "--samples", "64", "--max-epochs", "3", "--quiet", "--plot",
+        str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_clear_message(cli: Cli, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    line = cli.error("verify", "-p", "id4", "--samples", "64", "--max-epochs", "1", "--quiet",
+                     "--plot", str(tmp_path / "x.png"))
+    assert line == "Error: --plot needs matplotlib: pip install 'paramcalc[plot]'"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    short = tmp_path / "short.txt"
+    short.write_bytes(b"abc" * 30)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(256))
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    return {"empty": empty, "short": short, "junk": junk, "other": other, "dir": tmp_path}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{dir}/missing.txt"], "Error: corpus file '{dir}/missing.txt' does not exist"),
+    (["--data", "{dir}"], "Error: corpus '{dir}' is a directory; give a file"),
+    (["--data", "{empty}"], "Error: corpus file '{empty}' is empty"),
+    (["--data", "{short}"], "Error: {short} has 90 bytes; 432 samples of seq_length 32 and a "
+                            "test set need at least 497 bytes"),
+    (["--samples", "0"], "Error: --samples must be a positive integer, got 0"),
+    (["--samples", "-5"], "Error: --samples must be a positive integer, got -5"),
+    (["--lr", "0"], "Error: lr must be a positive finite number, got 0.0"),
+    (["--lr", "-1e-3"], "Error: lr must be a positive finite number, got -0.001"),
+    (["--lr", "nan"], "Error: lr must be a positive finite number, got nan"),
+    (["--lr", "inf"], "Error: lr must be a positive finite number, got inf"),
+    (["--device", "tpu"], "Error: Invalid value for '--device'"),
+    (["--load", "{junk}"], "Error: {junk} is not a paramcalc checkpoint"),
+    (["--load", "{other}"], "Error: {other} is not a paramcalc checkpoint"),
+    (["--load", "{dir}/none.pt"], "Error: checkpoint '{dir}/none.pt' does not exist"),
+    (["--load", "{other}", "--preset", "id4"], "Error: --load restores the checkpoint's own"),
+    (["--save", "{dir}/no/such/folder/x.pt", "--samples", "8", "--max-epochs", "1"],
+     "Error: cannot write {dir}/no/such/folder/x.pt: folder"),
+    (["--preset", "id4", "--vocab-size", "100"], "Error: vocab_size must be at least 257"),
+])
+def test_verify_bad_input_is_one_line(cli: Cli, files: dict[str, Path], args: list[str],
+                                      message: str) -> None:
+    args = [a.format(**files) for a in args]
+    assert cli.error("verify", "--quiet", *args).startswith(message.format(**files))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_where_there_is_none(cli: Cli) -> None:
+    assert cli.error("verify", "--device", "cuda").startswith(
+        "Error: device cuda was asked for, but torch sees no CUDA device here")
+
+
+@pytest.mark.slow
+def test_ctrl_c_from_the_terminal_prints_the_report() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paramcalc", "verify", "-p", "id6", "--samples", "3000",
+         "--max-epochs", "100000", "--min-confidence", "1.0", "--length", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "interrupted (Ctrl-C)" in out and "confidence mean" in out
+    assert "Traceback" not in err

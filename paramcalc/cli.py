@@ -7,8 +7,10 @@ commands that build models import ``check``/``train`` inside their bodies.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import math
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -20,7 +22,9 @@ from typer.core import TyperGroup
 
 from . import presets, render
 from .errors import ParamcalcError
-from .formulas import budget
+from .files import check_destination
+from .formulas import budget, conventions
+from .formulas import memory as memory_of
 from .presets import Preset
 from .spec import BLOCKS, CELLS, HEAD_LAYERS, HEADS, POSITIONALS
 from .symbols import NAMES, lookup
@@ -148,11 +152,32 @@ def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> No
 
 @app.command()
 @model_options
-def count(model: Preset, as_json: JsonFlag = False) -> None:
-    """Parameters per component, exact and leading-order formulas, and the total."""
+def count(
+    model: Preset,
+    memory: Annotated[bool, typer.Option("--memory", help="bytes in fp32, bf16 and int8, and for "
+                                         "fp32 training with Adam")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Parameters per component, exact and leading-order formulas, the total, and the total by
+    each counting convention (nanoGPT's, Kaplan et al.'s)."""
     result = budget(model.config)
-    _print(as_json, lambda: render.count_json(model, result),
-           lambda: render.count_table(model, result))
+    usual = conventions(result)
+    sizes = memory_of(result) if memory else None
+
+    def obj() -> dict[str, Any]:
+        out = render.count_json(model, result)
+        out["conventions"] = dataclasses.asdict(usual)
+        if sizes is not None:
+            out["memory"] = sizes
+        return out
+
+    def view() -> Any:
+        from rich.console import Group
+
+        parts = [render.count_table(model, result), render.conventions_table(usual)]
+        return Group(*parts, *([render.memory_table(sizes)] if sizes is not None else []))
+
+    _print(as_json, obj, view)
 
 
 @app.command()
@@ -288,6 +313,113 @@ def summary(model: Preset, as_json: JsonFlag = False) -> None:
            lambda: render.summary_view(model.name, layers))
 
 
+_PLAN = "Planning"
+
+
+@app.command()
+@model_options
+def solve(
+    model: Preset,
+    for_: Annotated[str, typer.Option("--for", help="the hyperparameter to solve for "
+                                      "(num_blocks or n, d_model or d, …)")],
+    ratio: Annotated[str | None, typer.Option(help="the least blocks ÷ head ratio: 1, 0.5, 1/8")] = None,
+    total: Annotated[str | None, typer.Option(help="the parameter budget: 250k, 1M, 1.5G")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Solve the configuration's formulas for one hyperparameter against a target, round to a
+    valid integer and check the answer by substitution.
+
+    With --ratio it finds the smallest value reaching the ratio (or the largest, for a knob
+    that lowers it); with --total the largest value within the budget.
+    """
+    from .plan import parse_budget, parse_ratio
+    from .plan import solve as solve_for
+
+    solution = solve_for(model.config, for_,
+                         ratio=None if ratio is None else parse_ratio(ratio),
+                         total=None if total is None else parse_budget(total))
+    _print(as_json, lambda: render.solve_json(model.name, solution),
+           lambda: render.solve_view(model.name, solution))
+
+
+@app.command()
+@model_options
+def sweep(
+    model: Preset,
+    vary: Annotated[list[str], typer.Option(help="NAME=START:STOP[:STEP], stop included; "
+                                            "give it once or twice")],
+    heads: Annotated[str | None, typer.Option(help="comma-separated head designs [the "
+                                              "configuration's own]")] = None,
+    csv: Annotated[Path | None, typer.Option(help="write every point to this CSV file")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate every combination of one or two ranges for one or more heads (vectorized) and
+    print the Pareto front of total parameters against the ratio."""
+    from .plan import parse_range
+    from .plan import sweep as sweep_grid
+
+    if not 1 <= len(vary) <= 2:
+        raise ParamcalcError(f"--vary takes one or two ranges, got {len(vary)}")
+    if csv is not None:
+        check_destination(csv)
+    grid = sweep_grid(model.config, [parse_range(v) for v in vary],
+                      _head_list(heads) or [model.config.head])
+    front = grid.front()
+    if csv is not None:
+        render.write_csv(grid, csv)
+    _print(as_json, lambda: render.sweep_json(model.name, grid, front),
+           lambda: render.sweep_table(model.name, grid, front))
+
+
+@app.command()
+@model_options
+def plot(
+    model: Preset,
+    x: Annotated[str, typer.Option(help="the hyperparameter on the x axis, with its range: "
+                                   "d_model=16:512:16")],
+    y: Annotated[str, typer.Option(help="ratio or total")] = "ratio",
+    heads: Annotated[str | None, typer.Option(help="comma-separated head designs [all]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="the PNG to write")] = None,
+    terminal: Annotated[bool, typer.Option("--terminal", help="draw in the terminal")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ratio or total against one hyperparameter, one curve per head, crossovers marked: to a
+    PNG (--out) and/or in the terminal (--terminal)."""
+    from .plan import curves as make_curves
+    from .plan import parse_range
+
+    if out is None and not terminal and not as_json:
+        raise ParamcalcError("say where to draw: --out FILE.png, --terminal, or both")
+    if out is not None:
+        check_destination(out)
+    chosen = _head_list(heads) or [h for h in HEADS if _builds(model.config, h)]
+    result = make_curves(model.config, parse_range(x), y, chosen)
+    if out is not None:
+        render.png_curves(result, out, f"{model.name}: {y} against {result.x_name}")
+    if as_json:
+        typer.echo(render.emit_json({
+            "name": model.name, "x": result.x_name, "y": result.y_name,
+            "values": result.x.tolist(),
+            "curves": {h: [None if not math.isfinite(v) else v for v in ys.tolist()]
+                       for h, ys in result.y.items()},
+            "crossovers": [{"x": c.x, "y": c.y, "heads": list(c.heads)}
+                           for c in result.crossovers],
+            "png": None if out is None else str(out)}))
+    elif terminal:
+        screen = render.console()
+        screen.print(render.terminal_plot(result, width=max(20, min(100, screen.width - 14))))
+    if out is not None and not as_json:
+        typer.echo(f"wrote {out}")
+
+
+def _builds(config: Any, head: str) -> bool:
+    try:
+        config.with_head(head)
+    except ParamcalcError:
+        return False
+    return True
+
+
 Device = Enum("Device", {name: name for name in ("auto", "cpu", "cuda")}, type=str)  # type: ignore[misc]
 _TRAIN = "Training"
 _SAMPLE = "Sampling"
@@ -336,6 +468,9 @@ def verify(
         raise ParamcalcError(f"--samples must be a positive integer, got {samples}")
     if length < 0:
         raise ParamcalcError(f"--length must be 0 or more, got {length}")
+    for destination in (save, plot):
+        if destination is not None:
+            check_destination(destination)
     options = trainer.TrainOptions(max_epochs=max_epochs, min_confidence=min_confidence, lr=lr,
                                    batch_size=batch_size, seed=seed,
                                    device=device.value if isinstance(device, Enum) else device)
@@ -365,7 +500,7 @@ def verify(
     if plot is not None:
         if not result.history:
             raise ParamcalcError("--plot has nothing to draw: no epoch was trained")
-        trainer.plot_history(result.history, plot, f"{name}: memorizing {samples:,} windows")
+        render.png_training(result.history, plot, f"{name}: memorizing {samples:,} windows")
     _print(as_json, lambda: render.verify_json(name, net.config, dataset, result, prompt, sample),
            lambda: render.verify_view(name, dataset, result, options, prompt, sample, where.type))
 

@@ -216,3 +216,35 @@ def tidy_ratio(numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:
 def budget(config: ModelConfig) -> Budget:
     """Analyse a configuration."""
     return Budget(config)
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """The total by the conventions people quote, and Kaplan et al.'s approximation."""
+
+    total: int  # every parameter, a shared tensor once
+    without_positions: int  # nanoGPT's get_num_params(): the position table left out
+    non_embedding: int  # Kaplan et al.: token and position tables left out
+    kaplan: int  # 12·n·d², Kaplan et al.'s approximation of the non-embedding count
+    kaplan_relative_error: float  # (12·n·d² − non_embedding) / non_embedding
+
+
+def conventions(b: Budget) -> Conventions:
+    """Count ``b`` by each convention; the relative error shows where 12·n·d² misleads."""
+    params = b.params
+    non_embedding = params["total"] - params["embedding"] - params["positional"]
+    kaplan = int(b.evaluate(KAPLAN))
+    return Conventions(params["total"], params["total"] - params["positional"], non_embedding,
+                       kaplan, (kaplan - non_embedding) / non_embedding)
+
+
+#: Kaplan et al. (2020): N ≈ 2·d·n·(2·d_attn + d_ff) = 12·n·d² with d_attn = d and d_ff = 4·d
+KAPLAN = 12 * n * d**2
+
+#: bytes per parameter for weights, and for Adam training in fp32: weights, gradients, 2 moments
+BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "int8": 1, "adam_fp32_training": 16}
+
+
+def memory(b: Budget) -> dict[str, int]:
+    """Bytes of the parameters in each format, and of fp32 training with Adam."""
+    return {kind: size * b.params["total"] for kind, size in BYTES_PER_PARAM.items()}

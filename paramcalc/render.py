@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from .errors import ParamcalcError
+from .files import atomic_write
 from .formulas import COMPONENTS, Budget, Derivative
 from .presets import Preset
 from .spec import HEAD_LAYERS
@@ -404,3 +408,246 @@ def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sa
     continuation = Text.assemble(("prompt: ", "bold"), printable(prompt.encode()), "\n",
                                  ("output: ", "bold"), printable(sample))
     return Group(verdict, conflicts, table, continuation)
+
+
+def _pyplot(why: str) -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ParamcalcError(f"{why} needs matplotlib: pip install 'paramcalc[plot]'") from None
+    return plt
+
+
+def png_training(history: Sequence[Any], path: str | Path, title: str) -> None:
+    """A PNG of loss and accuracy per epoch, written atomically."""
+    plt = _pyplot("--plot")
+    epochs = [e.epoch for e in history]
+    fig, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
+    loss_axis.plot(epochs, [e.loss for e in history], color="tab:red")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("cross-entropy loss", color="tab:red")
+    loss_axis.set_yscale("log")
+    accuracy_axis = loss_axis.twinx()
+    accuracy_axis.plot(epochs, [e.accuracy for e in history], color="tab:blue")
+    accuracy_axis.set_ylabel("training accuracy", color="tab:blue")
+    accuracy_axis.set_ylim(0, 1.02)
+    loss_axis.set_title(title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)
+
+
+def png_curves(curves: Any, path: str | Path, title: str) -> None:
+    """One curve per head, crossover points marked, log-scaled y; written atomically."""
+    import numpy as np
+
+    plt = _pyplot("a PNG plot (use --terminal to draw in the terminal)")
+    fig, axis = plt.subplots(figsize=(8, 5), dpi=100)
+    for head, y in curves.y.items():
+        drawn = bool(np.isfinite(y).any())
+        axis.plot(curves.x, y, label=head if drawn else f"{head} (∞, not drawn)", linewidth=1.6)
+    notes = []
+    for number, c in enumerate(curves.crossovers, start=1):
+        axis.plot([c.x], [c.y], marker="x", color="black", markersize=7)
+        axis.annotate(str(number), (c.x, c.y), textcoords="offset points", xytext=(3, 5),
+                      fontsize=8)
+        notes.append(f"{number}: {c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f}")
+    axis.set_yscale("log")
+    axis.set_xlabel(curves.x_name)
+    axis.set_ylabel("blocks ÷ head" if curves.y_name == "ratio" else "total parameters")
+    axis.set_title(title)
+    axis.grid(True, which="major", alpha=0.3)
+    axis.legend(fontsize=8)
+    if notes:
+        fig.text(0.01, 0.01, "crossovers — " + ";  ".join(notes), fontsize=7, wrap=True,
+                 va="bottom")
+        fig.tight_layout(rect=(0, 0.04 * (1 + len(notes) // 3), 1, 1))
+    else:
+        fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)
+
+
+_MARKERS = "●▲■◆✚◇○△"
+
+
+def terminal_plot(curves: Any, width: int = 72, height: int = 20) -> Group:
+    """The curves drawn with characters: log-scaled y, one marker per head, × at crossovers."""
+    import numpy as np
+    from rich.console import Group
+    from rich.text import Text
+
+    finite = [y[np.isfinite(y) & (y > 0)] for y in curves.y.values()]
+    values = np.concatenate(finite) if finite else np.array([])
+    lines: list[str] = []
+    if not len(values):
+        return Group(Text("nothing to draw: every point is infinite or invalid"))
+    low, high = math.log10(values.min()), math.log10(values.max())
+    high = high if high > low else low + 1
+    x0, x1 = float(curves.x[0]), float(curves.x[-1])
+    x1 = x1 if x1 > x0 else x0 + 1
+    grid = [[" "] * width for _ in range(height)]
+
+    def cell(x: float, y: float) -> tuple[int, int]:
+        column = round((x - x0) / (x1 - x0) * (width - 1))
+        row = height - 1 - round((math.log10(y) - low) / (high - low) * (height - 1))
+        return row, column
+
+    for marker, (head, y) in zip(_MARKERS, curves.y.items()):
+        for x, value in zip(curves.x, y):
+            if math.isfinite(value) and value > 0:
+                row, column = cell(float(x), float(value))
+                grid[row][column] = marker
+    for c in curves.crossovers:
+        if c.y > 0:
+            row, column = cell(c.x, c.y)
+            grid[row][column] = "×"
+    label = "ratio" if curves.y_name == "ratio" else "total"
+    top, bottom = f"{10 ** high:.3g}", f"{10 ** low:.3g}"
+    pad = max(len(top), len(bottom))
+    for i, row in enumerate(grid):
+        tick = top if i == 0 else bottom if i == height - 1 else ""
+        lines.append(f"{tick:>{pad}} │{''.join(row)}")
+    lines.append(f"{'':>{pad}} └{'─' * width}")
+    left, right = f"{x0:,.0f}", f"{x1:,.0f}"
+    lines.append(f"{'':>{pad}}  {left}{right:>{width - len(left)}}")
+    lines.append(f"{'':>{pad}}  {curves.x_name} →   ({label}, log scale)")
+    legend = "   ".join(f"{m} {head}" + ("" if np.isfinite(y).any() else " (∞, not drawn)")
+                       for m, (head, y) in zip(_MARKERS, curves.y.items())) + "   × crossover"
+    notes = [f"{c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f} ({label} {c.y:.4g})"
+             for c in curves.crossovers]
+    return Group(Text("\n".join(lines)), Text(legend), *(Text(n) for n in notes))
+
+
+def solve_json(name: str, solution: Any) -> dict[str, Any]:
+    """The ``solve`` object: the answer, what it achieves, and the step past it that misses."""
+    return {
+        "name": name,
+        "for": solution.name,
+        "target": solution.target,
+        "value": solution.value,
+        "achieved": float(solution.achieved),
+        "achieved_exact": str(solution.achieved),
+        "neighbour": solution.neighbour,
+        "neighbour_achieved": (None if solution.neighbour_achieved is None
+                               else float(solution.neighbour_achieved)),
+        "equation": sp.sstr(solution.equation) + " = 0",
+        "roots": list(solution.roots),
+        "config": solution.config.to_dict(),
+    }
+
+
+def solve_view(name: str, solution: Any) -> Group:
+    """The answer in a sentence, and the check by substitution."""
+    from rich.console import Group
+    from rich.text import Text
+
+    what = "ratio" if solution.target.startswith("ratio") else "total"
+
+    def show(value: Any) -> str:
+        return f"{float(value):.4g}" if what == "ratio" else f"{int(value):,}"
+
+    parts = [Text(f"{name}: {solution.name} = {solution.value:,} for {solution.target}",
+                  style="bold"),
+             Text(f"sympy solved {sp.sstr(solution.equation)} = 0 for {solution.name}: "
+                  f"positive root{'s' if len(solution.roots) != 1 else ''} "
+                  f"{', '.join(f'{r:,.4f}' for r in solution.roots) or 'none'}"),
+             Text(f"check by substitution: {solution.name} = {solution.value:,} gives {what} "
+                  f"{show(solution.achieved)} ✓")]
+    if solution.neighbour is not None:
+        parts.append(Text(f"                      {solution.name} = {solution.neighbour:,} gives "
+                          f"{what} {show(solution.neighbour_achieved)} ✗"))
+    return Group(*parts)
+
+
+def sweep_json(name: str, grid: Any, front: Any) -> dict[str, Any]:
+    """Every point of a sweep and the indices of its Pareto front."""
+    columns = grid.columns
+    keys = [*grid.names, "total", "ratio", "valid"]
+    points = []
+    for i in range(len(grid)):
+        point = {"head": grid.heads[columns["design"][i]]}
+        point.update({key: columns[key][i].item() for key in keys})
+        point["ratio"] = None if math.isinf(point["ratio"]) else point["ratio"]
+        points.append(point)
+    return {"name": name, "vary": grid.names, "heads": grid.heads, "points": points,
+            "front": [int(i) for i in front]}
+
+
+def sweep_table(name: str, grid: Any, front: Any, limit: int = 40) -> Table:
+    """The Pareto front of total parameters against ratio."""
+    from rich.table import Table
+
+    columns = grid.columns
+    table = Table(title=f"{name}: Pareto front of total parameters against blocks ÷ head "
+                        f"({len(front):,} of {int(columns['valid'].sum()):,} valid points)",
+                  title_justify="left",
+                  caption=(f"showing {limit} of {len(front):,}: --csv or --json writes every point"
+                           if len(front) > limit else None), caption_justify="left")
+    table.add_column("head")
+    for heading in (*grid.names, "total", "ratio"):
+        table.add_column(heading, justify="right")
+    shown = front if len(front) <= limit else front[:: math.ceil(len(front) / limit)]
+    for i in shown:
+        ratio = columns["ratio"][i]
+        table.add_row(grid.heads[columns["design"][i]],
+                      *(f"{int(columns[n][i]):,}" for n in grid.names),
+                      f"{int(columns['total'][i]):,}",
+                      "∞" if math.isinf(ratio) else f"{ratio:.4g}")
+    return table
+
+
+def write_csv(grid: Any, path: str | Path) -> None:
+    """Every point of a sweep as CSV, written atomically."""
+    import csv
+    import io
+
+    columns = grid.columns
+    keys = [*grid.names, *COMPONENTS, "total", "ratio", "valid"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["design", *keys])
+    heads = [grid.heads[i] for i in columns["design"]]
+    rows = zip(heads, *(columns[k].tolist() for k in keys))
+    writer.writerows(rows)
+    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+
+
+def conventions_table(conventions: Any) -> Table:
+    """The total by each counting convention, and Kaplan's 12·n·d² against the exact count."""
+    from rich.table import Table
+
+    table = Table(title="counting conventions", title_justify="left")
+    table.add_column("convention")
+    table.add_column("parameters", justify="right")
+    table.add_row("total (every parameter, shared tensors once)", f"{conventions.total:,}")
+    table.add_row("without position embeddings (nanoGPT)", f"{conventions.without_positions:,}")
+    table.add_row("non-embedding (Kaplan et al.)", f"{conventions.non_embedding:,}")
+    table.add_row(f"12·n·d² (Kaplan's approximation), {conventions.kaplan_relative_error:+.2%} "
+                  "off the non-embedding count", f"{conventions.kaplan:,}")
+    return table
+
+
+def memory_table(sizes: Mapping[str, int]) -> Table:
+    """Bytes of the parameters per format, and of fp32 Adam training."""
+    from rich.table import Table
+
+    labels = {"fp32": "weights, fp32", "bf16": "weights, bf16", "int8": "weights, int8",
+              "adam_fp32_training": "training, fp32 Adam (weights + gradients + 2 moments)"}
+    table = Table(title="memory", title_justify="left")
+    table.add_column("")
+    table.add_column("bytes", justify="right")
+    table.add_column("", justify="right")
+    for key, size in sizes.items():
+        table.add_row(labels[key], f"{size:,}", _bytes(size))
+    return table
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:,.2f} {unit}"
+    return f"{size} B"

@@ -12,8 +12,6 @@ Tokens are bytes 0–255; token 256 pads prompts shorter than seq_length.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -26,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CheckpointError, ConfigError, DataError
+from .files import atomic_write
 from .modules import LanguageModel, build
 from .spec import ModelConfig
 
@@ -142,7 +141,7 @@ class Stats:
 def predict(model: LanguageModel, windows: Windows, batch_size: int = 1024,
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of each window's target, and each window's highest probability."""
-    model.eval()
+    model.train(False)  # evaluation mode
     device = next(model.parameters()).device
     target_logp, top_p = [], []
     for start in range(0, len(windows), batch_size):
@@ -311,7 +310,7 @@ def generate(model: LanguageModel, prompt: bytes, length: int, temperature: floa
         raise ConfigError(f"temperature must be a positive finite number, got {temperature}")
     if top_k < 0:
         raise ConfigError(f"top_k must be 0 (no limit) or a positive integer, got {top_k}")
-    model.eval()
+    model.train(False)  # evaluation mode
     device = next(model.parameters()).device
     seq_length = model.config.seq_length
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -335,7 +334,7 @@ def save_checkpoint(model: LanguageModel, path: str | Path) -> None:
     payload = {"format": CHECKPOINT_FORMAT, "version": 1,
                "config": dict(model.config.given),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, device: torch.device) -> LanguageModel:
@@ -358,43 +357,3 @@ def load_checkpoint(path: str | Path, device: torch.device) -> LanguageModel:
     except (KeyError, RuntimeError, TypeError) as error:
         raise CheckpointError(f"{path}: damaged checkpoint ({type(error).__name__})") from None
     return model.to(device)
-
-
-def plot_history(history: list[Epoch], path: str | Path, title: str) -> None:
-    """A PNG of loss and accuracy per epoch (needs matplotlib: pip install 'paramcalc[plot]')."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'paramcalc[plot]'") from None
-    epochs = [e.epoch for e in history]
-    fig, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
-    loss_axis.plot(epochs, [e.loss for e in history], color="tab:red", label="loss")
-    loss_axis.set_xlabel("epoch")
-    loss_axis.set_ylabel("cross-entropy loss", color="tab:red")
-    loss_axis.set_yscale("log")
-    accuracy_axis = loss_axis.twinx()
-    accuracy_axis.plot(epochs, [e.accuracy for e in history], color="tab:blue", label="accuracy")
-    accuracy_axis.set_ylabel("training accuracy", color="tab:blue")
-    accuracy_axis.set_ylim(0, 1.02)
-    loss_axis.set_title(title)
-    fig.tight_layout()
-    _atomic_write(Path(path), lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file beside ``path``, then rename it over ``path``."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise CheckpointError(f"cannot write {path}: folder {str(directory)!r} does not exist")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -134,9 +134,14 @@ def test_no_user_string_is_evaluated(cli: Cli) -> None:
     assert "unknown hyperparameter" in line
 
 
-def test_counting_commands_never_import_torch() -> None:
+@pytest.mark.parametrize("args", [
+    ["count", "--preset", "gpt2-xl", "--memory"], ["ratio", "--preset", "gpt2-xl"],
+    ["derive", "--preset", "ctrl"], ["compare", "--preset", "gpt2-xl"], ["presets"],
+    ["solve", "--preset", "id6", "--for", "num_blocks", "--ratio", "1"],
+], ids=lambda args: args[0])
+def test_counting_commands_never_import_torch(args: list[str]) -> None:
     code = ("import sys; from paramcalc.cli import app; from typer.testing import CliRunner; "
-            "r = CliRunner().invoke(app, ['compare', '--preset', 'gpt2-xl', '--json']); "
+            f"r = CliRunner().invoke(app, {args + ['--json']!r}); "
             "assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,413 @@
+"""Budget planning: solve for one hyperparameter, sweep the design space, curves for plots.
+
+``solve`` lets sympy solve the configuration's own expressions for one symbol, rounds the
+root to valid integers (n_heads must divide d_model, and so on) and verifies the answer by
+substitution. ``sweep`` evaluates lambdified, vectorized expressions over whole grids with
+numpy, never sympy substitution in a loop.
+
+A default that follows another hyperparameter follows it here too: d_ff = 4·d_model when
+d_ff was not given, n_positions = seq_length, head_width = d_model/8 (sweeps only; solve
+holds head_width at its value).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+from .errors import ConfigError, SolveError
+from .formulas import COMPONENTS, Budget, budget
+from .spec import HEADS, ModelConfig
+from .symbols import NAMES, SYMBOLS, P, S, d, f, lookup
+
+_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?([kKMGBT]?)$")
+
+
+def parse_budget(text: str) -> int:
+    """A parameter budget: 250k, 1M, 1.5G, 2e9, 1_000_000. Never evaluated as code."""
+    match = _NUMBER.match(text.strip().replace("_", ""))
+    if not match:
+        raise SolveError(f"malformed budget {text!r}; write a number with an optional k, M, G "
+                         "or T suffix, e.g. 1M or 1.5G")
+    mantissa, exponent, suffix = match.groups()
+    value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix]
+    if value.denominator != 1 or value <= 0:
+        raise SolveError(f"budget {text!r} must be a positive whole number of parameters")
+    return int(value)
+
+
+def parse_ratio(text: str) -> Fraction:
+    """A ratio target: 1, 0.5, 1/8. Never evaluated as code."""
+    try:
+        value = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise SolveError(f"malformed ratio {text!r}; write a number such as 1, 0.5 or 1/8") from None
+    if value <= 0:
+        raise SolveError(f"ratio target must be positive, got {text!r}")
+    return value
+
+
+def symbol_for(name: str, option: str) -> sp.Symbol:
+    """The symbol for a hyperparameter name or letter; an unknown one lists the known ones."""
+    symbol = lookup(name)
+    if symbol is None:
+        raise SolveError(f"unknown hyperparameter {name!r} in {option}; choose one of: "
+                         f"{', '.join(SYMBOLS)} (or their symbols)")
+    return symbol
+
+
+def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
+    """Defaults that follow ``x`` symbolically: d_ff = 4·d, n_positions = S."""
+    given = dict(config.given)
+    links: dict[sp.Symbol, sp.Expr] = {}
+    if x == d and config.block == "transformer" and "d_ff" not in given:
+        links[f] = 4 * d
+    if x == S and config.positional == "learned" and "n_positions" not in given:
+        links[P] = S
+    return links
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The value of one hyperparameter that meets a target, checked by substitution."""
+
+    name: str  # the hyperparameter solved for
+    target: str  # "ratio >= 1" or "total <= 1,000,000"
+    value: int
+    achieved: Fraction  # the ratio or total at ``value``, by substitution
+    neighbour: int | None  # one step past the answer, which misses the target
+    neighbour_achieved: Fraction | None
+    config: ModelConfig
+    equation: sp.Expr  # what sympy solved: y(x) - target
+    roots: tuple[float, ...]  # its positive real roots
+
+
+def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
+          total: int | None = None) -> Solution:
+    """The best value of ``name`` meeting ``ratio ≥ target`` or ``total ≤ target``.
+
+    Best means the smallest value when larger values keep meeting the target (more blocks
+    to reach a ratio), else the largest (the widest model within a budget).
+
+    Args:
+        config: the configuration whose other hyperparameters stay as they are.
+        name: the hyperparameter to solve for (``num_blocks`` or ``n``).
+        ratio: the least acceptable blocks ÷ head ratio.
+        total: the parameter budget.
+    """
+    if (ratio is None) == (total is None):
+        raise SolveError("give one target: --ratio R or --total BUDGET")
+    x = symbol_for(name, "--for")
+    name = NAMES[x]
+    if getattr(config, name) is None:
+        raise SolveError(f"{name} does not apply to this configuration ({config.head} head, "
+                         f"{config.block} blocks, {config.positional} positions)")
+    b = budget(config)
+    if ratio is not None:
+        if b.ratio.exact is None:
+            raise SolveError(f"no {name} meets ratio ≥ {ratio}: {b.ratio.note}, for every {name}")
+        expr, target, wanted = b.ratio.exact, sp.Rational(ratio.numerator, ratio.denominator), "ge"
+        label = f"ratio ≥ {ratio}"
+    else:
+        expr, target, wanted = b.total.exact, sp.Integer(total or 0), "le"
+        label = f"total ≤ {total:,}"
+    quantity = "ratio" if ratio is not None else "total"
+    if x not in expr.free_symbols:
+        raise SolveError(f"the {quantity} of this configuration does not depend on {name}")
+
+    t = sp.Symbol("t", positive=True)
+    fixed = {s: v for s, v in b.values.items() if s != x}
+    curve = expr.xreplace(_linked(config, x)).xreplace(fixed).xreplace({x: t})
+
+    def meets(value: int) -> bool:
+        y = curve.xreplace({t: sp.Integer(value)})
+        return bool(y >= target) if wanted == "ge" else bool(y <= target)
+
+    equation = sp.together(curve - target)
+    roots = sorted(float(r) for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0)
+
+    def valid(value: int) -> bool:
+        return _valid(config, name, value)
+
+    smallest = meets(math.ceil(roots[-1]) + 1 if roots else 1)
+    value = _extremal(roots, meets, valid, smallest)
+    if value is None:
+        raise SolveError(f"no valid {name} meets {label}: "
+                         f"{_why_not(curve, t, target, wanted, name, quantity)}")
+    outward = -1 if smallest else 1
+    neighbour = next((v for v in range(value + outward, value + outward * 1000, outward)
+                      if v >= 1 and valid(v)), None)
+
+    def at(v: int) -> Fraction:
+        y = sp.Rational(curve.xreplace({t: sp.Integer(v)}))
+        return Fraction(int(y.p), int(y.q))
+
+    return Solution(name, label, value, at(value), neighbour,
+                    None if neighbour is None else at(neighbour),
+                    config.replace(**{name: value}), equation.xreplace({t: x}), tuple(roots))
+
+
+def _valid(config: ModelConfig, name: str, value: int) -> bool:
+    try:
+        config.replace(**{name: value})
+    except ConfigError:
+        return False
+    return True
+
+
+_SEARCH = 100_000  # integers tried inside one interval before giving up
+
+
+def _extremal(roots: list[float], meets: Callable[[int], bool], valid: Callable[[int], bool],
+              smallest: bool) -> int | None:
+    """The smallest (or largest) valid integer meeting the target.
+
+    Between two consecutive roots the target is met everywhere or nowhere, so each interval
+    is tried once, from the side the answer lies on.
+    """
+    edges = [0.0, *roots, math.inf]
+    intervals = list(zip(edges, edges[1:]))
+    for low, high in (intervals if smallest else reversed(intervals)):
+        first = max(1, math.ceil(low))
+        last = first + _SEARCH if math.isinf(high) else math.floor(high)
+        if first > last:
+            continue
+        probes = {first, last, (first + last) // 2}
+        if not any(meets(v) for v in probes):
+            continue
+        order = range(first, last + 1) if smallest else range(last, first - 1, -1)
+        for count, value in enumerate(order):
+            if count > _SEARCH:
+                break
+            if meets(value) and valid(value):
+                return value
+    return None
+
+
+def _why_not(curve: sp.Expr, t: sp.Symbol, target: sp.Expr, wanted: str, name: str,
+             quantity: str) -> str:
+    """A sentence on why no value works: the smallest value already misses, or the limit does."""
+    first = curve.xreplace({t: sp.Integer(1)})
+    if wanted == "le":
+        return f"even {name} = 1 gives a {quantity} of {int(first):,}"
+    limit = sp.limit(curve, t, sp.oo)
+    limit_text = "grows without bound" if limit == sp.oo else f"approaches {float(limit):.4g}"
+    return (f"the {quantity} is {float(first):.4g} at {name} = 1 and {limit_text} as "
+            f"{name} grows, never reaching {float(target):.4g}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """start:stop:step over one hyperparameter, stop included."""
+
+    name: str
+    start: int
+    stop: int
+    step: int
+
+    def values(self) -> Any:
+        import numpy as np
+
+        return np.arange(self.start, self.stop + 1, self.step, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) // self.step + 1
+
+
+_RANGE = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
+
+
+def parse_range(text: str) -> Range:
+    """``d_model=16:1024:16`` (step 1 when left out). Never evaluated as code."""
+    match = _RANGE.match(text)
+    if not match:
+        raise SolveError(f"malformed range {text!r}; write NAME=START:STOP[:STEP], "
+                         "e.g. d_model=16:1024:16")
+    name, start, stop, step = match.groups()
+    symbol = symbol_for(name, "--vary")
+    start_, stop_, step_ = int(start), int(stop), int(step or 1)
+    if step_ == 0:
+        raise SolveError(f"range {text!r} has a zero step")
+    if step_ < 0:
+        raise SolveError(f"range {text!r} has a negative step; write it from low to high")
+    if start_ <= 0:
+        raise SolveError(f"range {text!r} must start at a positive integer")
+    if stop_ < start_:
+        raise SolveError(f"range {text!r} is reversed or empty: {stop_} < {start_}")
+    return Range(NAMES[symbol], start_, stop_, step_)
+
+
+_ARGS = tuple(SYMBOLS.values())
+
+
+@dataclass
+class Grid:
+    """Every point of a sweep: the varied values, the counts and the ratio, per head design."""
+
+    names: list[str]  # the varied hyperparameters
+    columns: dict[str, Any]  # "design" (index into heads), each name, the components, "total",
+    heads: list[str]  # "ratio" (inf where the head owns nothing), "valid"
+
+    def __len__(self) -> int:
+        return len(self.columns["total"])
+
+    def front(self) -> Any:
+        """Indices of the valid points no other point beats on both fewer parameters and a
+        higher ratio, by increasing total."""
+        import numpy as np
+
+        valid = np.flatnonzero(self.columns["valid"])
+        total, ratio = self.columns["total"][valid], self.columns["ratio"][valid]
+        order = np.lexsort((-ratio, total))  # by total, the best ratio first among equals
+        best = np.maximum.accumulate(ratio[order])
+        keep = np.empty(len(order), dtype=bool)
+        keep[:1] = True
+        keep[1:] = ratio[order][1:] > best[:-1]
+        return valid[order[keep]]
+
+
+def _evaluators(config: ModelConfig) -> dict[str, Callable[..., Any]]:
+    b = budget(config)
+    exprs = {name: b.components[name].exact for name in COMPONENTS}
+    return {name: sp.lambdify(_ARGS, expr, modules="numpy") for name, expr in exprs.items()}
+
+
+def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any]:
+    """One array (or scalar) per symbol: varied, fixed, or following a varied one."""
+    import numpy as np
+
+    given = dict(config.given)
+    values: dict[str, Any] = {}
+    for name in SYMBOLS:
+        if name in grid:
+            values[name] = grid[name]
+        elif getattr(config, name) is not None:
+            values[name] = np.int64(getattr(config, name))
+        else:
+            values[name] = np.int64(1)  # a symbol this configuration's formulas do not contain
+    if "d_model" in grid and config.block == "transformer" and "d_ff" not in given:
+        values["d_ff"] = 4 * values["d_model"]
+    if "seq_length" in grid and config.positional == "learned" and "n_positions" not in given:
+        values["n_positions"] = values["seq_length"]
+    if "d_model" in grid and config.head_width is not None and "head_width" not in given:
+        values["head_width"] = (values["d_model"] if config.head == "bottleneck"
+                                else np.maximum(1, values["d_model"] // 8))
+    return [np.broadcast_to(np.asarray(values[name], dtype=np.int64), (size,))
+            for name in SYMBOLS]
+
+
+def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
+    """The constraints spec.py checks, vectorized: n_heads | d_model, widths, kernels."""
+    V, S_, d_, n_, f_, P_, k_, w_ = args
+    valid = d_ % (config.n_heads or 1) == 0
+    if config.positional == "learned":
+        valid &= P_ >= S_
+    if config.head_width is not None:
+        valid &= k_ <= (S_ * d_ if config.head == "bottleneck" else d_)
+    if config.kernel_size is not None:
+        valid &= w_ <= S_
+    return valid
+
+
+def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] = HEADS) -> Grid:
+    """Evaluate every combination of ``ranges`` for each head design, vectorized."""
+    import numpy as np
+
+    names = [r.name for r in ranges]
+    if len(set(names)) != len(names):
+        raise SolveError(f"--vary names {names} more than once")
+    for r in ranges:
+        if getattr(config, r.name) is None:
+            raise SolveError(f"{r.name} does not apply to this configuration "
+                             f"({config.block} blocks, {config.positional} positions)")
+    mesh = np.meshgrid(*(r.values() for r in ranges), indexing="ij")
+    grid = {name: axis.ravel() for name, axis in zip(names, mesh)}
+    size = len(next(iter(grid.values())))
+    parts: dict[str, list[Any]] = {key: [] for key in ("design", *names, *COMPONENTS, "total",
+                                                       "ratio", "valid")}
+    for index, head in enumerate(heads):
+        head_config = config.with_head(head)
+        args = _arguments(head_config, grid, size)
+        counts = {}
+        for name, evaluate in _evaluators(head_config).items():
+            exact = np.broadcast_to(np.asarray(evaluate(*args)), (size,)).astype(np.int64)
+            approximate = np.broadcast_to(np.asarray(evaluate(*(a.astype(np.float64)
+                                                                 for a in args))), (size,))
+            if float(np.max(np.abs(approximate), initial=0)) > 2**62:
+                raise SolveError(f"the {name} count passes 4.6e18 somewhere in these ranges; "
+                                 "narrow them")
+            counts[name] = exact
+        total = sum(counts[name] for name in COMPONENTS)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(counts["head"] > 0,
+                             counts["blocks"] / np.maximum(counts["head"], 1), np.inf)
+        parts["design"].append(np.full(size, index))
+        for name in names:
+            parts[name].append(grid[name])
+        for name in COMPONENTS:
+            parts[name].append(counts[name])
+        parts["total"].append(total)
+        parts["ratio"].append(ratio)
+        parts["valid"].append(_validity(head_config, args))
+    columns = {key: np.concatenate(value) for key, value in parts.items()}
+    return Grid(names, columns, list(heads))
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Where two heads' curves cross, between two grid points."""
+
+    x: float
+    y: float
+    heads: tuple[str, str]
+
+
+@dataclass
+class Curves:
+    """y (ratio or total) against one hyperparameter, one curve per head."""
+
+    x_name: str
+    y_name: str
+    x: Any
+    y: dict[str, Any]
+    crossovers: list[Crossover]
+
+
+def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] = HEADS) -> Curves:
+    """The curves of a plot and their crossover points (linear interpolation between points)."""
+    import numpy as np
+
+    if y_name not in ("ratio", "total"):
+        raise SolveError(f"unknown quantity {y_name!r} to plot; choose ratio or total")
+    grid = sweep(config, [axis], heads)
+    x = axis.values()
+    y = {}
+    for index, head in enumerate(heads):
+        rows = grid.columns["design"] == index
+        values = grid.columns[y_name][rows].astype(np.float64)
+        values[~grid.columns["valid"][rows]] = np.nan
+        y[head] = values
+    crossings = []
+    for i, a in enumerate(heads):
+        for b in heads[i + 1:]:
+            diff = y[a] - y[b]
+            finite = np.isfinite(diff)
+            sign = np.sign(diff)
+            for j in np.flatnonzero(finite[:-1] & finite[1:] & (sign[:-1] * sign[1:] < 0)):
+                share = diff[j] / (diff[j] - diff[j + 1])
+                cx = x[j] + share * (x[j + 1] - x[j])
+                cy = y[a][j] + share * (y[a][j + 1] - y[a][j])
+                crossings.append(Crossover(float(cx), float(cy), (a, b)))
+    return Curves(axis.name, y_name, x, y, sorted(crossings, key=lambda c: c.x))
+
+
+def substitute(config: ModelConfig, head: str, values: dict[str, int]) -> Budget:
+    """The budget at one point, by sympy (what a sweep would cost done point by point)."""
+    return budget(config.with_head(head).replace(**values))

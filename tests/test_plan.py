@@ -1,0 +1,241 @@
+"""Budget planning: solve, sweep, plot, counting conventions and memory, checked by hand."""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli
+from paramcalc import HEADS, ModelConfig, SolveError, budget, from_name
+from paramcalc.plan import curves, parse_budget, parse_range, parse_ratio, solve, sweep
+
+
+def test_smallest_num_blocks_for_ratio_1_on_id6_is_8() -> None:
+    solution = solve(from_name("id6").config, "num_blocks", ratio=Fraction(1))
+    assert solution.value == 8
+
+    def ratio(n: int) -> Fraction:  # id6's tied-flatten head, by hand: n·(4d² + 8d) / (S·d² + d)
+        d, S = 64, 32
+        return Fraction(n * (4 * d * d + 8 * d), S * d * d + d)
+
+    assert ratio(8) >= 1 > ratio(7)
+    assert solution.achieved == ratio(8) and solution.neighbour == 7
+    assert solution.neighbour_achieved == ratio(7)
+
+
+def test_largest_d_model_within_1m_respects_n_heads() -> None:
+    solution = solve(from_name("id6").config, "d", total=parse_budget("1M"))
+
+    def total(d: int) -> int:  # V·d + 4 blocks of (4d² + 8d) + (S·d² + d), by hand
+        return 257 * d + 4 * (4 * d * d + 8 * d) + 32 * d * d + d
+
+    assert solution.value == 136  # 141 fits, but 8 heads must divide d_model
+    assert total(136) <= 1_000_000 < total(144)
+    assert solution.achieved == total(136) and solution.neighbour == 144
+
+
+def test_largest_seq_length_the_flatten_head_can_afford() -> None:
+    solution = solve(from_name("id4").config, "seq_length", total=1_000_000)
+    assert solution.value == 241  # 4,112 + 1,152 + (S·16·257 + 257) ≤ 1M
+    assert 4_112 + 1_152 + 241 * 16 * 257 + 257 <= 1_000_000 < 4_112 + 1_152 + 242 * 16 * 257 + 257
+
+
+def test_a_knob_that_lowers_the_ratio_gets_its_largest_value() -> None:
+    solution = solve(from_name("id4").config, "seq_length", ratio=Fraction(1, 100))
+    assert solution.value == 27
+    assert solution.achieved >= Fraction(1, 100) > solution.neighbour_achieved
+
+
+def test_transformer_d_ff_follows_d_model_when_left_to_its_default() -> None:
+    solution = solve(from_name("gpt2").config, "d_model", total=350_000_000)
+    config = solution.config
+    assert config.d_ff == 4 * config.d_model and config.d_model % 12 == 0
+    assert budget(config).params["total"] <= 350_000_000
+    assert budget(config.replace(d_model=config.d_model + 12)).params["total"] > 350_000_000
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "d_model", "ratio": Fraction(10)}, "no valid d_model meets ratio ≥ 10: the ratio is"),
+    ({"name": "num_blocks", "total": 1_000}, "no valid num_blocks meets total ≤ 1,000: even "
+                                             "num_blocks = 1 gives a total of 164,480"),
+    ({"name": "vocab_size", "ratio": Fraction(1)}, "the ratio of this configuration does not "
+                                                   "depend on vocab_size"),
+    ({"name": "width", "ratio": Fraction(1)}, "unknown hyperparameter 'width' in --for"),
+    ({"name": "num_blocks"}, "give one target"),
+])
+def test_when_no_value_works_it_says_why(kwargs: dict, message: str) -> None:
+    name = kwargs.pop("name")
+    with pytest.raises(SolveError) as error:
+        solve(from_name("id6").config, name, **kwargs)
+    assert str(error.value).startswith(message)
+
+
+def test_an_infinite_ratio_has_nothing_to_solve() -> None:
+    with pytest.raises(SolveError, match="owns no parameters"):
+        solve(from_name("gpt2").config, "num_blocks", ratio=Fraction(1))
+
+
+@pytest.mark.parametrize("text, value", [("1M", 10**6), ("1.5G", 1_500_000_000), ("250k", 250_000),
+                                         ("2e9", 2 * 10**9), ("1_000_000", 10**6), ("7", 7)])
+def test_budgets(text: str, value: int) -> None:
+    assert parse_budget(text) == value
+
+
+@pytest.mark.parametrize("text", ["1Q", "", "M", "1.5", "-1M", "0", "1e", "__import__('os')"])
+def test_malformed_budgets(text: str) -> None:
+    with pytest.raises(SolveError):
+        parse_budget(text)
+
+
+def test_ratios() -> None:
+    assert parse_ratio("1/8") == Fraction(1, 8) and parse_ratio("0.5") == Fraction(1, 2)
+    for bad in ("abc", "1/0", "-2", "0"):
+        with pytest.raises(SolveError):
+            parse_ratio(bad)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("d_model=64:16", "is reversed or empty"),
+    ("d_model=16:64:0", "has a zero step"),
+    ("d_model=16:64:-8", "has a negative step"),
+    ("width=1:4", "unknown hyperparameter 'width' in --vary"),
+    ("d_model=1..4", "malformed range"),
+    ("d_model=0:4", "must start at a positive integer"),
+])
+def test_bad_ranges(text: str, message: str) -> None:
+    with pytest.raises(SolveError, match=message):
+        parse_range(text)
+
+
+@pytest.mark.parametrize("name", ["id4", "id6", "gpt2", "ctrl"], ids=str)
+def test_sweep_agrees_with_sympy_at_random_points(name: str) -> None:
+    config = from_name(name).config
+    ranges = [parse_range("d_model=16:256:16"), parse_range("num_blocks=1:6")]
+    grid = sweep(config, ranges, HEADS)
+    rng = random.Random(name)
+    for i in rng.sample(range(len(grid)), 60):
+        if not grid.columns["valid"][i]:
+            continue
+        head = grid.heads[grid.columns["design"][i]]
+        point = {"d_model": int(grid.columns["d_model"][i]),
+                 "num_blocks": int(grid.columns["num_blocks"][i])}
+        given = {k: v for k, v in config.given if k not in ("head_width",)}
+        reference = budget(ModelConfig(**{**given, **point, "head": head})).params
+        assert int(grid.columns["total"][i]) == reference["total"], (head, point)
+        assert int(grid.columns["head"][i]) == reference["head"], (head, point)
+
+
+def test_sweep_marks_points_that_break_a_constraint_invalid() -> None:
+    grid = sweep(from_name("id6").config, [parse_range("d_model=60:68")], ["flatten"])
+    valid = dict(zip(grid.columns["d_model"].tolist(), grid.columns["valid"].tolist()))
+    assert valid == {60: False, 61: False, 62: False, 63: False, 64: True, 65: False, 66: False,
+                     67: False, 68: False}  # 8 heads must divide d_model
+
+
+def test_pareto_front_is_not_dominated() -> None:
+    grid = sweep(from_name("id4").config, [parse_range("d_model=8:64:8"),
+                                           parse_range("num_blocks=1:6")], ["flatten", "td-dense"])
+    front = set(grid.front().tolist())
+    total, ratio, valid = (grid.columns[k] for k in ("total", "ratio", "valid"))
+    points = [i for i in range(len(grid)) if valid[i]]
+    for i in front:
+        assert not any(total[j] <= total[i] and ratio[j] > ratio[i] for j in points)
+    for i in set(points) - front:  # everything else is beaten or tied by something
+        assert any(total[j] <= total[i] and ratio[j] >= ratio[i] and j != i for j in points)
+
+
+def test_flatten_and_tied_flatten_cross_where_d_model_equals_vocab_size() -> None:
+    # by hand: 4dn(d+2)/(V(Sd+1)) = 4n(d+2)/(Sd+1) exactly when d = V = 257
+    result = curves(from_name("id4").config, parse_range("d_model=8:512:8"), "ratio",
+                    ["flatten", "tied-flatten"])
+    [crossing] = result.crossovers
+    assert crossing.heads == ("flatten", "tied-flatten")
+    assert crossing.x == pytest.approx(257, abs=0.5)
+
+
+def test_count_shows_every_convention(cli: Cli) -> None:
+    gpt2 = cli.json("count", "--preset", "gpt2")["conventions"]
+    assert gpt2["total"] == 124_439_808
+    assert gpt2["without_positions"] == 124_439_808 - 1024 * 768  # nanoGPT's 123.65M
+    assert gpt2["non_embedding"] == 124_439_808 - 1024 * 768 - 50_257 * 768
+    assert gpt2["kaplan"] == 12 * 12 * 768**2
+    ctrl = cli.json("count", "--preset", "ctrl")["conventions"]
+    non_embedding = 1_637_964_550 - 246_534 * 1_280
+    assert ctrl["non_embedding"] == non_embedding
+    assert ctrl["kaplan_relative_error"] == pytest.approx((12 * 48 * 1_280**2 - non_embedding)
+                                                          / non_embedding)
+    assert ctrl["kaplan_relative_error"] < -0.28  # its d_ff is 6.4·d, not 4·d
+    out = cli("count", "--preset", "ctrl").stdout
+    assert "Kaplan" in out and "-28.64%" in out
+
+
+def test_count_memory(cli: Cli) -> None:
+    memory = cli.json("count", "--preset", "gpt2", "--memory")["memory"]
+    assert memory == {"fp32": 4 * 124_439_808, "bf16": 2 * 124_439_808, "int8": 124_439_808,
+                      "adam_fp32_training": 16 * 124_439_808}
+    assert "GiB" in cli("count", "--preset", "gpt2-xl", "--memory").stdout
+
+
+def test_solve_command(cli: Cli) -> None:
+    out = cli("solve", "--preset", "id6", "--for", "num_blocks", "--ratio", "1").stdout
+    assert "num_blocks = 8 for ratio ≥ 1" in out and "✓" in out and "✗" in out
+    obj = cli.json("solve", "--preset", "id6", "--for", "d_model", "--total", "1M")
+    assert obj["value"] == 136 and obj["achieved"] == 927_248 and obj["config"]["d_model"] == 136
+
+
+def test_sweep_command_with_csv(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "points.csv"
+    out = cli("sweep", "-p", "id6", "--vary", "d_model=16:128:16", "--vary", "num_blocks=1:8",
+              "--heads", "tied-flatten,td-dense", "--csv", str(path)).stdout
+    assert "Pareto front" in out
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 8 * 8 * 2
+    assert rows[0]["design"] == "tied-flatten" and rows[0]["total"] == "13472"
+    assert [p.name for p in tmp_path.iterdir()] == ["points.csv"]
+    obj = cli.json("sweep", "-p", "id6", "--vary", "num_blocks=1:4")
+    assert [p["total"] for p in obj["points"]] == [budget(from_name("id6").config.replace(
+        num_blocks=k)).params["total"] for k in range(1, 5)]
+
+
+def test_plot_command(cli: Cli, tmp_path: Path) -> None:
+    png = tmp_path / "ratio.png"
+    out = cli("plot", "-p", "id4", "--x", "d_model=8:512:8", "--heads", "flatten,tied-flatten",
+              "--out", str(png), "--terminal").stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "flatten × tied-flatten at d_model ≈ 257" in out and "● flatten" in out
+    obj = cli.json("plot", "-p", "id4", "--x", "num_blocks=1:4", "--y", "total")
+    assert obj["curves"]["tied"] == [budget(from_name("id4").config.replace(
+        head="tied", num_blocks=k)).params["total"] for k in range(1, 5)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["solve", "-p", "id6", "--for", "d_model", "--total", "1Q"], "Error: malformed budget '1Q'"),
+    (["solve", "-p", "id6", "--for", "width", "--ratio", "1"],
+     "Error: unknown hyperparameter 'width' in --for"),
+    (["solve", "-p", "id6", "--for", "num_blocks", "--total", "1k"],
+     "Error: no valid num_blocks meets total ≤ 1,000"),
+    (["sweep", "-p", "id6", "--vary", "d_model=64:16"], "Error: range 'd_model=64:16' is reversed"),
+    (["sweep", "-p", "id6", "--vary", "d_model=16:64:0"], "Error: range 'd_model=16:64:0' has a "
+                                                          "zero step"),
+    (["sweep", "-p", "id6", "--vary", "depth=1:4"], "Error: unknown hyperparameter 'depth'"),
+    (["sweep", "-p", "id6", "--vary", "d=8:16", "--vary", "n=1:2", "--vary", "S=8:16"],
+     "Error: --vary takes one or two ranges, got 3"),
+    (["plot", "-p", "id4", "--x", "d_model=8:64"], "Error: say where to draw"),
+    (["plot", "-p", "id4", "--x", "d_model=8:64", "--y", "cost", "--terminal"],
+     "Error: unknown quantity 'cost'"),
+])
+def test_planning_bad_input_is_one_line(cli: Cli, args: list[str], message: str) -> None:
+    assert cli.error(*args).startswith(message)
+
+
+def test_plot_png_without_matplotlib(cli: Cli, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    line = cli.error("plot", "-p", "id4", "--x", "d_model=8:64:8", "--out", str(tmp_path / "x.png"))
+    assert "needs matplotlib: pip install 'paramcalc[plot]'" in line
+    assert cli("plot", "-p", "id4", "--x", "d_model=8:64:8", "--terminal").exit_code == 0

@@ -279,8 +279,9 @@ def check_table(name: str, checks: Sequence[Any]) -> Table:
     from rich.table import Table
 
     heads = len(checks) > 1
-    table = Table(title=f"{name}: formulas against torch modules on the meta device",
-                  title_justify="left")
+    table = Table(title=f"{name}: formula vs. torch module", title_justify="left",
+                  caption="modules built on the meta device: shapes, no weight memory",
+                  caption_justify="left")
     if heads:
         table.add_column("head")
     table.add_column("component")

@@ -12,7 +12,7 @@ import functools
 import inspect
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,10 +33,12 @@ from .symbols import NAMES, lookup
 class OneLineErrors(TyperGroup):
     """A command group whose errors, usage errors included, are one line on stderr."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         except ParamcalcError as error:
             typer.echo(f"Error: {error}", err=True)
             code = 2
@@ -45,7 +47,8 @@ class OneLineErrors(TyperGroup):
             # format_message() and exit_code; anything else is a bug and keeps its traceback
             kind = type(error).__name__
             if kind == "NoArgsIsHelpError":
-                help_text = error.ctx.get_help() if getattr(error, "ctx", None) else ""
+                context = getattr(error, "ctx", None)
+                help_text = context.get_help() if context is not None else ""
                 if help_text:
                     typer.echo(help_text)
                 code = 0
@@ -363,7 +366,7 @@ def sweep(
     if csv is not None:
         check_destination(csv)
     grid = sweep_grid(model.config, [parse_range(v) for v in vary],
-                      _head_list(heads) or [model.config.head])
+                      _head_list(heads) or [model.config.head or "flatten"])
     front = grid.front()
     if csv is not None:
         render.write_csv(grid, csv)

@@ -119,7 +119,8 @@ def derivatives_json(rows: Mapping[str, Derivative]) -> dict[str, dict[str, Any]
 
 
 def _title(preset: Preset, budget: Budget) -> str:
-    return f"{preset.name} · {budget.config.head} head · {HEAD_LAYERS[budget.config.head]}"
+    head = budget.config.head or "flatten"
+    return f"{preset.name} · {head} head · {HEAD_LAYERS[head]}"
 
 
 def count_table(preset: Preset, budget: Budget) -> Table:
@@ -509,9 +510,9 @@ def terminal_plot(curves: Any, width: int = 72, height: int = 20) -> Group:
     label = "ratio" if curves.y_name == "ratio" else "total"
     top, bottom = f"{10 ** high:.3g}", f"{10 ** low:.3g}"
     pad = max(len(top), len(bottom))
-    for i, row in enumerate(grid):
+    for i, characters in enumerate(grid):
         tick = top if i == 0 else bottom if i == height - 1 else ""
-        lines.append(f"{tick:>{pad}} │{''.join(row)}")
+        lines.append(f"{tick:>{pad}} │{''.join(characters)}")
     lines.append(f"{'':>{pad}} └{'─' * width}")
     left, right = f"{x0:,.0f}", f"{x1:,.0f}"
     lines.append(f"{'':>{pad}}  {left}{right:>{width - len(left)}}")

@@ -93,28 +93,31 @@ class ModelConfig:
             if value is not None and type(value) is not bool:
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
 
-        _set(self, "n_heads", self.n_heads or 1)
+        n_heads = self.n_heads or 1
+        _set(self, "n_heads", n_heads)
         _set(self, "block", self.block or "seed")
         _set(self, "positional", self.positional or "sinusoidal")
         _set(self, "final_norm", bool(self.final_norm))
-        _set(self, "head", self.head or "flatten")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+        head = self.head or "flatten"
+        _set(self, "head", head)
+        if self.d_model % n_heads:
+            raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
         _set(self, "d_ff", (self.d_ff or 4 * self.d_model) if self.block == "transformer" else None)
         if self.positional == "learned":
-            _set(self, "n_positions", self.n_positions or self.seq_length)
-            if self.n_positions < self.seq_length:
-                raise ConfigError(f"n_positions ({self.n_positions}) must be at least "
+            n_positions = self.n_positions or self.seq_length
+            _set(self, "n_positions", n_positions)
+            if n_positions < self.seq_length:
+                raise ConfigError(f"n_positions ({n_positions}) must be at least "
                                   f"seq_length ({self.seq_length})")
         else:
             _set(self, "n_positions", None)
-        self._resolve_head()
+        self._resolve_head(head)
 
-    def _resolve_head(self) -> None:
+    def _resolve_head(self, head: str) -> None:
         _set = object.__setattr__
-        uses = HEAD_OPTIONS[self.head]
+        uses = HEAD_OPTIONS[head]
         defaults: dict[str, Any] = {
-            "head_width": self.d_model if self.head == "bottleneck" else max(1, self.d_model // 8),
+            "head_width": self.d_model if head == "bottleneck" else max(1, self.d_model // 8),
             "kernel_size": 3,
             "cell": "gru",
             "logits_bias": self.head not in ("tied", "tied-flatten"),

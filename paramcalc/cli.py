@@ -491,7 +491,7 @@ def verify(
     corpus, source = trainer.load_corpus(data)
     dataset = trainer.make_dataset(corpus, net.config.seq_length, samples, source=source)
     if load is not None:
-        result = trainer.inspect(net, dataset, min_confidence)
+        result = trainer.assess(net, dataset, min_confidence)
     elif quiet or as_json:
         result = trainer.train(net, dataset, options)
     else:

@@ -146,12 +146,13 @@ class Budget:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.values = substitutions(config)
-        parts = {"embedding": embedding, "positional": positional, "blocks": None,
-                 "final_norm": final_norm, "head": head}
         self.per_block = Count.of(block(config))
         self.components: dict[str, Count] = {
-            name: Count.of(n * block(config)) if build is None else Count.of(build(config))
-            for name, build in parts.items()
+            "embedding": Count.of(embedding(config)),
+            "positional": Count.of(positional(config)),
+            "blocks": Count.of(n * block(config)),
+            "final_norm": Count.of(final_norm(config)),
+            "head": Count.of(head(config)),
         }
         self.total = Count.of(sp.Add(*(c.exact for c in self.components.values())))
 

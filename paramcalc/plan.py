@@ -22,7 +22,7 @@ from typing import Any
 import sympy as sp
 
 from .errors import ConfigError, SolveError
-from .formulas import COMPONENTS, Budget, budget
+from .formulas import COMPONENTS, budget
 from .spec import HEADS, ModelConfig
 from .symbols import NAMES, SYMBOLS, P, S, d, f, lookup
 
@@ -406,8 +406,3 @@ def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] =
                 cy = y[a][j] + share * (y[a][j + 1] - y[a][j])
                 crossings.append(Crossover(float(cx), float(cy), (a, b)))
     return Curves(axis.name, y_name, x, y, sorted(crossings, key=lambda c: c.x))
-
-
-def substitute(config: ModelConfig, head: str, values: dict[str, int]) -> Budget:
-    """The budget at one point, by sympy (what a sweep would cost done point by point)."""
-    return budget(config.with_head(head).replace(**values))

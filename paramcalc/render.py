@@ -66,14 +66,6 @@ def number(value: int | sp.Rational | float | None) -> str:
     return f"{x:,.4g}"
 
 
-def short(x: float | int) -> str:
-    """A large count in words: 82.3G, 491.5M, 137.1k."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= size:
-            return f"{x / size:,.4g}{unit}"
-    return f"{x:,.4g}"
-
-
 def _float(value: sp.Expr | None) -> float | None:
     return None if value is None else float(value)
 

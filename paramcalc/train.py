@@ -31,7 +31,6 @@ from .spec import ModelConfig
 PAD = 256  # the padding token: byte-level presets have vocab_size 257
 BYTES = 256
 CHECKPOINT_FORMAT = "paramcalc-checkpoint"
-DEFAULT_PROMPT = "Il y a bien longtemps, dans un pays lointain, "
 
 
 def default_corpus() -> bytes:
@@ -295,7 +294,7 @@ def train(model: LanguageModel, data: Dataset, options: TrainOptions,
                   evaluate(model, data.test), lowest, history)
 
 
-def inspect(model: LanguageModel, data: Dataset, min_confidence: float) -> Result:
+def assess(model: LanguageModel, data: Dataset, min_confidence: float) -> Result:
     """The statistics of a model as it is, without training (for a loaded checkpoint)."""
     memorized, lowest = _memorized(model, data, min_confidence)
     return Result(memorized, "memorized" if memorized else "not trained here", 0, 0.0,

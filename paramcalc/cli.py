@@ -471,6 +471,7 @@ def verify(
         raise ParamcalcError(f"--samples must be a positive integer, got {samples}")
     if length < 0:
         raise ParamcalcError(f"--length must be 0 or more, got {length}")
+    trainer.check_sampling(temperature, top_k)
     for destination in (save, plot):
         if destination is not None:
             check_destination(destination)

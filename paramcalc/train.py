@@ -301,14 +301,19 @@ def assess(model: LanguageModel, data: Dataset, min_confidence: float) -> Result
                   evaluate(model, data.train), evaluate(model, data.test), lowest, [])
 
 
-@torch.no_grad()
-def generate(model: LanguageModel, prompt: bytes, length: int, temperature: float = 1.0,
-             top_k: int = 0, seed: int = 0) -> bytes:
-    """Sample ``length`` bytes after ``prompt``; the context is left-padded with token 256."""
+def check_sampling(temperature: float, top_k: int) -> None:
+    """Sampling options are checked before training, not after it."""
     if temperature <= 0 or not math.isfinite(temperature):
         raise ConfigError(f"temperature must be a positive finite number, got {temperature}")
     if top_k < 0:
         raise ConfigError(f"top_k must be 0 (no limit) or a positive integer, got {top_k}")
+
+
+@torch.no_grad()
+def generate(model: LanguageModel, prompt: bytes, length: int, temperature: float = 1.0,
+             top_k: int = 0, seed: int = 0) -> bytes:
+    """Sample ``length`` bytes after ``prompt``; the context is left-padded with token 256."""
+    check_sampling(temperature, top_k)
     model.train(False)  # evaluation mode
     device = next(model.parameters()).device
     seq_length = model.config.seq_length

@@ -106,8 +106,9 @@ def count_json(preset: Preset, budget: Budget) -> dict[str, Any]:
 def derivatives_json(rows: Mapping[str, Derivative]) -> dict[str, dict[str, Any]]:
     """Derivatives keyed by hyperparameter name."""
     return {name: {"symbol": d.symbol.name, "formula": sp.sstr(d.formula),
-                   "approx_formula": sp.sstr(d.approx_formula), "value": float(d.value),
-                   "elasticity": float(d.elasticity)} for name, d in rows.items()}
+                   "approx_formula": sp.sstr(d.approx_formula), "latex": sp.latex(d.formula),
+                   "value": float(d.value), "elasticity": float(d.elasticity)}
+            for name, d in rows.items()}
 
 
 def _title(preset: Preset, budget: Budget) -> str:

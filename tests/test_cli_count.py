@@ -62,7 +62,8 @@ def test_derive_json_and_latex(cli: Cli) -> None:
     obj = cli.json("derive", "--preset", "id4")
     ratio = obj["derivatives"]["ratio"]
     assert set(ratio) == {"vocab_size", "seq_length", "d_model", "num_blocks"}
-    assert set(ratio["num_blocks"]) >= {"formula", "value", "elasticity"}
+    assert set(ratio["num_blocks"]) >= {"formula", "value", "elasticity", "latex"}
+    assert ratio["seq_length"]["latex"].startswith("- \\frac")
     assert ratio["num_blocks"]["elasticity"] == pytest.approx(1.0)
     assert obj["derivatives"]["total"]["d_model"]["approx_formula"] == "S*V + 8*d*n"
     latex = cli("derive", "--preset", "id4", "--wrt", "d", "--latex").stdout

@@ -70,8 +70,13 @@ def build_meta(config: ModelConfig) -> LanguageModel:
     """The model on the meta device; a configuration torch cannot build is a ConfigError."""
     try:
         return build(config, "meta")
-    except (RuntimeError, ValueError) as error:
-        raise ConfigError(f"cannot build this configuration in torch: {error}") from None
+    except (RuntimeError, ValueError, TypeError, OverflowError) as error:
+        raise ConfigError(f"cannot build this configuration in torch: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    """torch's messages can carry a C++ stack trace; the first line says what went wrong."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def check(config: ModelConfig) -> Check:
@@ -118,8 +123,8 @@ def summary(config: ModelConfig) -> list[Layer]:
     try:
         with torch.no_grad():
             model(torch.zeros((1, config.seq_length), dtype=torch.long, device="meta"))
-    except RuntimeError as error:
-        raise ConfigError(f"cannot run this configuration in torch: {error}") from None
+    except (RuntimeError, ValueError, TypeError, OverflowError) as error:
+        raise ConfigError(f"cannot run this configuration in torch: {_first_line(error)}") from None
     finally:
         for handle in handles:
             handle.remove()

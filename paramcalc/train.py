@@ -226,7 +226,11 @@ def new_model(config: ModelConfig, seed: int, device: torch.device) -> LanguageM
         raise ConfigError(f"vocab_size must be at least {PAD + 1} for byte-level training "
                           f"(bytes 0-255 and the padding token 256), got {config.vocab_size}")
     torch.manual_seed(seed)
-    return build(config).to(device)
+    try:
+        return build(config).to(device)
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"cannot build this configuration in torch on {device}: {first}") from None
 
 
 def _memorized(model: LanguageModel, data: Dataset, threshold: float) -> tuple[bool, float]:

@@ -142,3 +142,11 @@ def test_summary_command(cli: Cli) -> None:
 def test_check_bad_input_is_one_line(cli: Cli) -> None:
     assert cli.error("check", "--preset", "id4", "--head-width", "0") == (
         "Error: head_width must be a positive integer, got 0")
+
+
+def test_a_configuration_torch_cannot_build_is_one_line(cli: Cli) -> None:
+    line = cli.error("check", "--vocab-size", "257", "--seq-length", "32", "--d-model",
+                     "100000000000000000000", "--num-blocks", "1")
+    assert line.startswith("Error: cannot build this configuration in torch: ")
+    line = cli.error("summary", "--preset", "id4", "--d-model", "100000000000")
+    assert line.startswith("Error: cannot build this configuration in torch: Storage size")

@@ -112,7 +112,8 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     b = budget(config)
     if ratio is not None:
         if b.ratio.exact is None:
-            raise SolveError(f"no {name} meets ratio ≥ {ratio}: {b.ratio.note}, for every {name}")
+            raise SolveError(f"every {name} meets ratio ≥ {ratio}: {b.ratio.note}; there is "
+                             "nothing to solve")
         expr, target, wanted = b.ratio.exact, sp.Rational(ratio.numerator, ratio.denominator), "ge"
         label = f"ratio ≥ {ratio}"
     else:
@@ -146,17 +147,28 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
                       if v >= 1 and valid(v)), None)
 
     def at(v: int) -> Fraction:
-        y = sp.Rational(curve.xreplace({t: sp.Integer(v)}))
+        """The check by substitution: the whole budget of the configuration with ``v``."""
+        checked = budget(_with(config, name, v))
+        y = checked.ratio.value if ratio is not None else sp.Integer(checked.params["total"])
         return Fraction(int(y.p), int(y.q))
 
-    return Solution(name, label, value, at(value), neighbour,
+    achieved = at(value)
+    if not (achieved >= ratio if ratio is not None else achieved <= (total or 0)):
+        raise AssertionError(f"{name} = {value} fails {label} on substitution")  # a bug, not input
+    return Solution(name, label, value, achieved, neighbour,
                     None if neighbour is None else at(neighbour),
-                    config.replace(**{name: value}), equation.xreplace({t: x}), tuple(roots))
+                    _with(config, name, value), equation.xreplace({t: x}), tuple(roots))
+
+
+def _with(config: ModelConfig, name: str, value: int) -> ModelConfig:
+    """``config`` with ``name`` = ``value``; a default head_width is held, not re-derived."""
+    pinned = {"head_width": config.head_width} if name == "d_model" else {}
+    return config.replace(**pinned, **{name: value})
 
 
 def _valid(config: ModelConfig, name: str, value: int) -> bool:
     try:
-        config.replace(**{name: value})
+        _with(config, name, value)
     except ConfigError:
         return False
     return True

@@ -168,7 +168,7 @@ def count(
     sizes = memory_of(result) if memory else None
 
     def obj() -> dict[str, Any]:
-        out = render.count_json(model, result)
+        out = render.count_json(model, result, formulas=True)
         out["conventions"] = dataclasses.asdict(usual)
         if sizes is not None:
             out["memory"] = sizes
@@ -231,7 +231,7 @@ def derive(
                              f"{NAMES[symbol]}")
 
     def obj() -> dict[str, Any]:
-        out = render.count_json(model, result)
+        out = render.count_json(model, result, formulas=True)
         out["derivatives"] = {"ratio": render.derivatives_json(ratio_rows),
                               "total": render.derivatives_json(total_rows)}
         return out

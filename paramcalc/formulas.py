@@ -150,7 +150,7 @@ class Budget:
         self.components: dict[str, Count] = {
             "embedding": Count.of(embedding(config)),
             "positional": Count.of(positional(config)),
-            "blocks": Count.of(n * block(config)),
+            "blocks": Count(sp.expand(n * self.per_block.exact), n * self.per_block.approx),
             "final_norm": Count.of(final_norm(config)),
             "head": Count.of(head(config)),
         }

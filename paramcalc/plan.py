@@ -149,8 +149,10 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     def at(v: int) -> Fraction:
         """The check by substitution: the whole budget of the configuration with ``v``."""
         checked = budget(_with(config, name, v))
-        y = checked.ratio.value if ratio is not None else sp.Integer(checked.params["total"])
-        return Fraction(int(y.p), int(y.q))
+        if ratio is None:
+            return Fraction(checked.params["total"])
+        y = checked.ratio.value  # finite: a head that owns nothing was turned away above
+        return Fraction(int(y.p), int(y.q)) if y is not None else Fraction(0)
 
     achieved = at(value)
     if not (achieved >= ratio if ratio is not None else achieved <= (total or 0)):

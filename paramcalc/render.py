@@ -78,8 +78,9 @@ def formulas_json(budget: Budget) -> dict[str, dict[str, str]]:
             for name, c in rows.items()}
 
 
-def count_json(preset: Preset, budget: Budget) -> dict[str, Any]:
-    """The ``count``/``ratio`` object of DESIGN.md's JSON contract."""
+def count_json(preset: Preset, budget: Budget, formulas: bool = False) -> dict[str, Any]:
+    """The ``count``/``ratio`` object of DESIGN.md's JSON contract; ``formulas`` adds every
+    component's exact and leading-order formula (``count`` and ``derive`` do)."""
     ratio = budget.ratio
     obj: dict[str, Any] = {
         "name": preset.name,
@@ -87,8 +88,9 @@ def count_json(preset: Preset, budget: Budget) -> dict[str, Any]:
         "head": budget.config.head,
         "params": budget.params,
         "approx_params": budget.approx_params,
-        "formulas": formulas_json(budget),
     }
+    if formulas:
+        obj["formulas"] = formulas_json(budget)
     if ratio.exact is None:
         obj["ratio"] = None
         obj["ratio_note"] = ratio.note

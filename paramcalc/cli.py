@@ -269,7 +269,8 @@ def compare(
             out["skipped"] = skipped
         return out
 
-    _print(as_json, obj, lambda: render.compare_table(model.name, budgets, elasticities, skipped))
+    _print(as_json, obj, lambda: render.compare_table(model.name, budgets, elasticities, skipped,
+                                                      render.console().width))
 
 
 def _head_list(heads: str | None) -> list[str]:

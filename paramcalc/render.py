@@ -121,7 +121,7 @@ def _title(preset: Preset, budget: Budget) -> str:
 def count_table(preset: Preset, budget: Budget) -> Table:
     """Per-component counts, exact and leading-order, with each one's share of the total."""
     from rich.table import Table
-    
+
     c = budget.config
     table = Table(title=_title(preset, budget), title_justify="left")
     for heading in ("component", "exact formula", "leading order", "parameters", "share"):
@@ -143,7 +143,7 @@ def ratio_view(preset: Preset, budget: Budget, log_reading: Budget | None = None
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-    
+
     ratio, params = budget.ratio, budget.params
     parts: list[Any] = [Text(_title(preset, budget), style="bold")]
     if ratio.exact is None:
@@ -170,7 +170,7 @@ def ratio_view(preset: Preset, budget: Budget, log_reading: Budget | None = None
 def derivatives_table(title: str, rows: Mapping[str, Derivative], latex: bool = False) -> Table:
     """∂y/∂x for each hyperparameter: formula, leading order, value and elasticity."""
     from rich.table import Table
-    
+
     table = Table(title=title, title_justify="left")
     for heading in ("x", "∂/∂x exact", "∂/∂x leading order", "value", "elasticity"):
         table.add_column(heading, justify="right" if heading in ("value", "elasticity") else "left")
@@ -187,7 +187,7 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-    
+
     table = Table(title=_title(preset, budget), title_justify="left")
     for heading in ("quantity", "exact", "leading order", "value"):
         table.add_column(heading, justify="right" if heading == "value" else "left")
@@ -212,32 +212,56 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
 
 
 def compare_table(name: str, budgets: Sequence[Budget], elasticities: Sequence[Mapping[str, Derivative]],
-                  skipped: Mapping[str, str]) -> Table:
-    """Every head design on one backbone: what it owns, the total, the ratio, its elasticities."""
+                  skipped: Mapping[str, str], width: int = 120) -> Group:
+    """Every head design on one backbone: what it owns, the total, the ratio, its elasticities.
+
+    Numbers are never cut short: where one table would not fit in ``width`` columns, the
+    elasticities go to a second table.
+    """
     from rich import box
+    from rich.console import Group
     from rich.table import Table
-    
+    from rich.text import Text
+
     symbols: list[str] = []
     for rows in elasticities:
         symbols += [s for s in rows if s not in symbols]
     order = list(NAMES.values())
     symbols.sort(key=order.index)
+    heads = [b.config.head or "" for b in budgets]
+    counts = [[f"{b.params['head']:,}", f"{b.params['total']:,}",
+               "∞" if b.ratio.value is None else f"{float(b.ratio.value):.4g}"] for b in budgets]
+    slopes = [[f"{float(rows[s].elasticity):+.2f}" if s in rows else "" for s in symbols]
+              for rows in elasticities]
+    count_headings = ["head params", "total", "ratio"]
+    slope_headings = [f"ε {SYMBOLS[s].name}" for s in symbols]
+
+    def table(title: str | None, headings: list[str], cells: list[list[str]]) -> Table:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0),
+                  pad_edge=False)
+        for i, heading in enumerate(["head", *headings]):
+            column = [heads[r] if i == 0 else cells[r][i - 1] for r in range(len(heads))]
+            t.add_column(heading, justify="left" if i == 0 else "right", no_wrap=True,
+                         min_width=max(len(heading), *map(len, column)) + (0 if i == 0 else 2))
+        for head, row in zip(heads, cells):
+            t.add_row(head, *row)
+        return t
+
+    one = table(f"{name}: head designs on one backbone", count_headings + slope_headings,
+                [c + e for c, e in zip(counts, slopes)])
+    needed = sum(max(len(h), *(len(row[i]) for row in [[hd, *c, *e] for hd, c, e in
+                                                        zip(heads, counts, slopes)])) + 2
+                 for i, h in enumerate(["head", *count_headings, *slope_headings]))
+    parts: list[Any]
+    if needed <= width:
+        parts = [one]
+    else:
+        parts = [table(f"{name}: head designs on one backbone", count_headings, counts),
+                 table("elasticities of the ratio", slope_headings, slopes)]
     legend = ", ".join(f"{SYMBOLS[s].name} = {s}" for s in symbols)
     notes = [f"ε x: % change of the ratio per 1% change of x ({legend})"]
     notes += [f"{head} skipped: {why}" for head, why in skipped.items()]
-    table = Table(title=f"{name}: head designs on one backbone", title_justify="left",
-                  caption="\n".join(notes), caption_justify="left", box=box.SIMPLE_HEAD,
-                  collapse_padding=True, pad_edge=False)
-    table.add_column("head", no_wrap=True)
-    for heading in ("head params", "total", "ratio", *(f"ε {SYMBOLS[s].name}" for s in symbols)):
-        table.add_column(heading, justify="right", no_wrap=True)
-    for budget, rows in zip(budgets, elasticities):
-        cells = [f"{float(rows[s].elasticity):+.2f}" if s in rows else "" for s in symbols]
-        ratio = budget.ratio.value
-        table.add_row(budget.config.head, f"{budget.params['head']:,}",
-                      f"{budget.params['total']:,}",
-                      "∞" if ratio is None else f"{float(ratio):.4g}", *cells)
-    return table
+    return Group(*parts, Text("\n".join(notes)))
 
 
 def presets_table(rows: Iterable[tuple[Preset, Budget]]) -> Group:
@@ -245,7 +269,7 @@ def presets_table(rows: Iterable[tuple[Preset, Budget]]) -> Group:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-    
+
     rows = list(rows)
     table = Table(title="presets", title_justify="left")
     for heading in ("name", "head", "total", "ratio", "description"):

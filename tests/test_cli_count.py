@@ -155,3 +155,14 @@ def test_python_dash_m_and_help(cli: Cli) -> None:
     assert '"total": 137105' in out.stdout
     help_text = cli("count", "--help").stdout
     assert "--preset" in help_text and "--head-width" in help_text
+
+
+@pytest.mark.parametrize("args", [["compare", "--preset", "gpt2"], ["count", "--preset", "gpt2-xl",
+                                  "--memory"], ["derive", "--preset", "ctrl"], ["presets"]],
+                         ids=lambda args: args[0])
+def test_no_number_is_cut_short_at_80_columns(cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                              args: list[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli(*args).stdout
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -67,6 +67,17 @@ def test_id6_memorizes_432_windows_like_the_log() -> None:
     assert 1 <= result.epochs <= 50
 
 
+def test_like_the_logs_id2_an_aggressive_bottleneck_cannot_memorize() -> None:
+    config = from_name("id4").config
+    data = make_dataset(default_corpus(), config.seq_length, 432)
+    plain = train(new_model(config, 0, CPU), data, TrainOptions())
+    squeezed = config.replace(head="bottleneck", head_width=2)
+    result = train(new_model(squeezed, 0, CPU), data, TrainOptions(max_epochs=60))
+    assert plain.memorized
+    assert not result.memorized and result.reason == "budget spent"
+    assert result.train.accuracy < 0.6
+
+
 @pytest.mark.parametrize("block", ["seed", "transformer"])
 @pytest.mark.parametrize("head", HEADS, ids=str)
 def test_every_head_design_trains(head: str, block: str) -> None:

@@ -94,6 +94,10 @@ def resolve(preset: str | None = None, preset_file: str | Path | None = None,
         raise PresetError("give --preset or --preset-file, not both")
     changes = {key: value for key, value in (overrides or {}).items() if value is not None}
     if preset is None and preset_file is None:
+        if not changes:
+            raise PresetError(f"no model given: use --preset NAME ({', '.join(names())}), "
+                              "--preset-file PATH, or --vocab-size, --seq-length, --d-model "
+                              "and --num-blocks")
         config = ModelConfig.from_mapping(changes, origin="command line")
         return Preset("custom", config, "from command-line flags")
     base = from_name(preset) if preset is not None else from_file(preset_file)  # type: ignore[arg-type]

@@ -109,7 +109,10 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
     (["compare", "-p", "id4", "--heads", "flatten,moe"], "Error: unknown head 'moe' in --heads"),
     (["derive", "-p", "id4", "--wrt", "width"], "Error: unknown hyperparameter 'width' for --wrt"),
     (["count", "--preset-file", "no/such.toml"], "Error: preset file 'no/such.toml' does not exist"),
-    (["count"], "Error: command line: missing vocab_size, seq_length, d_model, num_blocks"),
+    (["count"], "Error: no model given: use --preset NAME (ctrl, gpt2, gpt2-large, gpt2-medium, "
+                "gpt2-xl, id4, id6), --preset-file PATH, or --vocab-size"),
+    (["count", "--d-model", "16"], "Error: command line: missing vocab_size, seq_length, "
+                                   "num_blocks"),
     (["count", "-p", "id4", "--nope"], "Error: No such option: --nope"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: list[str], message: str) -> None:

@@ -21,6 +21,7 @@ def test_an_installed_wheel_carries_its_presets(tmp_path: Path) -> None:
     [wheel] = dist.glob("paramcalc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "paramcalc/presets/gpt2-xl.toml" in names and "paramcalc/py.typed" in names
+    assert "paramcalc/data/corpus.txt" in names  # verify's default corpus ships in the package
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(site), str(wheel)], check=True)
     env = {**os.environ, "PYTHONPATH": str(site)}
@@ -33,3 +34,8 @@ def test_an_installed_wheel_carries_its_presets(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "paramcalc", "count", "--preset", "ctrl", "--json"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert '"total": 1637964550' in run.stdout
+    corpus = subprocess.run([sys.executable, "-c", "import paramcalc.train as t; "
+                             "print(t.__file__, len(t.default_corpus()))"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    where, size = corpus.stdout.split()
+    assert where.startswith(str(site)) and int(size) > 20_000

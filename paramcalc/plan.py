@@ -63,15 +63,30 @@ def symbol_for(name: str, option: str) -> sp.Symbol:
     return symbol
 
 
-def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
-    """Defaults that follow ``x`` symbolically: d_ff = 4·d, n_positions = S."""
+def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
+           symbolic: bool = False) -> None:
+    """Let the defaults that follow a varied hyperparameter follow it in ``values``.
+
+    d_ff = 4·d_model and n_positions = seq_length when they were not given; a default
+    head_width = d_model/8 (d_model for the bottleneck) too, except in symbolic use,
+    where the floor would leave the polynomials behind.
+    """
     given = dict(config.given)
-    links: dict[sp.Symbol, sp.Expr] = {}
-    if x == d and config.block == "transformer" and "d_ff" not in given:
-        links[f] = 4 * d
-    if x == S and config.positional == "learned" and "n_positions" not in given:
-        links[P] = S
-    return links
+    if "d_model" in varied and config.block == "transformer" and "d_ff" not in given:
+        values["d_ff"] = 4 * values["d_model"]
+    if "seq_length" in varied and config.positional == "learned" and "n_positions" not in given:
+        values["n_positions"] = values["seq_length"]
+    if (not symbolic and "d_model" in varied and config.head_width is not None
+            and "head_width" not in given):
+        width = values["d_model"]
+        values["head_width"] = width if config.head == "bottleneck" else (width // 8).clip(1)
+
+
+def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
+    """The symbols that follow ``x``, as expressions in ``x``."""
+    values: dict[str, Any] = dict(SYMBOLS)
+    follow(config, values, {NAMES[x]}, symbolic=True)
+    return {SYMBOLS[name]: value for name, value in values.items() if value != SYMBOLS[name]}
 
 
 @dataclass(frozen=True)
@@ -297,7 +312,6 @@ def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any
     """One array (or scalar) per symbol: varied, fixed, or following a varied one."""
     import numpy as np
 
-    given = dict(config.given)
     values: dict[str, Any] = {}
     for name in SYMBOLS:
         if name in grid:
@@ -306,13 +320,7 @@ def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any
             values[name] = np.int64(getattr(config, name))
         else:
             values[name] = np.int64(1)  # a symbol this configuration's formulas do not contain
-    if "d_model" in grid and config.block == "transformer" and "d_ff" not in given:
-        values["d_ff"] = 4 * values["d_model"]
-    if "seq_length" in grid and config.positional == "learned" and "n_positions" not in given:
-        values["n_positions"] = values["seq_length"]
-    if "d_model" in grid and config.head_width is not None and "head_width" not in given:
-        values["head_width"] = (values["d_model"] if config.head == "bottleneck"
-                                else np.maximum(1, values["d_model"] // 8))
+    follow(config, values, set(grid))
     return [np.broadcast_to(np.asarray(values[name], dtype=np.int64), (size,))
             for name in SYMBOLS]
 
@@ -349,15 +357,15 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] = H
     for index, head in enumerate(heads):
         head_config = config.with_head(head)
         args = _arguments(head_config, grid, size)
-        counts = {}
-        for name, evaluate in _evaluators(head_config).items():
-            exact = np.broadcast_to(np.asarray(evaluate(*args)), (size,)).astype(np.int64)
-            approximate = np.broadcast_to(np.asarray(evaluate(*(a.astype(np.float64)
-                                                                 for a in args))), (size,))
-            if float(np.max(np.abs(approximate), initial=0)) > 2**62:
-                raise SolveError(f"the {name} count passes 4.6e18 somewhere in these ranges; "
-                                 "narrow them")
-            counts[name] = exact
+        evaluators = _evaluators(head_config)
+        # counts have non-negative coefficients and every argument grows with the varied
+        # ones, so the largest total sits where every argument is largest: check int64 there
+        corner = [float(a.max()) for a in args]
+        if sum(float(evaluate(*corner)) for evaluate in evaluators.values()) > 2**62:
+            raise SolveError("the total passes 4.6e18 parameters somewhere in these ranges; "
+                             "narrow them")
+        counts = {name: np.broadcast_to(np.asarray(evaluate(*args)), (size,)).astype(np.int64)
+                  for name, evaluate in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(counts["head"] > 0,

@@ -226,6 +226,8 @@ def test_plot_command(cli: Cli, tmp_path: Path) -> None:
     (["sweep", "-p", "id6", "--vary", "d=8:16", "--vary", "n=1:2", "--vary", "S=8:16"],
      "Error: --vary takes one or two ranges, got 3"),
     (["plot", "-p", "id4", "--x", "d_model=8:64"], "Error: say where to draw"),
+    (["sweep", "-p", "id4", "--vary", "d_model=1:100000000000:100000000"],
+     "Error: the total passes 4.6e18 parameters somewhere in these ranges"),
     (["plot", "-p", "id4", "--x", "d_model=8:64", "--y", "cost", "--terminal"],
      "Error: unknown quantity 'cost'"),
 ])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 from .formulas import COMPONENTS, budget
 from .modules import LanguageModel, build
 from .spec import ModelConfig
@@ -71,12 +71,8 @@ def build_meta(config: ModelConfig) -> LanguageModel:
     try:
         return build(config, "meta")
     except (RuntimeError, ValueError, TypeError, OverflowError) as error:
-        raise ConfigError(f"cannot build this configuration in torch: {_first_line(error)}") from None
+        raise ConfigError(f"cannot build this configuration in torch: {first_line(error)}") from None
 
-
-def _first_line(error: Exception) -> str:
-    """torch's messages can carry a C++ stack trace; the first line says what went wrong."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def check(config: ModelConfig) -> Check:
@@ -124,7 +120,7 @@ def summary(config: ModelConfig) -> list[Layer]:
         with torch.no_grad():
             model(torch.zeros((1, config.seq_length), dtype=torch.long, device="meta"))
     except (RuntimeError, ValueError, TypeError, OverflowError) as error:
-        raise ConfigError(f"cannot run this configuration in torch: {_first_line(error)}") from None
+        raise ConfigError(f"cannot run this configuration in torch: {first_line(error)}") from None
     finally:
         for handle in handles:
             handle.remove()

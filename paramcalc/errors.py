@@ -25,3 +25,8 @@ class CheckpointError(ParamcalcError):
 
 class SolveError(ParamcalcError):
     """A budget question has no answer, or is malformed."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's message (torch's can carry a C++ stack trace)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

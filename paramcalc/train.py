@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, first_line
 from .files import atomic_write
 from .modules import LanguageModel, build
 from .spec import ModelConfig
@@ -229,8 +229,8 @@ def new_model(config: ModelConfig, seed: int, device: torch.device) -> LanguageM
     try:
         return build(config).to(device)
     except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ConfigError(f"cannot build this configuration in torch on {device}: {first}") from None
+        raise ConfigError(f"cannot build this configuration in torch on {device}: "
+                          f"{first_line(error)}") from None
 
 
 def _memorized(model: LanguageModel, data: Dataset, threshold: float) -> tuple[bool, float]:

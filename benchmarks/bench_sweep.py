@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 
 from paramcalc import budget, from_name
@@ -20,16 +21,20 @@ from paramcalc.symbols import d, f, n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     config = from_name("gpt2").config
     ranges = [parse_range("d_model=12:12000:12"), parse_range("num_blocks=1:1000")]
     sweep(config, [parse_range("d_model=12:24:12")])  # warm up: sympy's caches, numpy's import
-    start = time.perf_counter()
-    grid = sweep(config, ranges, ["tied-flatten"])
-    vectorized = time.perf_counter() - start
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        grid = sweep(config, ranges, ["tied-flatten"])
+        times.append(time.perf_counter() - start)
+    vectorized = statistics.median(times)
     front = grid.front()
-    print(f"sweep: {len(grid):,} configurations of gpt2 with a tied-flatten head "
+    print(f"sweep (median of {args.repeat}): {len(grid):,} configurations of gpt2 with a tied-flatten head "
           f"(d_model 12..12,000 step 12 × num_blocks 1..1,000) in {vectorized:.3f} s "
           f"= {len(grid) / vectorized:,.0f} per second; Pareto front {len(front):,} points")
 

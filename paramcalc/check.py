@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from .errors import ConfigError, first_line
+from .errors import ConfigError, ParamcalcError, first_line
 from .formulas import COMPONENTS, budget
 from .modules import LanguageModel, build
 from .spec import ModelConfig
@@ -82,6 +83,60 @@ def check(config: ModelConfig) -> Check:
     return Check(config, tuple(Row(name, formula[name], built[name]) for name in ROWS))
 
 
+def transformers_counts(path: Path) -> dict[str, int]:
+    """Parameters per component of transformers' own model for a config.json, built on the
+    meta device; a parameter no component name matches is counted as ``other``."""
+    try:
+        import transformers
+    except ImportError:
+        raise ParamcalcError("--against transformers needs the transformers library: "
+                             "pip install transformers") from None
+    transformers.logging.set_verbosity_error()
+    try:
+        hf_config = transformers.AutoConfig.from_pretrained(str(path))
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError) as error:
+        raise ConfigError(f"transformers cannot build {path}: {first_line(error)}") from None
+    counts = dict.fromkeys((*COMPONENTS, "other", "per_block"), 0)
+    for name, p in model.named_parameters():  # a tied tensor once, under its first name
+        component, first_block = _component(name)
+        counts[component] += p.numel()
+        counts["per_block"] += p.numel() if first_block else 0
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
+_EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w"}
+_POSITIONS = {"wpe", "embed_positions"}
+_HEADS = {"lm_head", "embed_out"}
+_FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm"}
+
+
+def _component(name: str) -> tuple[str, bool]:
+    """The component a transformers parameter belongs to, and whether it is in block 0."""
+    parts = name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part in ("layers", "h") and parts[i + 1].isdigit():
+            return "blocks", parts[i + 1] == "0"
+    owner = parts[-2] if len(parts) >= 2 else ""
+    for component, names in (("embedding", _EMBEDDINGS), ("positional", _POSITIONS),
+                             ("head", _HEADS), ("final_norm", _FINAL_NORMS)):
+        if owner in names:
+            return component, False
+    return "other", False
+
+
+def check_transformers(config: ModelConfig, path: Path) -> Check:
+    """Compare every component's formula with transformers' own model for the config.json."""
+    formula = budget(config).params
+    built = transformers_counts(path)
+    rows = [Row(name, formula[name], built[name]) for name in ROWS]
+    if built["other"]:
+        rows.insert(-1, Row("other", 0, built["other"]))
+    return Check(config, tuple(rows))
+
+
 @dataclass(frozen=True)
 class Layer:
     """One line of a Keras-like summary."""
@@ -118,7 +173,8 @@ def summary(config: ModelConfig) -> list[Layer]:
     handles = [module.register_forward_hook(hook(name)) for name, module in modules]
     try:
         with torch.no_grad():
-            model(torch.zeros((1, config.seq_length), dtype=torch.long, device="meta"))
+            model(torch.zeros((1, config.seq_length), dtype=torch.long, device="meta"),
+                  every_position=True)
     except (RuntimeError, ValueError, TypeError, OverflowError) as error:
         raise ConfigError(f"cannot run this configuration in torch: {first_line(error)}") from None
     finally:

@@ -26,7 +26,8 @@ from .files import check_destination
 from .formulas import budget, conventions
 from .formulas import memory as memory_of
 from .presets import Preset
-from .spec import BLOCKS, CELLS, HEAD_LAYERS, HEADS, POSITIONALS
+from .spec import (BLOCKS, CELLS, HEAD_LAYERS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS,
+                   QK_NORMS)
 from .symbols import NAMES, lookup
 
 
@@ -79,19 +80,32 @@ Block = Enum("Block", {name: name for name in BLOCKS}, type=str)  # type: ignore
 Positional = Enum("Positional", {name: name for name in POSITIONALS}, type=str)  # type: ignore[misc]
 Head = Enum("Head", {name.replace("-", "_"): name for name in HEADS}, type=str)  # type: ignore[misc]
 Cell = Enum("Cell", {name: name for name in CELLS}, type=str)  # type: ignore[misc]
+Norm = Enum("Norm", {name: name for name in NORMS}, type=str)  # type: ignore[misc]
+Mlp = Enum("Mlp", {name: name for name in MLPS}, type=str)  # type: ignore[misc]
+QkNorm = Enum("QkNorm", {name: name for name in QK_NORMS}, type=str)  # type: ignore[misc]
+Placement = Enum("Placement", {name: name for name in NORM_PLACEMENTS}, type=str)  # type: ignore[misc]
 
 _MODEL = "Model (a preset or file, then overrides)"
+_BLOCK = "Transformer block switches (defaults: GPT-2's block)"
 
 
-def _opt(help: str, *names: str) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=_MODEL, show_default=False)
+def _opt(help: str, *names: str, panel: str = _MODEL) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False)
+
+
+def _switch(help: str, *names: str) -> Any:
+    return _opt(help, *names, panel=_BLOCK)
 
 
 #: the options every model command takes, by parameter name
 MODEL_OPTIONS: dict[str, Any] = {
-    "preset": Annotated[str | None, _opt("a shipped preset: id4, id6, gpt2, gpt2-medium, "
-                                         "gpt2-large, gpt2-xl, ctrl", "--preset", "-p")],
+    "preset": Annotated[str | None, _opt("a shipped preset (paramcalc presets lists them)",
+                                         "--preset", "-p")],
     "preset_file": Annotated[Path | None, _opt("a TOML file of hyperparameters", "--preset-file")],
+    "hf_config": Annotated[Path | None, _opt("a Hugging Face config.json, or a folder holding "
+                                             "one (llama, mistral, qwen2, qwen3, gemma, gemma2, "
+                                             "gemma3_text, phi3, olmo2, gpt_neox, opt, "
+                                             "starcoder2, gpt2, ctrl)", "--hf-config")],
     "vocab_size": Annotated[int | None, _opt("V: tokens in the vocabulary")],
     "seq_length": Annotated[int | None, _opt("S: tokens the model sees at once")],
     "d_model": Annotated[int | None, _opt("d: embedding and block width")],
@@ -101,8 +115,26 @@ MODEL_OPTIONS: dict[str, Any] = {
     "block": Annotated[Block | None, _opt("block kind")],
     "positional": Annotated[Positional | None, _opt("position encoding")],
     "n_positions": Annotated[int | None, _opt("P: rows of a learned position table [S]")],
-    "final_norm": Annotated[bool | None, _opt("a LayerNorm after the last block",
+    "final_norm": Annotated[bool | None, _opt("a norm after the last block",
                                               "--final-norm/--no-final-norm")],
+    "n_kv_heads": Annotated[int | None, _switch("g: key/value heads, grouped-query attention "
+                                                "(must divide n_heads) [h]")],
+    "head_dim": Annotated[int | None, _switch("d_h: width of one attention head [d/h]")],
+    "norm": Annotated[Norm | None, _switch("norm kind: layernorm or rmsnorm (scale only)")],
+    "mlp": Annotated[Mlp | None, _switch("feed-forward kind: plain d→f→d or gated (gate, up, "
+                                         "down)")],
+    "qkv_bias": Annotated[bool | None, _switch("biases on the query, key and value projections",
+                                               "--qkv-bias/--no-qkv-bias")],
+    "proj_bias": Annotated[bool | None, _switch("a bias on the attention output projection",
+                                                "--proj-bias/--no-proj-bias")],
+    "mlp_bias": Annotated[bool | None, _switch("biases on the feed-forward layers",
+                                               "--mlp-bias/--no-mlp-bias")],
+    "qk_norm": Annotated[QkNorm | None, _switch("norms on queries and keys: none, per head, or "
+                                                "over the full width")],
+    "norm_placement": Annotated[Placement | None, _switch("norms before each part (pre), after "
+                                                          "it (post) or both (sandwich)")],
+    "parallel_residual": Annotated[bool | None, _switch(
+        "attention and feed-forward side by side", "--parallel-residual/--no-parallel-residual")],
     "head": Annotated[Head | None, _opt("the output-head design")],
     "head_width": Annotated[int | None, _opt("k: width a reducing head reduces to [d/8; "
                                              "bottleneck: d]")],
@@ -133,9 +165,11 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
             given = {name: kwargs.pop(name) for name in MODEL_OPTIONS}
             if optional and all(value is None for value in given.values()):
                 return func(model=None, **kwargs)
+            sources = ("preset", "preset_file", "hf_config")
             overrides = {name: value.value if isinstance(value, Enum) else value
-                         for name, value in given.items() if name not in ("preset", "preset_file")}
-            model = presets.resolve(given["preset"], given["preset_file"], overrides)
+                         for name, value in given.items() if name not in sources}
+            model = presets.resolve(given["preset"], given["preset_file"], overrides,
+                                    hf_config=given["hf_config"])
             return func(model=model, **kwargs)
 
         parameters = own + extra
@@ -285,22 +319,40 @@ def _head_list(heads: str | None) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+Against = Enum("Against", {"transformers": "transformers"}, type=str)  # type: ignore[misc]
+
+
 @app.command()
 @model_options
 def check(
     model: Preset,
     all_heads: Annotated[bool, typer.Option("--all-heads",
                                             help="check every head design on this backbone")] = False,
+    against: Annotated[Against | None, typer.Option(
+        help="build the model with this library instead of paramcalc's own modules "
+             "(needs --hf-config and transformers installed)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Prove every formula: build the model in torch on the meta device (no weight memory) and
     compare each component's parameters with its formula. Exit code 1 on any mismatch."""
     from .check import check as check_config
 
-    configs = [model.config.with_head(h) for h in HEADS] if all_heads else [model.config]
-    checks = [check_config(config) for config in configs]
+    if against is not None:
+        if model.hf_config is None:
+            raise ParamcalcError("--against transformers builds the model from its config.json "
+                                 "as the file stands: give --hf-config PATH and no overrides")
+        if all_heads:
+            raise ParamcalcError("--against transformers checks the model's own head; drop "
+                                 "--all-heads")
+        from .check import check_transformers
+
+        checks = [check_transformers(model.config, model.hf_config)]
+    else:
+        configs = [model.config.with_head(h) for h in HEADS] if all_heads else [model.config]
+        checks = [check_config(config) for config in configs]
+    title = model.name + (" (transformers)" if against is not None else "")
     _print(as_json, lambda: render.check_json(checks, all_heads),
-           lambda: render.check_table(model.name, checks))
+           lambda: render.check_table(title, checks, against is not None))
     if not all(result.ok for result in checks):
         raise typer.Exit(1)
 

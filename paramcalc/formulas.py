@@ -14,7 +14,7 @@ from functools import cached_property
 import sympy as sp
 
 from .spec import ModelConfig
-from .symbols import NAMES, SYMBOLS, P, S, V, d, f, k, n, w
+from .symbols import NAMES, SYMBOLS, P, S, V, a, d, f, g, h, k, n, w
 
 #: the components of a model, in order; the torch modules carry the same names
 COMPONENTS = ("embedding", "positional", "blocks", "final_norm", "head")
@@ -32,30 +32,69 @@ def layer_norm(width: sp.Expr) -> sp.Expr:
     return 2 * width
 
 
+def norm(config: ModelConfig, width: sp.Expr) -> sp.Expr:
+    """The configuration's norm: a LayerNorm, or an RMSNorm (a scale per feature, no shift)."""
+    return width if config.norm == "rmsnorm" else layer_norm(width)
+
+
+def attention_widths(config: ModelConfig) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """The widths of one head, of all query heads and of all key/value heads.
+
+    A size the user left to its default is written through the sizes it follows
+    (head_dim = d/h, n_kv_heads = h), so GPT-2's attention stays 4·d².
+    """
+    head_width = a if config.is_given("head_dim") else d / h
+    queries = h * a if config.is_given("head_dim") else d
+    keys = (g if config.is_given("n_kv_heads") else h) * head_width
+    return head_width, queries, sp.expand(keys)
+
+
 def embedding(config: ModelConfig) -> sp.Expr:
     """The token embedding table, V × d."""
     return V * d
 
 
 def positional(config: ModelConfig) -> sp.Expr:
-    """A learned position table (P × d); sinusoidal encodings own nothing."""
+    """A learned position table (P × d); sinusoidal and rotary encodings own nothing."""
     return P * d if config.positional == "learned" else _ZERO
 
 
 def block(config: ModelConfig) -> sp.Expr:
     """One encoder block."""
     if config.block == "seed":
-        attention = 3 * dense(d, d)  # Dense Q, K, V; the log's block has no output projection
-        feed_forward = dense(d, d)
-    else:
-        attention = 4 * dense(d, d)  # Q, K, V and the output projection
-        feed_forward = dense(d, f) + dense(f, d)
-    return attention + feed_forward + 2 * layer_norm(d)
+        # Dense Q, K, V, one feed-forward Dense; the log's block has no output projection
+        return 3 * dense(d, d) + dense(d, d) + 2 * layer_norm(d)
+    return attention(config) + feed_forward(config) + block_norms(config)
+
+
+def attention(config: ModelConfig) -> sp.Expr:
+    """Q, K, V and output projections, and the norms on queries and keys if any."""
+    head_width, queries, keys = attention_widths(config)
+    bias = bool(config.qkv_bias)
+    projections = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
+                   + dense(queries, d, bool(config.proj_bias)))
+    if config.qk_norm == "head":  # one scale of a head's width, shared by every head
+        return projections + 2 * norm(config, head_width)
+    if config.qk_norm == "full":  # one scale over all query heads, one over all key heads
+        return projections + norm(config, queries) + norm(config, keys)
+    return projections
+
+
+def feed_forward(config: ModelConfig) -> sp.Expr:
+    """d → f → d; a gated MLP has a gate and an up projection side by side."""
+    bias = bool(config.mlp_bias)
+    inputs = 2 if config.mlp == "gated" else 1
+    return inputs * dense(d, f, bias) + dense(f, d, bias)
+
+
+def block_norms(config: ModelConfig) -> sp.Expr:
+    """Two norms per block (before or after each part), four in Gemma 2's sandwich."""
+    return (4 if config.norm_placement == "sandwich" else 2) * norm(config, d)
 
 
 def final_norm(config: ModelConfig) -> sp.Expr:
-    """The LayerNorm after the last block, if there is one."""
-    return layer_norm(d) if config.final_norm else _ZERO
+    """The norm after the last block, if there is one (a seed model's is a LayerNorm)."""
+    return norm(config, d) if config.final_norm else _ZERO
 
 
 def head(config: ModelConfig) -> sp.Expr:

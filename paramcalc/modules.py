@@ -1,10 +1,12 @@
 """torch modules that mirror every component: the model that ``check`` counts and ``train`` fits.
 
-Written from the layer descriptions in DESIGN.md, independently of ``formulas.py``: the
+Written from the layer lists in README.md, independently of ``formulas.py``: the
 agreement of the two is what ``paramcalc check`` proves. The model's top-level children
 carry the formula layer's component names (embedding, positional, blocks, final_norm,
 head). A forward pass takes (batch, seq_length) int64 token ids and returns
-(batch, vocab_size) next-token logits: one prediction per window, as in the log.
+(batch, vocab_size) next-token logits: one prediction per window, as in the log. The
+transformer block is generalised the way litgpt's is: norm kind, gated MLP, grouped-query
+attention, head width, bias switches, qk-norm, norm placement and parallel residual.
 
 Imported only by the commands that build models: counting never pays for torch.
 """
@@ -49,6 +51,13 @@ class SinusoidalPositions(nn.Module):
         return x + encoding[:, : self.d_model]
 
 
+class RotaryPositions(nn.Module):
+    """Rotary positions are applied to queries and keys inside attention: nothing here."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 class LearnedPositions(nn.Module):
     """Adds a learned position table, GPT-2's wpe: n_positions × d_model."""
 
@@ -75,9 +84,9 @@ class SeedBlock(nn.Module):
     """The log's Keras encoder block: Dense Q, K, V, multi-head attention, one feed-forward
     Dense, two LayerNorms, residuals (post-norm)."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
+    def __init__(self, d_model: int, n_heads: int, rotary: bool = False) -> None:
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.rotary = n_heads, rotary
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
@@ -88,57 +97,127 @@ class SeedBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         q, k, v = (_split_heads(layer(x), self.n_heads) for layer in
                    (self.query, self.key, self.value))
+        if self.rotary:
+            q, k = rotary(q), rotary(k)
         attended = _merge_heads(F.scaled_dot_product_attention(q, k, v))
         x = self.norm_1(x + attended)
         return self.norm_2(x + F.relu(self.feed_forward(x)))
 
 
-class CausalSelfAttention(nn.Module):
-    """GPT-2's attention: one fused Q, K, V projection and an output projection."""
+class RMSNorm(nn.Module):
+    """Root-mean-square norm (Zhang & Sennrich 2019): a learned scale per feature, no shift."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
+    def __init__(self, width: int, eps: float = 1e-6) -> None:
         super().__init__()
-        self.n_heads = n_heads
-        self.c_attn = nn.Linear(d_model, 3 * d_model)
-        self.c_proj = nn.Linear(d_model, d_model)
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def make_norm(kind: str | None, width: int) -> nn.Module:
+    """A LayerNorm (scale and shift) or an RMSNorm (scale only)."""
+    return RMSNorm(width) if kind == "rmsnorm" else nn.LayerNorm(width)
+
+
+def rotary(t: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) on (B, heads, S, a): rotates pairs of
+    features by an angle that grows with the position; owns nothing. An odd last feature
+    is left as it is."""
+    seq_length, width = t.shape[-2], t.shape[-1]
+    half = width // 2
+    rate = 10000.0 ** (-torch.arange(half, device=t.device, dtype=t.dtype) / max(half, 1))  # (a/2,)
+    angles = torch.arange(seq_length, device=t.device, dtype=t.dtype)[:, None] * rate  # (S, a/2)
+    cos, sin = angles.cos(), angles.sin()
+    first, second, rest = t[..., :half], t[..., half:2 * half], t[..., 2 * half:]
+    return torch.cat((first * cos - second * sin, first * sin + second * cos, rest), dim=-1)
+
+
+class Attention(nn.Module):
+    """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
+    attention when g < h), optional norms on queries and keys, and rotary positions."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, h = config.d_model, config.n_heads or 1
+        g, a = config.n_kv_heads or h, config.head_dim or d // h
+        self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
+        bias = bool(config.qkv_bias)
+        self.q_proj = nn.Linear(d, h * a, bias=bias)
+        self.k_proj = nn.Linear(d, g * a, bias=bias)
+        self.v_proj = nn.Linear(d, g * a, bias=bias)
+        self.o_proj = nn.Linear(h * a, d, bias=bool(config.proj_bias))
+        self.qk_norm = config.qk_norm
+        if config.qk_norm == "head":  # one scale of width a, shared by the heads (Qwen3, Gemma 3)
+            self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
+        elif config.qk_norm == "full":  # over all heads at once (OLMo 2)
+            self.q_norm, self.k_norm = make_norm(config.norm, h * a), make_norm(config.norm, g * a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
-        q, k, v = (_split_heads(t, self.n_heads) for t in self.c_attn(x).chunk(3, dim=-1))
-        return self.c_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
+        if self.qk_norm == "full":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = _split_heads(q, self.n_heads)  # (B, h, S, a)
+        k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, a)
+        if self.qk_norm == "head":
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary:
+            q, k = rotary(q), rotary(k)
+        group = self.n_heads // self.n_kv_heads
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
+        return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
 
 
 class MLP(nn.Module):
-    """GPT-2's feed-forward part: d → d_ff → d with a GELU."""
+    """The feed-forward part: d → d_ff → d with a GELU (GPT-2), or gated, SiLU(gate)·up → down
+    (Llama's SwiGLU)."""
 
-    def __init__(self, d_model: int, d_ff: int) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(d_model, d_ff)
-        self.c_proj = nn.Linear(d_ff, d_model)
+        d, f, bias = config.d_model, config.d_ff or 4 * config.d_model, bool(config.mlp_bias)
+        self.gated = config.mlp == "gated"
+        if self.gated:
+            self.gate_proj = nn.Linear(d, f, bias=bias)
+        self.up_proj = nn.Linear(d, f, bias=bias)
+        self.down_proj = nn.Linear(f, d, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        if self.gated:
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(F.gelu(self.up_proj(x), approximate="tanh"))
 
 
 class TransformerBlock(nn.Module):
-    """A GPT-2 block (pre-norm): ln_1, attention, ln_2, MLP, residuals."""
+    """A decoder block: attention and feed-forward with residuals, norms before each part
+    (GPT-2, Llama), after it (OLMo 2) or both (Gemma 2's sandwich); the two parts one after
+    the other or side by side (GPT-NeoX's parallel residual)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, n_heads)
-        self.ln_2 = nn.LayerNorm(d_model)
-        self.mlp = MLP(d_model, d_ff)
+        d, placement = config.d_model, config.norm_placement or "pre"
+        self.parallel = bool(config.parallel_residual)
+        self.attn = Attention(config)
+        self.mlp = MLP(config)
+        self.norms = nn.ModuleDict()
+        for part in ("attn", "mlp"):
+            if placement in ("pre", "sandwich"):
+                self.norms[f"{part}_in"] = make_norm(config.norm, d)
+            if placement in ("post", "sandwich"):
+                self.norms[f"{part}_out"] = make_norm(config.norm, d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+    def _part(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        layer = self.attn if name == "attn" else self.mlp
+        if f"{name}_in" in self.norms:
+            x = self.norms[f"{name}_in"](x)
+        x = layer(x)
+        return self.norms[f"{name}_out"](x) if f"{name}_out" in self.norms else x
 
-
-class LastPosition(nn.Module):
-    """Keeps the last position's vector: (B, S, d) -> (B, d)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -1]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        if self.parallel:
+            return x + self._part("attn", x) + self._part("mlp", x)
+        x = x + self._part("attn", x)
+        return x + self._part("mlp", x)
 
 
 class SameConv1d(nn.Conv1d):
@@ -175,12 +254,17 @@ class TiedProjection(nn.Module):
         vocab_size = embedding.weight.shape[0]
         self.bias = nn.Parameter(torch.zeros(vocab_size)) if bias else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, V)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, V)
         return F.linear(x, self.weight, self.bias)
 
 
+#: heads applied at every position, as a language model's output layer is: (B, S, d) -> (B, S, V)
+PER_POSITION = ("tied", "linear")
+
+
 class Head(nn.Sequential):
-    """An output head: its layers in order, from the blocks' (B, S, d) to (B, V) logits."""
+    """An output head: its layers in order, from the blocks' (B, S, d) to (B, V) logits, or
+    (B, S, V) for the heads applied at every position."""
 
     def __init__(self, config: ModelConfig, embedding: nn.Embedding) -> None:
         V, S, d = config.vocab_size, config.seq_length, config.d_model
@@ -204,9 +288,9 @@ class Head(nn.Sequential):
             layers = {"flatten": nn.Flatten(), "dense": nn.Linear(S * d, d),
                       "tied": TiedProjection(embedding, bias)}
         elif config.head == "tied":
-            layers = {"last": LastPosition(), "tied": TiedProjection(embedding, bias)}
+            layers = {"tied": TiedProjection(embedding, bias)}
         elif config.head == "linear":
-            layers = {"last": LastPosition(), "dense": nn.Linear(d, V, bias)}
+            layers = {"dense": nn.Linear(d, V, bias)}
         else:
             raise ConfigError(f"no module for head {config.head!r}")
         super().__init__()
@@ -224,19 +308,26 @@ class LanguageModel(nn.Module):
         self.embedding = embedding_table(config.vocab_size, d)
         self.positional: nn.Module = (
             LearnedPositions(config.n_positions or config.seq_length, d)
-            if config.positional == "learned" else SinusoidalPositions(d))
+            if config.positional == "learned" else RotaryPositions()
+            if config.positional == "rotary" else SinusoidalPositions(d))
+        rotate = config.positional == "rotary"
         self.blocks = nn.ModuleList(
-            SeedBlock(d, config.n_heads or 1) if config.block == "seed"
-            else TransformerBlock(d, config.n_heads or 1, config.d_ff or 4 * d)
-            for _ in range(config.num_blocks))
-        self.final_norm: nn.Module = nn.LayerNorm(d) if config.final_norm else nn.Identity()
+            SeedBlock(d, config.n_heads or 1, rotate) if config.block == "seed"
+            else TransformerBlock(config) for _ in range(config.num_blocks))
+        self.final_norm: nn.Module = (make_norm(config.norm, d) if config.final_norm
+                                      else nn.Identity())
         self.head = Head(config, self.embedding)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, S) int64 -> (B, V)
+    def forward(self, tokens: torch.Tensor, every_position: bool = False) -> torch.Tensor:
+        """(B, S) int64 -> (B, V) next-token logits after the window; with ``every_position``
+        a per-position head gives (B, S, V)."""
         x = self.positional(self.embedding(tokens))  # (B, S, d)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.final_norm(x))
+        x = self.final_norm(x)
+        if self.config.head in PER_POSITION and not every_position:
+            return self.head(x[:, -1:])[:, 0]  # only the last position predicts: (B, V)
+        return self.head(x)
 
 
 def build(config: ModelConfig, device: str | torch.device | None = None) -> LanguageModel:

@@ -76,6 +76,8 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
         values["d_ff"] = 4 * values["d_model"]
     if "seq_length" in varied and config.positional == "learned" and "n_positions" not in given:
         values["n_positions"] = values["seq_length"]
+    if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in given:
+        values["n_kv_heads"] = values["n_heads"]
     if (not symbolic and "d_model" in varied and config.head_width is not None
             and "head_width" not in given):
         width = values["d_model"]
@@ -302,10 +304,28 @@ class Grid:
         return valid[order[keep]]
 
 
-def _evaluators(config: ModelConfig) -> dict[str, Callable[..., Any]]:
+def _evaluators(config: ModelConfig) -> dict[str, tuple[Callable[..., Any],
+                                                       Callable[..., Any] | None]]:
+    """Numerator and denominator of each component's count, as numpy functions.
+
+    A default head width d/h makes a count a fraction; evaluating its integer numerator and
+    dividing exactly keeps every count exact in int64, where float division would not be.
+    """
     b = budget(config)
-    exprs = {name: b.components[name].exact for name in COMPONENTS}
-    return {name: sp.lambdify(_ARGS, expr, modules="numpy") for name, expr in exprs.items()}
+    out = {}
+    for name in COMPONENTS:
+        numerator, denominator = sp.fraction(sp.together(b.components[name].exact))
+        out[name] = (sp.lambdify(_ARGS, numerator, modules="numpy"),
+                     None if denominator == 1 else sp.lambdify(_ARGS, denominator, modules="numpy"))
+    return out
+
+
+def _exact(top: Callable[..., Any], bottom: Callable[..., Any] | None, args: Sequence[Any]) -> Any:
+    """numerator // denominator in integers (exact at the valid points, where it divides)."""
+    import numpy as np
+
+    numerator = np.asarray(top(*args))
+    return numerator if bottom is None else numerator // np.maximum(np.asarray(bottom(*args)), 1)
 
 
 def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any]:
@@ -326,15 +346,22 @@ def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any
 
 
 def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
-    """The constraints spec.py checks, vectorized: n_heads | d_model, widths, kernels."""
-    V, S_, d_, n_, f_, P_, k_, w_ = args
-    valid = d_ % (config.n_heads or 1) == 0
+    """The constraints spec.py checks, vectorized: n_heads | d_model (when the head width is
+    the default d/h), n_kv_heads | n_heads, widths, kernels."""
+    x = dict(zip(SYMBOLS, args))
+    if config.block != "transformer" or not config.is_given("head_dim"):
+        valid = x["d_model"] % x["n_heads"] == 0
+    else:
+        valid = x["d_model"] > 0
+    if config.block == "transformer":
+        valid &= x["n_heads"] % x["n_kv_heads"] == 0
     if config.positional == "learned":
-        valid &= P_ >= S_
+        valid &= x["n_positions"] >= x["seq_length"]
     if config.head_width is not None:
-        valid &= k_ <= (S_ * d_ if config.head == "bottleneck" else d_)
+        reduced = x["seq_length"] * x["d_model"] if config.head == "bottleneck" else x["d_model"]
+        valid &= x["head_width"] <= reduced
     if config.kernel_size is not None:
-        valid &= w_ <= S_
+        valid &= x["kernel_size"] <= x["seq_length"]
     return valid
 
 
@@ -361,11 +388,11 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] = H
         # counts have non-negative coefficients and every argument grows with the varied
         # ones, so the largest total sits where every argument is largest: check int64 there
         corner = [float(a.max()) for a in args]
-        if sum(float(evaluate(*corner)) for evaluate in evaluators.values()) > 2**62:
+        if sum(float(top(*corner)) for top, _ in evaluators.values()) > 2**62:
             raise SolveError("the total passes 4.6e18 parameters somewhere in these ranges; "
                              "narrow them")
-        counts = {name: np.broadcast_to(np.asarray(evaluate(*args)), (size,)).astype(np.int64)
-                  for name, evaluate in evaluators.items()}
+        counts = {name: np.broadcast_to(_exact(top, bottom, args), (size,)).astype(np.int64)
+                  for name, (top, bottom) in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(counts["head"] > 0,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PresetError
+from .errors import ParamcalcError, PresetError
+from .files import read_input
 from .spec import ModelConfig
 
 _METADATA = ("description", "source")
@@ -28,6 +29,7 @@ class Preset:
     config: ModelConfig
     description: str = ""
     source: str = ""
+    hf_config: Path | None = None  # the config.json it was read from, as it stands in the file
 
 
 def preset_dir() -> Path:
@@ -55,16 +57,20 @@ def from_name(name: str) -> Preset:
 def from_file(path: str | Path) -> Preset:
     """A preset from a TOML file: the hyperparameters plus optional description and source."""
     path = Path(path)
-    if not path.exists():
-        raise PresetError(f"preset file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise PresetError(f"preset file {str(path)!r} is a directory, not a TOML file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_input(path, "preset file")
+    except ParamcalcError as error:
+        raise PresetError(str(error)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as error:
-        raise PresetError(f"{path}: malformed TOML: {error}") from None
-    except (OSError, UnicodeDecodeError) as error:
+        hint = ("; for a Hugging Face config.json use --hf-config"
+                if path.suffix == ".json" else "")
+        raise PresetError(f"{path}: malformed TOML: {error}{hint}") from None
+    except UnicodeDecodeError as error:
         raise PresetError(f"{path}: cannot read: {error}") from None
+    except RecursionError:
+        raise PresetError(f"{path}: malformed TOML: nested too deeply") from None
     return _from_mapping(path.stem, data, str(path))
 
 
@@ -81,26 +87,45 @@ def _from_mapping(name: str, data: Mapping[str, Any], origin: str) -> Preset:
     return Preset(name, ModelConfig.from_mapping(hyper, origin=origin), **meta)
 
 
+def from_hf_config(path: str | Path) -> Preset:
+    """A preset from a Hugging Face config.json, or a folder holding one."""
+    from . import hf
+
+    read = hf.load(path)
+    return Preset(read.name, read.config, f"{read.model_type} config.json", str(read.path),
+                  read.path)
+
+
 def resolve(preset: str | None = None, preset_file: str | Path | None = None,
-            overrides: Mapping[str, Any] | None = None) -> Preset:
+            overrides: Mapping[str, Any] | None = None,
+            hf_config: str | Path | None = None) -> Preset:
     """The configuration a command works on: a preset or file, then command-line overrides.
 
     Args:
         preset: the name of a shipped preset.
         preset_file: a user's TOML file.
         overrides: hyperparameters given on the command line; ``None`` values are skipped.
+        hf_config: a Hugging Face config.json, or a folder holding one.
     """
-    if preset is not None and preset_file is not None:
-        raise PresetError("give --preset or --preset-file, not both")
+    sources = [flag for flag, value in (("--preset", preset), ("--preset-file", preset_file),
+                                        ("--hf-config", hf_config)) if value is not None]
+    if len(sources) > 1:
+        raise PresetError(f"give one of --preset, --preset-file and --hf-config, not "
+                          f"{' and '.join(sources)}")
     changes = {key: value for key, value in (overrides or {}).items() if value is not None}
-    if preset is None and preset_file is None:
+    if not sources:
         if not changes:
             raise PresetError(f"no model given: use --preset NAME ({', '.join(names())}), "
-                              "--preset-file PATH, or --vocab-size, --seq-length, --d-model "
-                              "and --num-blocks")
+                              "--preset-file PATH, --hf-config config.json, or --vocab-size, "
+                              "--seq-length, --d-model and --num-blocks")
         config = ModelConfig.from_mapping(changes, origin="command line")
         return Preset("custom", config, "from command-line flags")
-    base = from_name(preset) if preset is not None else from_file(preset_file)  # type: ignore[arg-type]
+    if hf_config is not None:
+        base = from_hf_config(hf_config)
+    elif preset is not None:
+        base = from_name(preset)
+    else:
+        base = from_file(preset_file)  # type: ignore[arg-type]
     if not changes:
         return base
     return Preset(base.name, base.config.replace(**changes), base.description, base.source)

@@ -294,13 +294,14 @@ def check_json(checks: Sequence[Any], all_heads: bool) -> dict[str, Any]:
     return {"ok": all(result.ok for result in checks), "rows": rows}
 
 
-def check_table(name: str, checks: Sequence[Any]) -> Table:
+def check_table(name: str, checks: Sequence[Any], transformers: bool = False) -> Table:
     """Formula against instantiated module, per component, with a mark."""
     from rich.table import Table
 
     heads = len(checks) > 1
+    built = ("transformers' own model class" if transformers else "modules")
     table = Table(title=f"{name}: formula vs. torch module", title_justify="left",
-                  caption="modules built on the meta device: shapes, no weight memory",
+                  caption=f"{built} built on the meta device: shapes, no weight memory",
                   caption_justify="left")
     if heads:
         table.add_column("head")

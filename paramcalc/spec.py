@@ -16,7 +16,11 @@ from typing import Any
 from .errors import ConfigError
 
 BLOCKS = ("seed", "transformer")
-POSITIONALS = ("sinusoidal", "learned")
+POSITIONALS = ("sinusoidal", "learned", "rotary")
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("plain", "gated")
+QK_NORMS = ("none", "head", "full")
+NORM_PLACEMENTS = ("pre", "post", "sandwich")
 HEADS = ("flatten", "bottleneck", "td-dense", "conv", "rnn", "tied-flatten", "tied", "linear")
 CELLS = ("gru", "lstm")
 
@@ -40,14 +44,27 @@ HEAD_LAYERS: dict[str, str] = {
     "conv": "Conv1D(d→k, kernel w) → flatten → Dense(V)",
     "rnn": "GRU/LSTM (d→k), all steps → flatten → Dense(V)",
     "tied-flatten": "flatten → Dense(d) → × embedding transposed",
-    "tied": "last position × embedding transposed",
-    "linear": "last position → Dense(V), untied",
+    "tied": "every position × embedding transposed",
+    "linear": "every position → Dense(V), untied",
+}
+
+#: the switches of a transformer block and their defaults (GPT-2's block); a seed block has none
+BLOCK_OPTIONS: dict[str, Any] = {
+    "norm": "layernorm",
+    "mlp": "plain",
+    "qkv_bias": True,
+    "proj_bias": True,
+    "mlp_bias": True,
+    "qk_norm": "none",
+    "norm_placement": "pre",
+    "parallel_residual": False,
 }
 
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "head_width", "kernel_size")
-_CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "head": HEADS, "cell": CELLS}
-_FLAGS = ("final_norm", "logits_bias")
+          "n_kv_heads", "head_dim", "head_width", "kernel_size")
+_CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
+            "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
+_FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual", "logits_bias")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 
 
@@ -64,7 +81,17 @@ class ModelConfig:
     block: str | None = None  # "seed" (the log's Keras block) or "transformer" (GPT-2)
     positional: str | None = None  # "sinusoidal" (no parameters) or "learned"
     n_positions: int | None = None  # P: rows of a learned position table (default S)
-    final_norm: bool | None = None  # a LayerNorm after the last block
+    final_norm: bool | None = None  # a norm after the last block
+    n_kv_heads: int | None = None  # g: key/value heads, grouped-query attention (default h)
+    head_dim: int | None = None  # d_h: width of one attention head (default d/h)
+    norm: str | None = None  # "layernorm" (scale and shift) or "rmsnorm" (scale only)
+    mlp: str | None = None  # "plain" (d→f→d) or "gated" (gate and up d→f, down f→d)
+    qkv_bias: bool | None = None  # biases on the query, key and value projections
+    proj_bias: bool | None = None  # a bias on the attention output projection
+    mlp_bias: bool | None = None  # biases on the feed-forward layers
+    qk_norm: str | None = None  # norms on queries and keys: "none", per "head", or "full" width
+    norm_placement: str | None = None  # "pre", "post" (OLMo 2) or "sandwich" (Gemma 2/3)
+    parallel_residual: bool | None = None  # attention and feed-forward side by side (GPT-NeoX)
     head: str | None = None  # the head design, one of HEADS (default flatten)
     head_width: int | None = None  # k: the width a reducing head reduces to
     kernel_size: int | None = None  # w: the conv head's kernel (default 3)
@@ -100,9 +127,7 @@ class ModelConfig:
         _set(self, "final_norm", bool(self.final_norm))
         head = self.head or "flatten"
         _set(self, "head", head)
-        if self.d_model % n_heads:
-            raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
-        _set(self, "d_ff", (self.d_ff or 4 * self.d_model) if self.block == "transformer" else None)
+        self._resolve_block(n_heads)
         if self.positional == "learned":
             n_positions = self.n_positions or self.seq_length
             _set(self, "n_positions", n_positions)
@@ -112,6 +137,28 @@ class ModelConfig:
         else:
             _set(self, "n_positions", None)
         self._resolve_head(head)
+
+    def _resolve_block(self, n_heads: int) -> None:
+        """The transformer block's switches and attention widths; a seed block has none."""
+        _set = object.__setattr__
+        transformer = self.block == "transformer"
+        if self.head_dim is None or not transformer:
+            if self.d_model % n_heads:
+                raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
+        if not transformer:
+            for name in ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS):
+                _set(self, name, None)
+            return
+        _set(self, "d_ff", self.d_ff or 4 * self.d_model)
+        _set(self, "head_dim", self.head_dim or self.d_model // n_heads)
+        n_kv_heads = self.n_kv_heads or n_heads
+        _set(self, "n_kv_heads", n_kv_heads)
+        if n_heads % n_kv_heads:
+            raise ConfigError(f"n_kv_heads ({n_kv_heads}) must divide n_heads ({n_heads}): each "
+                              "key/value head serves a whole group of query heads")
+        for name, default in BLOCK_OPTIONS.items():
+            if getattr(self, name) is None:
+                _set(self, name, default)
 
     def _resolve_head(self, head: str) -> None:
         _set = object.__setattr__
@@ -166,6 +213,10 @@ class ModelConfig:
     def with_head(self, head: str) -> ModelConfig:
         """The same backbone with another head design, taking that head's defaults."""
         return self.replace(head=head)
+
+    def is_given(self, name: str) -> bool:
+        """Whether the user gave ``name`` (rather than letting it take its default)."""
+        return any(key == name for key, _ in self.given)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved hyperparameters, without those that do not apply."""

@@ -14,6 +14,9 @@ f = sp.Symbol("f", **_assume)  # d_ff
 P = sp.Symbol("P", **_assume)  # n_positions
 k = sp.Symbol("k", **_assume)  # head_width
 w = sp.Symbol("w", **_assume)  # kernel_size
+h = sp.Symbol("h", **_assume)  # n_heads
+g = sp.Symbol("g", **_assume)  # n_kv_heads: key/value heads (grouped-query attention)
+a = sp.Symbol("d_h", **_assume)  # head_dim: the width of one attention head
 
 #: hyperparameter name -> symbol, in the order tables show them
 SYMBOLS: dict[str, sp.Symbol] = {
@@ -25,6 +28,9 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "n_positions": P,
     "head_width": k,
     "kernel_size": w,
+    "n_heads": h,
+    "n_kv_heads": g,
+    "head_dim": a,
 }
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}

@@ -21,8 +21,10 @@ def test_every_preset_cites_its_source(name: str) -> None:
 def test_unknown_preset_lists_the_known_ones() -> None:
     with pytest.raises(PresetError) as error:
         from_name("gpt3")
-    assert str(error.value) == ("unknown preset 'gpt3'; known presets: ctrl, gpt2, gpt2-large, "
-                                "gpt2-medium, gpt2-xl, id4, id6")
+    assert str(error.value) == ("unknown preset 'gpt3'; known presets: ctrl, gemma-2-2b, "
+                                "gpt-neox-20b, gpt2, gpt2-large, gpt2-medium, gpt2-xl, id4, id6, "
+                                "llama-3.1-8b, llama-3.2-1b, mistral-7b, olmo-2-7b, phi-3-mini, "
+                                "qwen2.5-7b")
 
 
 def test_a_users_file_with_an_override(tmp_path: Path) -> None:
@@ -80,10 +82,14 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 
 def test_preset_and_preset_file_together_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(PresetError, match="not both"):
+    with pytest.raises(PresetError, match="not --preset and --preset-file"):
         resolve("id4", tmp_path / "x.toml")
+    with pytest.raises(PresetError, match="not --preset and --hf-config"):
+        resolve("id4", hf_config=tmp_path / "config.json")
 
 
 def test_shipped_files_are_flat_toml_named_after_the_preset() -> None:
     files = sorted(p.stem for p in preset_dir().glob("*.toml"))
-    assert files == ["ctrl", "gpt2", "gpt2-large", "gpt2-medium", "gpt2-xl", "id4", "id6"]
+    assert files == ["ctrl", "gemma-2-2b", "gpt-neox-20b", "gpt2", "gpt2-large", "gpt2-medium",
+                     "gpt2-xl", "id4", "id6", "llama-3.1-8b", "llama-3.2-1b", "mistral-7b",
+                     "olmo-2-7b", "phi-3-mini", "qwen2.5-7b"]

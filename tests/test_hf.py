@@ -1,0 +1,349 @@
+"""config.json in: every supported model_type against transformers' own model on the meta device.
+
+The expected side is transformers: its config class reads the drawn keys, its model class is
+built on the meta device, and its parameters are summed (a tied tensor once). paramcalc reads
+the same keys from a file with plain json. Each configuration is written three ways: by
+``save_pretrained``, in full by ``to_json_file(use_diff=False)``, and by hand with only the
+drawn keys, so that every default of paramcalc's tables is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import Cli
+from paramcalc import budget, from_name
+from paramcalc.hf import SUPPORTED, load
+
+transformers = pytest.importorskip("transformers")
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
+transformers.logging.set_verbosity_error()
+
+
+def reference(hf_config: Any) -> dict[str, int]:
+    """Counts of transformers' own causal-LM class for ``hf_config``, on the meta device."""
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    embedding = model.get_input_embeddings().weight
+    layers = next(m for _, m in model.named_modules() if isinstance(m, torch.nn.ModuleList))
+    head = model.get_output_embeddings()
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "embedding": embedding.numel(),
+        "per_block": sum(p.numel() for p in layers[0].parameters()),
+        "blocks": sum(p.numel() for p in layers.parameters()),
+        "head": sum(p.numel() for p in head.parameters() if p is not embedding),
+    }
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+@st.composite
+def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
+    """Small random keys for ``model_type``, count-changing switches included."""
+    heads = draw(st.sampled_from([1, 2, 3, 4, 6]))
+    hidden = heads * draw(st.integers(2, 8)) * 2
+    vocab, layers = draw(st.integers(8, 300)), draw(st.integers(1, 3))
+    context, tie = draw(st.integers(8, 512)), draw(st.booleans())
+    kv = draw(st.sampled_from(_divisors(heads)))
+    head_dim = draw(st.none() | st.integers(1, 12).map(lambda x: 2 * x))  # rotary needs even
+    ff = draw(st.integers(1, 96))
+    flag = st.booleans()
+    if model_type == "gpt2":
+        return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, n_layer=layers,
+                    n_head=heads, n_inner=draw(st.none() | st.integers(1, 96)),
+                    tie_word_embeddings=tie)
+    if model_type == "ctrl":
+        return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, dff=ff, n_layer=layers,
+                    n_head=heads, tie_word_embeddings=tie)
+    if model_type == "gpt_neox":
+        # a quarter of each head is rotary, and that quarter must be even
+        return dict(vocab_size=vocab, hidden_size=heads * 8 * draw(st.integers(1, 3)),
+                    intermediate_size=ff,
+                    num_hidden_layers=layers, num_attention_heads=heads,
+                    max_position_embeddings=context, attention_bias=draw(flag),
+                    use_parallel_residual=draw(flag), tie_word_embeddings=tie)
+    if model_type == "opt":
+        return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
+                    num_attention_heads=heads, max_position_embeddings=context,
+                    enable_bias=draw(flag), do_layer_norm_before=draw(flag),
+                    _remove_final_layer_norm=draw(flag), tie_word_embeddings=tie)
+    keys: dict[str, Any] = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=ff,
+                                num_hidden_layers=layers, num_attention_heads=heads,
+                                num_key_value_heads=kv, max_position_embeddings=context,
+                                tie_word_embeddings=tie)
+    if head_dim is not None:  # a declared field, or (qwen2, phi3, olmo2, starcoder2) an extra
+        keys["head_dim"] = head_dim  # key that the attention still reads
+    if model_type in ("llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2"):
+        keys["attention_bias"] = draw(flag)
+    if model_type == "llama":
+        keys["mlp_bias"] = draw(flag)
+    if model_type == "starcoder2":
+        keys["use_bias"] = draw(flag)
+    if model_type == "phi3":
+        keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
+    return keys
+
+
+def write_three_ways(hf_config: Any, keys: dict[str, Any], model_type: str,
+                     folder: Path) -> list[Path]:
+    """The same configuration as save_pretrained writes it, in full, and by hand."""
+    saved, full, minimal = folder / "saved", folder / "full", folder / "minimal"
+    hf_config.save_pretrained(saved)
+    full.mkdir()
+    hf_config.to_json_file(full / "config.json", use_diff=False)
+    minimal.mkdir()
+    hand = {"model_type": model_type, **{k: v for k, v in keys.items() if v is not None}}
+    (minimal / "config.json").write_text(json.dumps(hand, indent=2))
+    return [saved, full, minimal]
+
+
+@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+def test_random_configurations_count_like_transformers(model_type: str, tmp_path_factory:
+                                                       pytest.TempPathFactory) -> None:
+    cli = Cli()
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(family_keys(model_type))
+    def check(keys: dict[str, Any]) -> None:
+        hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+        expected = reference(hf_config)
+        for path in write_three_ways(hf_config, keys, model_type, tmp_path_factory.mktemp("c")):
+            params = cli.json("count", "--hf-config", str(path))["params"]
+            got = {name: params[name] for name in expected}
+            assert got == expected, (path.name, keys)
+
+    check()
+
+
+# The presets' own config.json keys, as the model cards publish them (written here by hand,
+# independently of presets/*.toml): each must count as the preset does and as transformers does.
+PUBLISHED = {
+    "llama-3.1-8b": ("llama", dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                                   num_hidden_layers=32, num_attention_heads=32,
+                                   num_key_value_heads=8, max_position_embeddings=131072,
+                                   tie_word_embeddings=False)),
+    "llama-3.2-1b": ("llama", dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192,
+                                   num_hidden_layers=16, num_attention_heads=32,
+                                   num_key_value_heads=8, head_dim=64,
+                                   max_position_embeddings=131072, tie_word_embeddings=True)),
+    "mistral-7b": ("mistral", dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+                                   num_hidden_layers=32, num_attention_heads=32,
+                                   num_key_value_heads=8, max_position_embeddings=32768)),
+    "qwen2.5-7b": ("qwen2", dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944,
+                                 num_hidden_layers=28, num_attention_heads=28,
+                                 num_key_value_heads=4, max_position_embeddings=131072,
+                                 tie_word_embeddings=False)),
+    "gemma-2-2b": ("gemma2", dict(vocab_size=256000, hidden_size=2304, intermediate_size=9216,
+                                  num_hidden_layers=26, num_attention_heads=8,
+                                  num_key_value_heads=4, head_dim=256)),
+    "phi-3-mini": ("phi3", dict(vocab_size=32064, hidden_size=3072, intermediate_size=8192,
+                                num_hidden_layers=32, num_attention_heads=32,
+                                num_key_value_heads=32, max_position_embeddings=4096)),
+    "olmo-2-7b": ("olmo2", dict(vocab_size=100352, hidden_size=4096, intermediate_size=11008,
+                                num_hidden_layers=32, num_attention_heads=32,
+                                num_key_value_heads=32, max_position_embeddings=4096)),
+    "gpt-neox-20b": ("gpt_neox", dict(vocab_size=50432, hidden_size=6144,
+                                      intermediate_size=24576, num_hidden_layers=44,
+                                      num_attention_heads=64, max_position_embeddings=2048,
+                                      use_parallel_residual=True)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED), ids=str)
+def test_preset_equals_its_published_config_and_transformers(name: str, tmp_path: Path,
+                                                             cli: Cli) -> None:
+    model_type, keys = PUBLISHED[name]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": model_type, **keys}))
+    from_file = load(path).config
+    preset = from_name(name).config
+    assert budget(from_file).params == budget(preset).params
+    obj = cli.json("check", "--hf-config", str(path), "--against", "transformers")
+    assert obj["ok"] and {r["component"]: r["instantiated"] for r in obj["rows"]}["total"] == \
+        budget(preset).params["total"]
+    assert cli.json("check", "--preset", name)["ok"]  # and against paramcalc's own modules
+
+
+def test_the_readme_example_file_is_llama_3_1_8b(cli: Cli) -> None:
+    obj = cli.json("count", "--hf-config", EXAMPLE)
+    assert obj["name"] == "llama-3.1-8b"
+    assert obj["params"]["total"] == 8_030_261_248
+    assert obj["params"] == budget(from_name("llama-3.1-8b").config).params
+
+
+def test_one_more_key_value_head_of_llama_3_1_8b(cli: Cli) -> None:
+    # by hand: k_proj and v_proj gain 128 output rows over 4,096 inputs, in each of 32 blocks
+    obj = cli.json("derive", "--hf-config", EXAMPLE, "--wrt", "n_kv_heads")
+    assert obj["derivatives"]["total"]["n_kv_heads"]["value"] == 2 * 128 * 4096 * 32
+    assert obj["derivatives"]["total"]["n_kv_heads"]["formula"] == "2*d**2*n/h"
+
+
+def test_head_dim_is_a_symbol_with_derivatives(cli: Cli) -> None:
+    obj = cli.json("derive", "--preset", "gemma-2-2b", "--head", "linear", "--wrt", "head_dim")
+    # q, k, v, o: (8 + 4 + 4 + 8) rows or columns of 2,304 per unit of head width, 26 blocks
+    assert obj["derivatives"]["total"]["head_dim"]["value"] == (8 + 4 + 4 + 8) * 2304 * 26
+    assert "head_dim" in obj["derivatives"]["ratio"]
+
+
+def test_flags_after_hf_config_override_it(cli: Cli) -> None:
+    obj = cli.json("count", "--hf-config", EXAMPLE, "--num-blocks", "1",
+                   "--head", "flatten", "--seq-length", "8")
+    assert obj["config"]["num_blocks"] == 1 and obj["head"] == "flatten"
+    assert obj["params"]["blocks"] == 218_112_000
+    # the file's output layer has no bias, and the flatten head keeps that
+    assert obj["params"]["head"] == 8 * 4096 * 128256
+
+
+def test_the_name_is_name_or_path_else_the_folder(tmp_path: Path, cli: Cli) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "llama", "num_hidden_layers": 1}')
+    assert cli.json("count", "--hf-config", str(folder))["name"] == "my-model"
+    (folder / "config.json").write_text('{"model_type": "llama", "_name_or_path": "org/llm"}')
+    assert cli.json("count", "--hf-config", str(folder / "config.json"))["name"] == "org/llm"
+
+
+def test_every_head_design_on_a_today_backbone(cli: Cli) -> None:
+    obj = cli.json("compare", "--preset", "llama-3.2-1b", "--seq-length", "64")
+    assert [h["head"] for h in obj["heads"]] == ["flatten", "bottleneck", "td-dense", "conv",
+                                                 "rnn", "tied-flatten", "tied", "linear"]
+    flatten = obj["heads"][0]["params"]
+    assert flatten["head"] == 64 * 2048 * 128256 + 128256
+    assert cli.json("check", "--preset", "llama-3.2-1b", "--seq-length", "64", "--all-heads")["ok"]
+
+
+def test_solve_and_sweep_on_a_gqa_backbone(cli: Cli) -> None:
+    obj = cli.json("solve", "--preset", "llama-3.1-8b", "--for", "n_kv_heads", "--total", "8.1G")
+    # 8,030,261,248 + 33,554,432 per key/value head; n_kv_heads must divide 32: 8 → 16 is too many
+    assert obj["value"] == 8
+    obj = cli.json("sweep", "--preset", "llama-3.1-8b", "--vary", "n_kv_heads=1:32")
+    valid = [p for p in obj["points"] if p["valid"]]
+    assert [p["n_kv_heads"] for p in valid] == [1, 2, 4, 8, 16, 32]
+    assert [p["total"] for p in valid] == [8_030_261_248 + (g - 8) * 33_554_432
+                                           for g in (1, 2, 4, 8, 16, 32)]
+
+
+def test_summary_shows_per_position_heads_at_every_position(cli: Cli) -> None:
+    obj = cli.json("summary", "--preset", "gpt2", "--num-blocks", "1", "--seq-length", "16",
+                   "--n-positions", "16")
+    assert obj["layers"][-1] == {"name": "head.tied", "type": "TiedProjection",
+                                 "output_shape": [None, 16, 50257], "params": 0}
+    obj = cli.json("summary", "--preset", "llama-3.2-1b", "--num-blocks", "1", "--seq-length",
+                   "4", "--head", "linear")
+    assert obj["layers"][-1]["output_shape"] == [None, 4, 128256]
+
+
+# --- bad input: one line, exit 2 ---------------------------------------------------------------
+
+def _file(tmp_path: Path, text: str, name: str = "config.json") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_malformed_json_names_the_file_and_line(tmp_path: Path, cli: Cli) -> None:
+    path = _file(tmp_path, '{\n  "model_type": "llama",\n  "hidden_size": 4096,,\n}')
+    assert cli.error("count", "--hf-config", path).startswith(
+        f"Error: {path}:3:23: malformed JSON: ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[1, 2]', "the JSON is a list, not an object of config keys"),
+    ('{"hidden_size": 64}', "no model_type key; a config.json names its family (gpt2, ctrl, "
+                            "llama,"),
+    ('{"model_type": "bert"}', "model_type 'bert' is not supported; supported: gpt2, ctrl, "
+                               "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, "
+                               "olmo2, gpt_neox, opt, starcoder2"),
+    ('{"model_type": "llama", "hidden_size": "4096"}', "hidden_size must be a positive integer, "
+                                                       "got '4096'"),
+    ('{"model_type": "llama", "hidden_size": 4096.0}', "hidden_size must be a positive integer"),
+    ('{"model_type": "llama", "tie_word_embeddings": 1}', "tie_word_embeddings must be true or "
+                                                          "false, got 1"),
+    ('{"model_type": "llama", "num_key_value_heads": 5}', "n_kv_heads (5) must divide n_heads "
+                                                          "(32)"),
+    ('{"model_type": "gpt2", "add_cross_attention": true}', "add_cross_attention = true adds a "
+                                                            "cross-attention layer to every block; "
+                                                            "paramcalc cannot count this model"),
+    ('{"model_type": "opt", "word_embed_proj_dim": 512}', "word_embed_proj_dim = 512 differs "
+                                                          "from hidden_size (768)"),
+    ('{"model_type": "opt", "layer_norm_elementwise_affine": false}',
+     "layer_norm_elementwise_affine = false leaves the LayerNorms without weights"),
+])
+def test_bad_config_files(tmp_path: Path, cli: Cli, text: str, message: str) -> None:
+    path = _file(tmp_path, text)
+    assert cli.error("count", "--hf-config", path) .startswith(f"Error: {path}: {message}")
+
+
+def test_bad_paths(tmp_path: Path, cli: Cli) -> None:
+    assert cli.error("count", "--hf-config", str(tmp_path)) == (
+        f"Error: folder {str(tmp_path)!r} has no config.json")
+    missing = str(tmp_path / "nope.json")
+    assert cli.error("count", "--hf-config", missing) == (
+        f"Error: config file {missing!r} does not exist")
+    big = tmp_path / "big.json"
+    big.write_text('{"model_type": "llama", "pad": "' + "x" * (5 * 2**20) + '"}')
+    assert "files larger than 4 MiB are refused" in cli.error("count", "--hf-config", str(big))
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00{")
+    assert "not UTF-8 text" in cli.error("count", "--hf-config", str(binary))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_not_read(tmp_path: Path, cli: Cli) -> None:
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer came
+    assert cli.error("count", "--hf-config", str(fifo)) == (
+        f"Error: config file {str(fifo)!r} is not a regular file")
+
+
+def test_deeply_nested_json_is_one_line(tmp_path: Path, cli: Cli) -> None:
+    path = _file(tmp_path, "[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in cli.error("count", "--hf-config", path)
+
+
+def test_a_json_file_given_as_toml_says_what_to_use(cli: Cli) -> None:
+    line = cli.error("count", "--preset-file", EXAMPLE + "/config.json")
+    assert line.endswith("for a Hugging Face config.json use --hf-config")
+
+
+def test_against_transformers_needs_the_file_as_it_stands(cli: Cli) -> None:
+    assert cli.error("check", "--preset", "gpt2", "--against", "transformers") == (
+        "Error: --against transformers builds the model from its config.json as the file "
+        "stands: give --hf-config PATH and no overrides")
+    assert "no overrides" in cli.error("check", "--hf-config", EXAMPLE,
+                                       "--num-blocks", "2", "--against", "transformers")
+
+
+def test_against_transformers_without_transformers(cli: Cli,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers fails
+    assert cli.error("check", "--hf-config", EXAMPLE, "--against",
+                     "transformers") == ("Error: --against transformers needs the transformers "
+                                         "library: pip install transformers")
+
+
+def test_counting_a_config_json_imports_neither_torch_nor_transformers() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from paramcalc.cli import main; sys.argv = ['paramcalc', 'count', "
+            "'--hf-config', " + repr(EXAMPLE) + ", '--json']\ntry:\n    main()\n"
+            "except SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stderr.strip().splitlines()[-1] == "False False"

@@ -365,10 +365,17 @@ def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
     return valid
 
 
-def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] = HEADS) -> Grid:
-    """Evaluate every combination of ``ranges`` for each head design, vectorized."""
+def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | None = None) -> Grid:
+    """Evaluate every combination of ``ranges`` for each head design, vectorized.
+
+    Args:
+        config: the configuration whose other hyperparameters stay as they are.
+        ranges: one or two ``Range``s (``parse_range("d_model=64:1024:64")``).
+        heads: the head designs to evaluate [the configuration's own].
+    """
     import numpy as np
 
+    heads = list(heads) if heads is not None else [config.head or "flatten"]
     names = [r.name for r in ranges]
     if len(set(names)) != len(names):
         raise SolveError(f"--vary names {names} more than once")

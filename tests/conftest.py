@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch thread per worker: two workers each spinning two OpenMP threads on two cores
+    # made the training tests 14 times slower (set before any test imports torch)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from typer.testing import CliRunner

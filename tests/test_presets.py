@@ -93,3 +93,30 @@ def test_shipped_files_are_flat_toml_named_after_the_preset() -> None:
     assert files == ["ctrl", "gemma-2-2b", "gpt-neox-20b", "gpt2", "gpt2-large", "gpt2-medium",
                      "gpt2-xl", "id4", "id6", "llama-3.1-8b", "llama-3.2-1b", "mistral-7b",
                      "olmo-2-7b", "phi-3-mini", "qwen2.5-7b"]
+
+
+def test_the_public_api_names_what_it_exports() -> None:
+    import paramcalc
+
+    assert sorted(paramcalc.__all__) == sorted(set(paramcalc.__all__))
+    for name in paramcalc.__all__:
+        assert hasattr(paramcalc, name), name
+    import types
+
+    public = {n for n in dir(paramcalc) if not n.startswith("_") and n != "annotations"
+              and not isinstance(getattr(paramcalc, n), types.ModuleType)}
+    assert public == set(paramcalc.__all__)
+
+
+def test_from_python_a_config_json_counted_solved_and_swept() -> None:
+    import paramcalc
+
+    read = paramcalc.load_hf_config(Path(__file__).resolve().parents[1] / "examples"
+                                    / "llama-3.1-8b")
+    assert read.model_type == "llama" and read.name == "llama-3.1-8b"
+    assert paramcalc.budget(read.config).params["total"] == 8_030_261_248
+    answer = paramcalc.solve(read.config, "num_blocks", total=paramcalc.parse_budget("7G"))
+    # 1,050,677,248 outside the blocks, 218,112,000 per block: ⌊(7e9 − 1,050,677,248)/218,112,000⌋
+    assert answer.value == 27
+    grid = paramcalc.sweep(read.config, [paramcalc.parse_range("num_blocks=1:4")])
+    assert grid.columns["total"].tolist() == [1_050_677_248 + b * 218_112_000 for b in range(1, 5)]

@@ -245,3 +245,33 @@ def test_ctrl_c_from_the_terminal_prints_the_report() -> None:
     assert proc.returncode == 0, err
     assert "interrupted (Ctrl-C)" in out and "confidence mean" in out
     assert "Traceback" not in err
+
+
+def _tiny_config_json(model_type: str) -> dict[str, object]:
+    """A config.json of ``model_type`` at a size that trains in seconds, byte-level."""
+    if model_type in ("gpt2", "ctrl"):
+        keys: dict[str, object] = dict(vocab_size=257, n_positions=8, n_embd=32, n_layer=2,
+                                       n_head=4)
+        keys.update(n_inner=64) if model_type == "gpt2" else keys.update(dff=64)
+    else:
+        keys = dict(vocab_size=257, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, max_position_embeddings=8)
+        keys.update(ffn_dim=64) if model_type == "opt" else keys.update(intermediate_size=64)
+    if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text"):
+        keys["head_dim"] = 8
+    return {"model_type": model_type, **keys}
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "ctrl", "llama", "mistral", "qwen2", "qwen3",
+                                        "gemma", "gemma2", "gemma3_text", "phi3", "olmo2",
+                                        "gpt_neox", "opt", "starcoder2"], ids=str)
+def test_every_model_type_memorizes_a_small_set(model_type: str, tmp_path: Path,
+                                                cli: Cli) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_tiny_config_json(model_type)))
+    obj = cli.json("verify", "--hf-config", str(path), "--samples", "64", "--max-epochs", "300",
+                   "--lr", "3e-3", "--batch-size", "16", "--min-confidence", "0.5",
+                   "--length", "8")
+    assert obj["memorized"], (model_type, obj["reason"], obj["min_learnable_confidence"])
+    assert obj["train"]["accuracy"] == pytest.approx(obj["achievable_accuracy"])
+    assert obj["history"][-1]["loss"] < obj["history"][0]["loss"] / 5

@@ -66,6 +66,13 @@ def number(value: int | sp.Rational | float | None) -> str:
     return f"{x:,.4g}"
 
 
+def slope(value: sp.Rational) -> str:
+    """A derivative's value: an integer in full with separators, else six significant digits."""
+    if value.is_Integer:
+        return f"{int(value):,}"
+    return f"{float(value):,.6g}"
+
+
 def _float(value: sp.Expr | None) -> float | None:
     return None if value is None else float(value)
 
@@ -176,7 +183,7 @@ def derivatives_table(title: str, rows: Mapping[str, Derivative], latex: bool = 
         table.add_column(heading, justify="right" if heading in ("value", "elasticity") else "left")
     for name, d in rows.items():
         table.add_row(f"{name} ({d.symbol.name})", formula(d.formula, latex),
-                      formula(d.approx_formula, latex), f"{float(d.value):.6g}",
+                      formula(d.approx_formula, latex), slope(d.value),
                       f"{float(d.elasticity):+.4f}")
     return table
 

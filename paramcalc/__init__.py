@@ -15,14 +15,44 @@ from __future__ import annotations
 from .errors import (CheckpointError, ConfigError, DataError, ParamcalcError, PresetError,
                      SolveError)
 from .formulas import COMPONENTS, Budget, Conventions, Count, Derivative, Ratio, budget, conventions
-from .hf import SUPPORTED as HF_MODEL_TYPES
-from .hf import HFConfig
-from .hf import load as load_hf_config
-from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_range, parse_ratio,
-                   solve, sweep)
 from .presets import Preset, from_file, from_hf_config, from_name, names, resolve
 from .spec import (BLOCKS, CELLS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS, QK_NORMS,
                    ModelConfig)
+
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+if _TYPE_CHECKING:
+    from .hf import SUPPORTED as HF_MODEL_TYPES
+    from .hf import HFConfig
+    from .hf import load as load_hf_config
+    from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_range,
+                       parse_ratio, solve, sweep)
+
+#: names imported when first used, so that a command that only counts does not pay for them
+_LAZY = {
+    "HF_MODEL_TYPES": ("hf", "SUPPORTED"), "HFConfig": ("hf", "HFConfig"),
+    "load_hf_config": ("hf", "load"),
+    **{name: ("plan", name) for name in ("Curves", "Grid", "Range", "Solution", "curves",
+                                         "parse_budget", "parse_range", "parse_ratio", "solve",
+                                         "sweep")},
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.2.0"
 

@@ -16,11 +16,12 @@ from torch import nn
 
 from .errors import ConfigError, ParamcalcError, first_line
 from .formulas import COMPONENTS, budget
-from .modules import LanguageModel, build
+from .modules import LanguageModel, MixtureOfExperts, build
 from .spec import ModelConfig
 
-#: the rows of a check, in order
-ROWS = ("embedding", "positional", "per_block", "blocks", "final_norm", "head", "total")
+#: the rows of a check, in order; ``per_block`` becomes one row per kind of block where the
+#: blocks are not all alike (``per_block[dense]``, ``per_block[moe]``)
+ROWS = ("embedding", "positional", "per_block", "blocks", "final_norm", "head", "total", "active")
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,48 @@ def unique_numel(parameters: Iterable[nn.Parameter], seen: set[int]) -> int:
 
 
 def module_counts(model: LanguageModel) -> dict[str, int]:
-    """Parameters per component of a built model, each shared tensor counted once."""
+    """Parameters per component of a built model, each shared tensor counted once; one block
+    of each kind; and the active count, the total less the experts a token is not routed to."""
     seen: set[int] = set()
     counts = {name: unique_numel(getattr(model, name).parameters(), seen) for name in COMPONENTS}
-    counts["per_block"] = unique_numel(model.blocks[0].parameters(), set())
+    firsts: dict[str, nn.Module] = {}
+    for block in model.blocks:
+        firsts.setdefault(str(block.kind), block)
+    for kind, block in firsts.items():
+        key = "per_block" if len(firsts) == 1 else f"per_block[{kind}]"
+        counts[key] = unique_numel(block.parameters(), set())
     counts["total"] = unique_numel(model.parameters(), set())
+    idle = 0
+    for block in model.blocks:
+        layer = getattr(block, "mlp", None)
+        if isinstance(layer, MixtureOfExperts):
+            routed = int(layer.experts.up.shape[0])
+            per_expert = sum(p.numel() for p in layer.experts.parameters()) // routed
+            idle += (routed - layer.top_k) * per_expert
+    counts["active"] = counts["total"] - idle
     return counts
+
+
+def formula_counts(config: ModelConfig) -> dict[str, int]:
+    """The formulas' counts under the row names of ``module_counts``."""
+    b = budget(config)
+    counts = dict(b.params)
+    if b.per_block is None:
+        for kind in b.kind_params():
+            counts[f"per_block[{kind['kind']}]"] = int(kind["per_block"])  # type: ignore[call-overload]
+    return counts
+
+
+def rows(formula: dict[str, int], built: dict[str, int]) -> tuple[Row, ...]:
+    """One row per component, per kind of block where there are several, then the totals."""
+    names: list[str] = []
+    for name in ROWS:
+        if name == "per_block" and name not in formula:
+            names += [key for key in formula if key.startswith("per_block[")]
+        else:
+            names.append(name)
+    names += [key for key in built if key not in names and built[key]]  # e.g. "other"
+    return tuple(Row(name, formula.get(name, 0), built.get(name, 0)) for name in names)
 
 
 def build_meta(config: ModelConfig) -> LanguageModel:
@@ -78,9 +115,7 @@ def build_meta(config: ModelConfig) -> LanguageModel:
 
 def check(config: ModelConfig) -> Check:
     """Compare every component's formula with the module torch instantiates."""
-    formula = budget(config).params
-    built = module_counts(build_meta(config))
-    return Check(config, tuple(Row(name, formula[name], built[name]) for name in ROWS))
+    return Check(config, rows(formula_counts(config), module_counts(build_meta(config))))
 
 
 def transformers_counts(path: Path) -> dict[str, int]:
@@ -98,12 +133,26 @@ def transformers_counts(path: Path) -> dict[str, int]:
             model = transformers.AutoModelForCausalLM.from_config(hf_config)
     except (ValueError, TypeError, KeyError, OSError, RuntimeError) as error:
         raise ConfigError(f"transformers cannot build {path}: {first_line(error)}") from None
-    counts = dict.fromkeys((*COMPONENTS, "other", "per_block"), 0)
+    counts = dict.fromkeys((*COMPONENTS, "other"), 0)
+    layers: dict[int, int] = {}
+    experts: dict[int, int] = {}  # layer -> parameters of its routed experts
+    routed = 0
     for name, p in model.named_parameters():  # a tied tensor once, under its first name
-        component, first_block = _component(name)
+        component, layer = _component(name)
         counts[component] += p.numel()
-        counts["per_block"] += p.numel() if first_block else 0
+        if layer is not None:
+            layers[layer] = layers.get(layer, 0) + p.numel()
+            if ".experts." in name:  # transformers keeps a layer's experts stacked: (E, …)
+                experts[layer] = experts.get(layer, 0) + p.numel()
+                routed = p.shape[0]
+    firsts = {"moe" if layer in experts else "dense": size
+              for layer, size in sorted(layers.items(), reverse=True)}  # the first of each kind
+    for kind, size in firsts.items():
+        counts["per_block" if len(firsts) == 1 else f"per_block[{kind}]"] = size
     counts["total"] = sum(p.numel() for p in model.parameters())
+    top_k = getattr(hf_config, "num_experts_per_tok", None) or 0
+    counts["active"] = counts["total"] - sum(size // routed * (routed - top_k)
+                                             for size in experts.values())
     return counts
 
 
@@ -113,28 +162,23 @@ _HEADS = {"lm_head", "embed_out"}
 _FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm"}
 
 
-def _component(name: str) -> tuple[str, bool]:
-    """The component a transformers parameter belongs to, and whether it is in block 0."""
+def _component(name: str) -> tuple[str, int | None]:
+    """The component a transformers parameter belongs to, and its block's index if any."""
     parts = name.split(".")
     for i, part in enumerate(parts[:-1]):
         if part in ("layers", "h") and parts[i + 1].isdigit():
-            return "blocks", parts[i + 1] == "0"
+            return "blocks", int(parts[i + 1])
     owner = parts[-2] if len(parts) >= 2 else ""
     for component, names in (("embedding", _EMBEDDINGS), ("positional", _POSITIONS),
                              ("head", _HEADS), ("final_norm", _FINAL_NORMS)):
         if owner in names:
-            return component, False
-    return "other", False
+            return component, None
+    return "other", None
 
 
 def check_transformers(config: ModelConfig, path: Path) -> Check:
     """Compare every component's formula with transformers' own model for the config.json."""
-    formula = budget(config).params
-    built = transformers_counts(path)
-    rows = [Row(name, formula[name], built[name]) for name in ROWS]
-    if built["other"]:
-        rows.insert(-1, Row("other", 0, built["other"]))
-    return Check(config, tuple(rows))
+    return Check(config, rows(formula_counts(config), transformers_counts(path)))
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ Placement = Enum("Placement", {name: name for name in NORM_PLACEMENTS}, type=str
 
 _MODEL = "Model (a preset or file, then overrides)"
 _BLOCK = "Transformer block switches (defaults: GPT-2's block)"
+_MOE = "Mixture of experts and latent attention"
 
 
 def _opt(help: str, *names: str, panel: str = _MODEL) -> Any:
@@ -135,6 +136,30 @@ MODEL_OPTIONS: dict[str, Any] = {
                                                           "it (post) or both (sandwich)")],
     "parallel_residual": Annotated[bool | None, _switch(
         "attention and feed-forward side by side", "--parallel-residual/--no-parallel-residual")],
+    "num_experts": Annotated[int | None, _opt("E: routed experts per MoE layer (0: dense)",
+                                              panel=_MOE)],
+    "experts_per_token": Annotated[int | None, _opt("K: routed experts a token is sent to [1]",
+                                                    panel=_MOE)],
+    "expert_d_ff": Annotated[int | None, _opt("f_E: inner width of one expert [d_ff]",
+                                              panel=_MOE)],
+    "shared_experts": Annotated[int | None, _opt("E_S: experts every token passes through [0]",
+                                                 panel=_MOE)],
+    "shared_d_ff": Annotated[int | None, _opt("f_S: inner width of one shared expert [f_E]",
+                                              panel=_MOE)],
+    "shared_expert_gate": Annotated[bool | None, _opt(
+        "a sigmoid gate d → 1 on the shared experts (Qwen-MoE)",
+        "--shared-expert-gate/--no-shared-expert-gate", panel=_MOE)],
+    "dense_layers": Annotated[str | None, _opt("layers (from 0) whose feed-forward stays dense: "
+                                               "0,1,2", panel=_MOE)],
+    "q_lora_rank": Annotated[int | None, _opt("r_q: latent attention's query rank [none]",
+                                              panel=_MOE)],
+    "kv_lora_rank": Annotated[int | None, _opt("r_kv: latent attention's key/value rank (turns "
+                                               "latent attention on)", panel=_MOE)],
+    "qk_rope_head_dim": Annotated[int | None, _opt("d_R: rotary part of a query/key head",
+                                                   panel=_MOE)],
+    "qk_nope_head_dim": Annotated[int | None, _opt("d_N: the rest of a query/key head",
+                                                   panel=_MOE)],
+    "v_head_dim": Annotated[int | None, _opt("d_V: width of a value head", panel=_MOE)],
     "head": Annotated[Head | None, _opt("the output-head design")],
     "head_width": Annotated[int | None, _opt("k: width a reducing head reduces to [d/8; "
                                              "bottleneck: d]")],
@@ -168,6 +193,8 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
             sources = ("preset", "preset_file", "hf_config")
             overrides = {name: value.value if isinstance(value, Enum) else value
                          for name, value in given.items() if name not in sources}
+            if overrides.get("dense_layers") is not None:
+                overrides["dense_layers"] = _layer_list(overrides["dense_layers"])
             model = presets.resolve(given["preset"], given["preset_file"], overrides,
                                     hf_config=given["hf_config"])
             return func(model=model, **kwargs)
@@ -178,6 +205,15 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
         return command  # type: ignore[return-value]
 
     return decorate if func is None else decorate(func)
+
+
+def _layer_list(text: str) -> list[int]:
+    """``0,1,2`` (or empty for none) as layer numbers; never evaluated as code."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not all(item.isdigit() for item in items):
+        raise ParamcalcError(f"--dense-layers takes layer numbers separated by commas, e.g. "
+                             f"0,1,2; got {text!r}")
+    return [int(item) for item in items]
 
 
 def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> None:
@@ -260,17 +296,21 @@ def derive(
                                  f"{', '.join(NAMES.values())} (or their symbols)")
     ratio_rows = result.derivatives("ratio", symbol)
     total_rows = result.derivatives("total", symbol)
-    if symbol is not None and not ratio_rows and not total_rows:
+    active_rows = result.derivatives("active", symbol)
+    if symbol is not None and not ratio_rows and not total_rows and not active_rows:
         raise ParamcalcError(f"neither the ratio nor the total of {model.name} depends on "
                              f"{NAMES[symbol]}")
 
     def obj() -> dict[str, Any]:
         out = render.count_json(model, result, formulas=True)
         out["derivatives"] = {"ratio": render.derivatives_json(ratio_rows),
-                              "total": render.derivatives_json(total_rows)}
+                              "total": render.derivatives_json(total_rows),
+                              "active": render.derivatives_json(active_rows)}
         return out
 
-    _print(as_json, obj, lambda: render.derive_view(model, result, ratio_rows, total_rows, latex))
+    moe = result.active is not result.total
+    _print(as_json, obj, lambda: render.derive_view(model, result, ratio_rows, total_rows, latex,
+                                                    active_rows if moe else None))
 
 
 @app.command()
@@ -380,20 +420,23 @@ def solve(
                                       "(num_blocks or n, d_model or d, …)")],
     ratio: Annotated[str | None, typer.Option(help="the least blocks ÷ head ratio: 1, 0.5, 1/8")] = None,
     total: Annotated[str | None, typer.Option(help="the parameter budget: 250k, 1M, 1.5G")] = None,
+    active: Annotated[str | None, typer.Option(
+        help="the budget of active parameters per token (mixtures of experts): 3G")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Solve the configuration's formulas for one hyperparameter against a target, round to a
     valid integer and check the answer by substitution.
 
     With --ratio it finds the smallest value reaching the ratio (or the largest, for a knob
-    that lowers it); with --total the largest value within the budget.
+    that lowers it); with --total or --active the largest value within the budget.
     """
     from .plan import parse_budget, parse_ratio
     from .plan import solve as solve_for
 
     solution = solve_for(model.config, for_,
                          ratio=None if ratio is None else parse_ratio(ratio),
-                         total=None if total is None else parse_budget(total))
+                         total=None if total is None else parse_budget(total),
+                         active=None if active is None else parse_budget(active))
     _print(as_json, lambda: render.solve_json(model.name, solution),
            lambda: render.solve_view(model.name, solution))
 
@@ -433,7 +476,7 @@ def plot(
     model: Preset,
     x: Annotated[str, typer.Option(help="the hyperparameter on the x axis, with its range: "
                                    "d_model=16:512:16")],
-    y: Annotated[str, typer.Option(help="ratio or total")] = "ratio",
+    y: Annotated[str, typer.Option(help="ratio, total or active")] = "ratio",
     heads: Annotated[str | None, typer.Option(help="comma-separated head designs [all]")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="the PNG to write")] = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="draw in the terminal")] = False,

@@ -14,7 +14,8 @@ from functools import cached_property
 import sympy as sp
 
 from .spec import ModelConfig
-from .symbols import NAMES, SYMBOLS, P, S, V, a, d, f, g, h, k, n, w
+from .symbols import (NAMES, SYMBOLS, E_S, K, P, S, V, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k,
+                      n, r_kv, r_q, w)
 
 #: the components of a model, in order; the torch modules carry the same names
 COMPONENTS = ("embedding", "positional", "blocks", "final_norm", "head")
@@ -59,16 +60,19 @@ def positional(config: ModelConfig) -> sp.Expr:
     return P * d if config.positional == "learned" else _ZERO
 
 
-def block(config: ModelConfig) -> sp.Expr:
-    """One encoder block."""
+def block(config: ModelConfig, moe: bool = False) -> sp.Expr:
+    """One block; ``moe``: one whose feed-forward part is a mixture of experts."""
     if config.block == "seed":
         # Dense Q, K, V, one feed-forward Dense; the log's block has no output projection
         return 3 * dense(d, d) + dense(d, d) + 2 * layer_norm(d)
-    return attention(config) + feed_forward(config) + block_norms(config)
+    mixing = moe_feed_forward(config) if moe else feed_forward(config)
+    return attention(config) + mixing + block_norms(config)
 
 
 def attention(config: ModelConfig) -> sp.Expr:
     """Q, K, V and output projections, and the norms on queries and keys if any."""
+    if config.latent:
+        return latent_attention(config)
     head_width, queries, keys = attention_widths(config)
     bias = bool(config.qkv_bias)
     projections = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
@@ -80,11 +84,42 @@ def attention(config: ModelConfig) -> sp.Expr:
     return projections
 
 
-def feed_forward(config: ModelConfig) -> sp.Expr:
-    """d → f → d; a gated MLP has a gate and an up projection side by side."""
-    bias = bool(config.mlp_bias)
+def latent_attention(config: ModelConfig) -> sp.Expr:
+    """DeepSeek's multi-head latent attention: queries (optionally) and keys/values pass through
+    low-rank latents with norms; a query/key head is d_N wide plus a d_R-wide rotary part that
+    the keys share across heads; values are d_V wide."""
+    bias = bool(config.qkv_bias)
+    head = d_N + d_R
+    if config.q_lora_rank is not None:
+        queries = dense(d, r_q, bias) + norm(config, r_q) + dense(r_q, h * head, False)
+    else:
+        queries = dense(d, h * head, False)
+    keys_values = (dense(d, r_kv + d_R, bias) + norm(config, r_kv)
+                   + dense(r_kv, h * (d_N + d_V), False))
+    return queries + keys_values + dense(h * d_V, d, bool(config.proj_bias))
+
+
+def feed_forward(config: ModelConfig, width: sp.Expr = f, bias: bool | None = None) -> sp.Expr:
+    """d → width → d; a gated MLP has a gate and an up projection side by side."""
+    bias = bool(config.mlp_bias) if bias is None else bias
     inputs = 2 if config.mlp == "gated" else 1
-    return inputs * dense(d, f, bias) + dense(f, d, bias)
+    return inputs * dense(d, width, bias) + dense(width, d, bias)
+
+
+def expert(config: ModelConfig) -> sp.Expr:
+    """One routed expert: a feed-forward part f_E wide, without biases."""
+    return feed_forward(config, f_E, bias=False)
+
+
+def moe_feed_forward(config: ModelConfig) -> sp.Expr:
+    """A router (d → E), E routed experts, and the shared experts every token passes through:
+    one feed-forward part E_S·f_S wide, with Qwen-MoE's sigmoid gate d → 1."""
+    layer = dense(d, E, False) + E * expert(config)
+    if config.shared_experts:
+        layer += feed_forward(config, E_S * f_S)
+        if config.shared_expert_gate:
+            layer += dense(d, 1, False)
+    return layer
 
 
 def block_norms(config: ModelConfig) -> sp.Expr:
@@ -179,21 +214,53 @@ class Ratio:
     note: str | None  # why the ratio is infinite
 
 
+@dataclass(frozen=True)
+class BlockKind:
+    """Blocks that are alike: how many, and what one holds."""
+
+    name: str  # "dense" or "moe"
+    count: sp.Expr  # n, or n less the dense layers of a mixture-of-experts model
+    size: Count  # one block
+    idle: sp.Expr  # what one block holds that a token does not pass through: unrouted experts
+
+
+def block_kinds(config: ModelConfig) -> list[BlockKind]:
+    """The kinds of block: one for most models; dense and MoE blocks for DeepSeek's kind."""
+    if not config.num_experts:
+        return [BlockKind("dense", n, Count.of(block(config)), _ZERO)]
+    kinds = []
+    dense_layers = len(config.dense_layers or ())
+    if dense_layers:
+        kinds.append(BlockKind("dense", sp.Integer(dense_layers), Count.of(block(config)), _ZERO))
+    idle = sp.expand((E - K) * expert(config))
+    kinds.append(BlockKind("moe", n - dense_layers, Count.of(block(config, moe=True)), idle))
+    return kinds
+
+
 class Budget:
     """Where a configuration's parameters go: formulas per component, and their values."""
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.values = substitutions(config)
-        self.per_block = Count.of(block(config))
+        self.kinds = block_kinds(config)
+        #: one block's count when all blocks are alike, else None (see ``kinds``)
+        self.per_block: Count | None = self.kinds[0].size if len(self.kinds) == 1 else None
+        if self.per_block is not None:
+            blocks = Count(sp.expand(n * self.per_block.exact), n * self.per_block.approx)
+        else:
+            blocks = Count.of(sp.Add(*(kind.count * kind.size.exact for kind in self.kinds)))
         self.components: dict[str, Count] = {
             "embedding": Count.of(embedding(config)),
             "positional": Count.of(positional(config)),
-            "blocks": Count(sp.expand(n * self.per_block.exact), n * self.per_block.approx),
+            "blocks": blocks,
             "final_norm": Count.of(final_norm(config)),
             "head": Count.of(head(config)),
         }
         self.total = Count.of(sp.Add(*(c.exact for c in self.components.values())))
+        idle = sp.Add(*(kind.count * kind.idle for kind in self.kinds))
+        #: parameters a token passes through: the total less the experts it is not routed to
+        self.active = self.total if idle == 0 else Count.of(self.total.exact - idle)
 
     def evaluate(self, expr: sp.Expr) -> sp.Rational:
         """The value of an expression at this configuration."""
@@ -201,19 +268,44 @@ class Budget:
 
     @cached_property
     def params(self) -> dict[str, int]:
-        """Exact counts per component, plus ``per_block`` and ``total``."""
+        """Exact counts per component, plus ``per_block`` (when all blocks are alike),
+        ``total`` and ``active``."""
         counts = {name: int(self.evaluate(c.exact)) for name, c in self.components.items()}
-        counts["per_block"] = int(self.evaluate(self.per_block.exact))
+        if self.per_block is not None:
+            counts["per_block"] = int(self.evaluate(self.per_block.exact))
         counts["total"] = sum(counts[name] for name in COMPONENTS)
+        counts["active"] = int(self.evaluate(self.active.exact))
         return counts
 
     @cached_property
     def approx_params(self) -> dict[str, int]:
-        """Leading-order counts per component, plus ``per_block`` and ``total``."""
+        """Leading-order counts per component, plus ``per_block``, ``total`` and ``active``."""
         counts = {name: int(self.evaluate(c.approx)) for name, c in self.components.items()}
-        counts["per_block"] = int(self.evaluate(self.per_block.approx))
+        if self.per_block is not None:
+            counts["per_block"] = int(self.evaluate(self.per_block.approx))
         counts["total"] = int(self.evaluate(self.total.approx))
+        counts["active"] = int(self.evaluate(self.active.approx))
         return counts
+
+    def formula_rows(self) -> list[tuple[str, Count, int]]:
+        """Every formula with its value: the components, one block (of each kind), the total,
+        and the active count where it differs from the total."""
+        rows = [(name, self.components[name]) for name in COMPONENTS]
+        if self.per_block is not None:
+            rows.append(("per_block", self.per_block))
+        else:
+            rows += [(f"per_block[{kind.name}]", kind.size) for kind in self.kinds]
+        rows.append(("total", self.total))
+        if self.active is not self.total:
+            rows.append(("active", self.active))
+        return [(name, count, int(self.evaluate(count.exact))) for name, count in rows]
+
+    def kind_params(self) -> list[dict[str, object]]:
+        """Each kind of block: its name, how many, one block's count and formula."""
+        return [{"kind": kind.name, "count": int(self.evaluate(kind.count)),
+                 "per_block": int(self.evaluate(kind.size.exact)),
+                 "active_per_block": int(self.evaluate(kind.size.exact - kind.idle))}
+                for kind in self.kinds]
 
     @cached_property
     def ratio(self) -> Ratio:
@@ -228,11 +320,14 @@ class Budget:
         return Ratio(exact, approx, self.evaluate(exact), self.evaluate(approx), None)
 
     def derivatives(self, of: str, wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
-        """Partial derivatives of ``"ratio"`` or ``"total"`` at this configuration."""
+        """Partial derivatives of ``"ratio"``, ``"total"`` or ``"active"`` at this
+        configuration."""
         if of == "ratio":
             if self.ratio.exact is None or self.ratio.approx is None:
                 return {}
             exact, approx = self.ratio.exact, self.ratio.approx
+        elif of == "active":
+            exact, approx = self.active.exact, self.active.approx
         else:
             exact, approx = self.total.exact, self.total.approx
         value = self.evaluate(exact)
@@ -263,6 +358,7 @@ class Conventions:
     """The total by the conventions people quote, and Kaplan et al.'s approximation."""
 
     total: int  # every parameter, a shared tensor once
+    active: int  # what one token passes through: the total less the experts it is not sent to
     without_positions: int  # nanoGPT's get_num_params(): the position table left out
     non_embedding: int  # Kaplan et al.: token and position tables left out
     kaplan: int  # 12·n·d², Kaplan et al.'s approximation of the non-embedding count
@@ -274,8 +370,8 @@ def conventions(b: Budget) -> Conventions:
     params = b.params
     non_embedding = params["total"] - params["embedding"] - params["positional"]
     kaplan = int(b.evaluate(KAPLAN))
-    return Conventions(params["total"], params["total"] - params["positional"], non_embedding,
-                       kaplan, (kaplan - non_embedding) / non_embedding)
+    return Conventions(params["total"], params["active"], params["total"] - params["positional"],
+                       non_embedding, kaplan, (kaplan - non_embedding) / non_embedding)
 
 
 #: Kaplan et al. (2020): N ≈ 2·d·n·(2·d_attn + d_ff) = 12·n·d² with d_attn = d and d_ff = 4·d

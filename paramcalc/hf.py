@@ -27,6 +27,10 @@ _ALIASES = {
              "n_positions": "max_position_embeddings"},
     "ctrl": {"n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
              "n_positions": "max_position_embeddings"},
+    "mixtral": {"num_local_experts": "num_experts"},
+    "qwen3_moe": {"num_experts": "num_local_experts"},  # transformers 5 writes the latter
+    "deepseek_v2": {"n_routed_experts": "num_experts"},
+    "deepseek_v3": {"n_routed_experts": "num_local_experts"},
 }
 
 #: transformers' defaults for every key a family's table reads (its config class's fields)
@@ -76,6 +80,35 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                 do_layer_norm_before=True, _remove_final_layer_norm=False,
                 word_embed_proj_dim=None, layer_norm_elementwise_affine=True,
                 tie_word_embeddings=True),
+    "mixtral": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+                    num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                    head_dim=None, max_position_embeddings=4096 * 32, num_local_experts=8,
+                    num_experts_per_tok=2, tie_word_embeddings=False),
+    "qwen2_moe": dict(vocab_size=151936, hidden_size=2048, intermediate_size=5632,
+                      num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
+                      head_dim=None, max_position_embeddings=32768, decoder_sparse_step=1,
+                      moe_intermediate_size=1408, shared_expert_intermediate_size=5632,
+                      num_experts_per_tok=4, num_experts=60, mlp_only_layers=None, qkv_bias=True,
+                      tie_word_embeddings=False),
+    "qwen3_moe": dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144,
+                      num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=4,
+                      head_dim=None, max_position_embeddings=32768, attention_bias=False,
+                      decoder_sparse_step=1, moe_intermediate_size=768, num_experts_per_tok=8,
+                      num_experts=128, mlp_only_layers=None, tie_word_embeddings=False),
+    "deepseek_v3": dict(vocab_size=129280, hidden_size=7168, intermediate_size=18432,
+                        moe_intermediate_size=2048, num_hidden_layers=61, num_attention_heads=128,
+                        n_shared_experts=1, n_routed_experts=256, kv_lora_rank=512,
+                        q_lora_rank=1536, qk_rope_head_dim=64, v_head_dim=128,
+                        qk_nope_head_dim=128, num_experts_per_tok=8, first_k_dense_replace=3,
+                        max_position_embeddings=4096, attention_bias=False,
+                        tie_word_embeddings=False),
+    "deepseek_v2": dict(vocab_size=102400, hidden_size=4096, intermediate_size=11008,
+                        num_hidden_layers=32, num_attention_heads=32, max_position_embeddings=2048,
+                        attention_bias=False, mlp_bias=False, first_k_dense_replace=0,
+                        kv_lora_rank=512, q_lora_rank=1536, n_routed_experts=64,
+                        n_shared_experts=2, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                        v_head_dim=128, num_experts_per_tok=None, moe_intermediate_size=1407,
+                        tie_word_embeddings=False),
     "starcoder2": dict(vocab_size=49152, hidden_size=3072, intermediate_size=12288,
                        num_hidden_layers=30, num_attention_heads=24, num_key_value_heads=2,
                        head_dim=None, max_position_embeddings=4096, use_bias=True,
@@ -112,6 +145,15 @@ class Keys:
     def optional_int(self, key: str) -> int | None:
         """A positive integer, or null (then transformers derives it)."""
         return None if self._raw(key) is None else self.size(key)
+
+    def layers(self, key: str) -> list[int]:
+        """A list of layer numbers, or null for none."""
+        value = self._raw(key)
+        if value is None:
+            return []
+        if type(value) is not list or any(type(item) is not int for item in value):
+            raise self._wrong(key, "a list of layer numbers")
+        return value
 
     def flag(self, key: str) -> bool:
         """true or false."""
@@ -196,6 +238,67 @@ def _opt(keys: Keys) -> dict[str, Any]:
     return values
 
 
+def _experts(keys: Keys, values: dict[str, Any], routed: str, width: str,
+             dense: list[int]) -> dict[str, Any]:
+    """The routed experts of a mixture-of-experts model; none when ``routed`` is 0."""
+    num = keys.optional_int(routed) if keys._raw(routed) != 0 else 0
+    if not num:
+        return values  # every feed-forward layer dense, d_ff wide
+    top_k = keys.optional_int("num_experts_per_tok")
+    if top_k is None:
+        raise keys.refuse("num_experts_per_tok", "leaves the experts per token unset")
+    values.update(num_experts=num, experts_per_token=top_k, expert_d_ff=keys.size(width),
+                  dense_layers=dense)
+    return values
+
+
+def _qwen_moe(keys: Keys, **switches: Any) -> dict[str, Any]:
+    """Qwen2-MoE and Qwen3-MoE: layer i is sparse unless listed in mlp_only_layers or
+    (i + 1) is not a multiple of decoder_sparse_step."""
+    values = _decoder(keys, **switches)
+    step, only = keys.size("decoder_sparse_step"), set(keys.layers("mlp_only_layers"))
+    dense = [i for i in range(values["num_blocks"]) if i in only or (i + 1) % step]
+    return _experts(keys, values, "num_experts", "moe_intermediate_size", dense)
+
+
+def _qwen2_moe(keys: Keys) -> dict[str, Any]:
+    values = _qwen_moe(keys, qkv_bias=keys.flag("qkv_bias"), proj_bias=False)
+    shared = keys.optional_int("shared_expert_intermediate_size")
+    if values.get("num_experts") and shared:
+        values.update(shared_experts=1, shared_d_ff=shared, shared_expert_gate=True)
+    return values
+
+
+def _deepseek(keys: Keys) -> dict[str, Any]:
+    """DeepSeek-V2/V3: latent attention; the first k layers dense, then routed and shared
+    experts (one shared feed-forward part n_shared_experts × moe_intermediate_size wide)."""
+    bias = keys.flag("attention_bias")
+    values = _backbone(keys)
+    values.update(positional="rotary", norm="rmsnorm", mlp="gated", qkv_bias=bias, proj_bias=bias,
+                  mlp_bias=keys.flag("mlp_bias") if "mlp_bias" in keys.defaults else False,
+                  q_lora_rank=keys.optional_int("q_lora_rank"),
+                  kv_lora_rank=keys.size("kv_lora_rank"),
+                  qk_rope_head_dim=keys.size("qk_rope_head_dim"),
+                  qk_nope_head_dim=keys.size("qk_nope_head_dim"),
+                  v_head_dim=keys.size("v_head_dim"), **_head(keys))
+    first = keys._raw("first_k_dense_replace") or 0
+    if type(first) is not int or first < 0:
+        raise keys._wrong("first_k_dense_replace", "a whole number of layers")
+    if first > values["num_blocks"]:
+        raise ConfigError(f"{keys.origin}: first_k_dense_replace ({first}) is more than the "
+                          f"{values['num_blocks']} layers")
+    values = _experts(keys, values, "n_routed_experts", "moe_intermediate_size",
+                      list(range(first)))
+    shared = keys._raw("n_shared_experts") or 0
+    if values.get("num_experts") and not shared and values["mlp_bias"]:
+        raise keys.refuse("n_shared_experts", "with mlp_bias = true leaves a shared expert 0 wide "
+                          "that still has a bias")
+    if values.get("num_experts") and shared:
+        values.update(shared_experts=keys.size("n_shared_experts"),
+                      shared_d_ff=keys.size("moe_intermediate_size"))
+    return values
+
+
 #: model_type -> its table
 FAMILIES: dict[str, Callable[[Keys], dict[str, Any]]] = {
     "gpt2": _gpt2,
@@ -212,6 +315,13 @@ FAMILIES: dict[str, Callable[[Keys], dict[str, Any]]] = {
     "olmo2": lambda k: _decoder(k, qkv_bias=k.flag("attention_bias"), proj_bias=k.flag("attention_bias"), qk_norm="full", placement="post"),
     "gpt_neox": _gpt_neox,
     "opt": _opt,
+    "mixtral": lambda k: _experts(k, _decoder(k, qkv_bias=False, proj_bias=False),
+                                  "num_local_experts", "intermediate_size", []),
+    "qwen2_moe": _qwen2_moe,
+    "qwen3_moe": lambda k: _qwen_moe(k, qkv_bias=k.flag("attention_bias"),
+                                     proj_bias=k.flag("attention_bias"), qk_norm="head"),
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
     "starcoder2": lambda k: _decoder(k, qkv_bias=k.flag("use_bias"), proj_bias=k.flag("use_bias"),
                                      mlp_bias=k.flag("use_bias"), norm="layernorm", mlp="plain"),
 }

@@ -84,6 +84,8 @@ class SeedBlock(nn.Module):
     """The log's Keras encoder block: Dense Q, K, V, multi-head attention, one feed-forward
     Dense, two LayerNorms, residuals (post-norm)."""
 
+    kind = "dense"
+
     def __init__(self, d_model: int, n_heads: int, rotary: bool = False) -> None:
         super().__init__()
         self.n_heads, self.rotary = n_heads, rotary
@@ -169,13 +171,57 @@ class Attention(nn.Module):
         return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
 
 
+class LatentAttention(nn.Module):
+    """DeepSeek's multi-head latent attention: queries through an optional low-rank latent
+    (d → r_q, norm, r_q → h·(d_N + d_R)), keys and values through one (d → r_kv + d_R, norm on
+    the r_kv part, r_kv → h·(d_N + d_V)); the d_R-wide rotary part of the keys is shared by
+    all heads; output h·d_V → d."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, h = config.d_model, config.n_heads or 1
+        r_kv, rank_q = config.kv_lora_rank or 1, config.q_lora_rank
+        self.h, self.d_R = h, config.qk_rope_head_dim or 1
+        self.d_N, self.d_V = config.qk_nope_head_dim or 1, config.v_head_dim or 1
+        bias, head = bool(config.qkv_bias), self.d_N + self.d_R
+        self.queries: nn.Module
+        if rank_q is not None:
+            self.queries = nn.Sequential(nn.Linear(d, rank_q, bias=bias),
+                                         make_norm(config.norm, rank_q),
+                                         nn.Linear(rank_q, h * head, bias=False))
+        else:
+            self.queries = nn.Linear(d, h * head, bias=False)
+        self.kv_a = nn.Linear(d, r_kv + self.d_R, bias=bias)
+        self.kv_norm = make_norm(config.norm, r_kv)
+        self.kv_b = nn.Linear(r_kv, h * (self.d_N + self.d_V), bias=False)
+        self.o_proj = nn.Linear(h * self.d_V, d, bias=bool(config.proj_bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        q = _split_heads(self.queries(x), self.h)  # (B, h, S, d_N + d_R)
+        q_nope, q_rope = q.split((self.d_N, self.d_R), dim=-1)
+        latent, k_rope = self.kv_a(x).split((self.kv_norm_width, self.d_R), dim=-1)
+        kv = _split_heads(self.kv_b(self.kv_norm(latent)), self.h)  # (B, h, S, d_N + d_V)
+        k_nope, v = kv.split((self.d_N, self.d_V), dim=-1)
+        k_rope = rotary(k_rope[:, None]).expand(-1, self.h, -1, -1)  # one for all heads
+        q = torch.cat((q_nope, rotary(q_rope)), dim=-1)
+        k = torch.cat((k_nope, k_rope), dim=-1)
+        return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+
+    @property
+    def kv_norm_width(self) -> int:
+        return self.kv_b.in_features
+
+
 class MLP(nn.Module):
     """The feed-forward part: d → d_ff → d with a GELU (GPT-2), or gated, SiLU(gate)·up → down
     (Llama's SwiGLU)."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, width: int | None = None,
+                 bias: bool | None = None) -> None:
         super().__init__()
-        d, f, bias = config.d_model, config.d_ff or 4 * config.d_model, bool(config.mlp_bias)
+        d = config.d_model
+        f = width or config.d_ff or 4 * d
+        bias = bool(config.mlp_bias) if bias is None else bias
         self.gated = config.mlp == "gated"
         if self.gated:
             self.gate_proj = nn.Linear(d, f, bias=bias)
@@ -188,17 +234,84 @@ class MLP(nn.Module):
         return self.down_proj(F.gelu(self.up_proj(x), approximate="tanh"))
 
 
+def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
+    """A weight drawn as nn.Linear draws its own; left empty on the meta device."""
+    weight = torch.empty(shape)
+    if weight.device.type != "meta":
+        bound = 1 / math.sqrt(fan_in)
+        nn.init.uniform_(weight, -bound, bound)
+    return nn.Parameter(weight)
+
+
+class Experts(nn.Module):
+    """E feed-forward experts side by side, their weights stacked: up (and gate) (E, d, f_E),
+    down (E, f_E, d); no biases."""
+
+    def __init__(self, num_experts: int, d_model: int, width: int, gated: bool) -> None:
+        super().__init__()
+        self.gated = gated
+        self.up = _uniform((num_experts, d_model, width), d_model)
+        if gated:
+            self.gate = _uniform((num_experts, d_model, width), d_model)
+        self.down = _uniform((num_experts, width, d_model), width)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(N, d) tokens and (N, E) routing weights, zero for the experts a token is not sent
+        to -> (N, d). Every expert runs on every token: these models are small."""
+        up = torch.einsum("nd,edf->enf", x, self.up)  # (E, N, f_E)
+        if self.gated:
+            hidden = F.silu(torch.einsum("nd,edf->enf", x, self.gate)) * up
+        else:
+            hidden = F.gelu(up, approximate="tanh")
+        out = torch.einsum("enf,efd->end", hidden, self.down)  # (E, N, d)
+        return torch.einsum("end,ne->nd", out, weights)
+
+
+class MixtureOfExperts(nn.Module):
+    """A router d → E picks each token's top K experts (softmax scores, renormalised over the
+    K), their outputs are mixed by those scores; shared experts see every token, behind an
+    optional sigmoid gate d → 1 (Qwen-MoE)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, num = config.d_model, config.num_experts or 1
+        self.top_k = config.experts_per_token or 1
+        self.router = nn.Linear(d, num, bias=False)
+        self.experts = Experts(num, d, config.expert_d_ff or config.d_ff or 4 * d,
+                               config.mlp == "gated")
+        self.shared: nn.Module | None = None
+        self.shared_gate: nn.Module | None = None
+        if config.shared_experts:
+            self.shared = MLP(config, width=config.shared_experts * (config.shared_d_ff or 1))
+            if config.shared_expert_gate:
+                self.shared_gate = nn.Linear(d, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        tokens = x.reshape(-1, x.shape[-1])  # (N, d)
+        scores = F.softmax(self.router(tokens), dim=-1)  # (N, E)
+        top, chosen = scores.topk(self.top_k, dim=-1)  # (N, K)
+        weights = torch.zeros_like(scores).scatter(-1, chosen, top / top.sum(-1, keepdim=True))
+        out = self.experts(tokens, weights)
+        if self.shared is not None:
+            shared = self.shared(tokens)
+            if self.shared_gate is not None:
+                shared = torch.sigmoid(self.shared_gate(tokens)) * shared
+            out = out + shared
+        return out.view_as(x)
+
+
 class TransformerBlock(nn.Module):
     """A decoder block: attention and feed-forward with residuals, norms before each part
     (GPT-2, Llama), after it (OLMo 2) or both (Gemma 2's sandwich); the two parts one after
     the other or side by side (GPT-NeoX's parallel residual)."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, moe: bool = False) -> None:
         super().__init__()
         d, placement = config.d_model, config.norm_placement or "pre"
         self.parallel = bool(config.parallel_residual)
-        self.attn = Attention(config)
-        self.mlp = MLP(config)
+        self.kind = "moe" if moe else "dense"
+        self.attn: nn.Module = LatentAttention(config) if config.latent else Attention(config)
+        self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
         for part in ("attn", "mlp"):
             if placement in ("pre", "sandwich"):
@@ -311,9 +424,11 @@ class LanguageModel(nn.Module):
             if config.positional == "learned" else RotaryPositions()
             if config.positional == "rotary" else SinusoidalPositions(d))
         rotate = config.positional == "rotary"
+        dense = set(config.dense_layers or ())
         self.blocks = nn.ModuleList(
             SeedBlock(d, config.n_heads or 1, rotate) if config.block == "seed"
-            else TransformerBlock(config) for _ in range(config.num_blocks))
+            else TransformerBlock(config, moe=bool(config.num_experts) and i not in dense)
+            for i in range(config.num_blocks))
         self.final_norm: nn.Module = (make_norm(config.norm, d) if config.final_norm
                                       else nn.Identity())
         self.head = Head(config, self.embedding)

@@ -67,17 +67,26 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
            symbolic: bool = False) -> None:
     """Let the defaults that follow a varied hyperparameter follow it in ``values``.
 
-    d_ff = 4·d_model and n_positions = seq_length when they were not given; a default
-    head_width = d_model/8 (d_model for the bottleneck) too, except in symbolic use,
-    where the floor would leave the polynomials behind.
+    d_ff = 4·d_model, n_positions = seq_length, n_kv_heads = n_heads, expert_d_ff = d_ff and
+    shared_d_ff = expert_d_ff when they were not given; a default head_width = d_model/8
+    (d_model for the bottleneck) too, except in symbolic use, where the floor would leave
+    the polynomials behind.
     """
     given = dict(config.given)
+    d_ff_moves = "d_ff" in varied
     if "d_model" in varied and config.block == "transformer" and "d_ff" not in given:
         values["d_ff"] = 4 * values["d_model"]
+        d_ff_moves = True
     if "seq_length" in varied and config.positional == "learned" and "n_positions" not in given:
         values["n_positions"] = values["seq_length"]
     if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in given:
         values["n_kv_heads"] = values["n_heads"]
+    expert_moves = "expert_d_ff" in varied
+    if config.num_experts and "expert_d_ff" not in given and d_ff_moves:
+        values["expert_d_ff"] = values["d_ff"]  # an expert is d_ff wide unless told otherwise
+        expert_moves = True
+    if config.shared_experts and "shared_d_ff" not in given and expert_moves:
+        values["shared_d_ff"] = values["expert_d_ff"]
     if (not symbolic and "d_model" in varied and config.head_width is not None
             and "head_width" not in given):
         width = values["d_model"]
@@ -107,8 +116,9 @@ class Solution:
 
 
 def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
-          total: int | None = None) -> Solution:
-    """The best value of ``name`` meeting ``ratio ≥ target`` or ``total ≤ target``.
+          total: int | None = None, active: int | None = None) -> Solution:
+    """The best value of ``name`` meeting ``ratio ≥ target``, ``total ≤ target`` or
+    ``active ≤ target`` (the parameters a token passes through, for a mixture of experts).
 
     Best means the smallest value when larger values keep meeting the target (more blocks
     to reach a ratio), else the largest (the widest model within a budget).
@@ -118,9 +128,12 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         name: the hyperparameter to solve for (``num_blocks`` or ``n``).
         ratio: the least acceptable blocks ÷ head ratio.
         total: the parameter budget.
+        active: the budget of active parameters per token.
     """
-    if (ratio is None) == (total is None):
-        raise SolveError("give one target: --ratio R or --total BUDGET")
+    if sum(target is not None for target in (ratio, total, active)) != 1:
+        raise SolveError("give one target: --ratio R, --total BUDGET or --active BUDGET")
+    budget_of = "total" if active is None else "active"
+    total = total if active is None else active
     x = symbol_for(name, "--for")
     name = NAMES[x]
     if getattr(config, name) is None:
@@ -134,9 +147,10 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         expr, target, wanted = b.ratio.exact, sp.Rational(ratio.numerator, ratio.denominator), "ge"
         label = f"ratio ≥ {ratio}"
     else:
-        expr, target, wanted = b.total.exact, sp.Integer(total or 0), "le"
-        label = f"total ≤ {total:,}"
-    quantity = "ratio" if ratio is not None else "total"
+        expr = b.total.exact if budget_of == "total" else b.active.exact
+        target, wanted = sp.Integer(total or 0), "le"
+        label = f"{budget_of} ≤ {total:,}"
+    quantity = "ratio" if ratio is not None else budget_of
     if x not in expr.free_symbols:
         raise SolveError(f"the {quantity} of this configuration does not depend on {name}")
 
@@ -167,7 +181,7 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         """The check by substitution: the whole budget of the configuration with ``v``."""
         checked = budget(_with(config, name, v))
         if ratio is None:
-            return Fraction(checked.params["total"])
+            return Fraction(checked.params[budget_of])
         y = checked.ratio.value  # finite: a head that owns nothing was turned away above
         return Fraction(int(y.p), int(y.q)) if y is not None else Fraction(0)
 
@@ -312,9 +326,13 @@ def _evaluators(config: ModelConfig) -> dict[str, tuple[Callable[..., Any],
     dividing exactly keeps every count exact in int64, where float division would not be.
     """
     b = budget(config)
+    exprs = {name: b.components[name].exact for name in COMPONENTS}
+    idle = sp.expand(b.total.exact - b.active.exact)  # the experts a token is not routed to
+    if idle != 0:
+        exprs["idle"] = idle
     out = {}
-    for name in COMPONENTS:
-        numerator, denominator = sp.fraction(sp.together(b.components[name].exact))
+    for name, expr in exprs.items():
+        numerator, denominator = sp.fraction(sp.together(expr))
         out[name] = (sp.lambdify(_ARGS, numerator, modules="numpy"),
                      None if denominator == 1 else sp.lambdify(_ARGS, denominator, modules="numpy"))
     return out
@@ -362,6 +380,10 @@ def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
         valid &= x["head_width"] <= reduced
     if config.kernel_size is not None:
         valid &= x["kernel_size"] <= x["seq_length"]
+    if config.num_experts:
+        valid &= x["experts_per_token"] <= x["num_experts"]
+        if config.dense_layers:
+            valid &= max(config.dense_layers) < x["num_blocks"]
     return valid
 
 
@@ -387,7 +409,7 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
     grid = {name: axis.ravel() for name, axis in zip(names, mesh)}
     size = len(next(iter(grid.values())))
     parts: dict[str, list[Any]] = {key: [] for key in ("design", *names, *COMPONENTS, "total",
-                                                       "ratio", "valid")}
+                                                       "active", "ratio", "valid")}
     for index, head in enumerate(heads):
         head_config = config.with_head(head)
         args = _arguments(head_config, grid, size)
@@ -395,12 +417,13 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         # counts have non-negative coefficients and every argument grows with the varied
         # ones, so the largest total sits where every argument is largest: check int64 there
         corner = [float(a.max()) for a in args]
-        if sum(float(top(*corner)) for top, _ in evaluators.values()) > 2**62:
+        if sum(float(top(*corner)) for top, _ in evaluators.values()) > 2**62:  # idle ≤ total
             raise SolveError("the total passes 4.6e18 parameters somewhere in these ranges; "
                              "narrow them")
         counts = {name: np.broadcast_to(_exact(top, bottom, args), (size,)).astype(np.int64)
                   for name, (top, bottom) in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
+        active = total - counts["idle"] if "idle" in counts else total
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(counts["head"] > 0,
                              counts["blocks"] / np.maximum(counts["head"], 1), np.inf)
@@ -410,6 +433,7 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         for name in COMPONENTS:
             parts[name].append(counts[name])
         parts["total"].append(total)
+        parts["active"].append(active)
         parts["ratio"].append(ratio)
         parts["valid"].append(_validity(head_config, args))
     columns = {key: np.concatenate(value) for key, value in parts.items()}
@@ -440,8 +464,8 @@ def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] =
     """The curves of a plot and their crossover points (linear interpolation between points)."""
     import numpy as np
 
-    if y_name not in ("ratio", "total"):
-        raise SolveError(f"unknown quantity {y_name!r} to plot; choose ratio or total")
+    if y_name not in ("ratio", "total", "active"):
+        raise SolveError(f"unknown quantity {y_name!r} to plot; choose ratio, total or active")
     grid = sweep(config, [axis], heads)
     x = axis.values()
     y = {}

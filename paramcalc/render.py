@@ -79,10 +79,8 @@ def _float(value: sp.Expr | None) -> float | None:
 
 def formulas_json(budget: Budget) -> dict[str, dict[str, str]]:
     """Each component's exact and leading-order formula."""
-    rows = {name: budget.components[name] for name in COMPONENTS}
-    rows = {**rows, "per_block": budget.per_block, "total": budget.total}
     return {name: {"exact": sp.sstr(c.exact), "approx": sp.sstr(c.approx)}
-            for name, c in rows.items()}
+            for name, c, _ in budget.formula_rows()}
 
 
 def count_json(preset: Preset, budget: Budget, formulas: bool = False) -> dict[str, Any]:
@@ -95,6 +93,7 @@ def count_json(preset: Preset, budget: Budget, formulas: bool = False) -> dict[s
         "head": budget.config.head,
         "params": budget.params,
         "approx_params": budget.approx_params,
+        "block_kinds": budget.kind_params(),
     }
     if formulas:
         obj["formulas"] = formulas_json(budget)
@@ -134,14 +133,18 @@ def count_table(preset: Preset, budget: Budget) -> Table:
     for heading in ("component", "exact formula", "leading order", "parameters", "share"):
         table.add_column(heading, justify="right" if heading in ("parameters", "share") else "left")
     params, total = budget.params, budget.params["total"]
+    kinds = " + ".join(f"{kind['count']} × {kind['per_block']:,}" for kind in budget.kind_params())
     for name in COMPONENTS:
         count = budget.components[name]
-        label = f"blocks ({c.num_blocks} × {params['per_block']:,})" if name == "blocks" else name
+        label = f"blocks ({kinds})" if name == "blocks" else name
         share = f"{100 * params[name] / total:.2f}%"
         table.add_row(label, text(count.exact), text(count.approx), f"{params[name]:,}", share)
     table.add_section()
     table.add_row("total", text(budget.total.exact), text(budget.total.approx), f"{total:,}",
                   "100.00%", style="bold")
+    if budget.active is not budget.total:
+        table.add_row("active (per token)", text(budget.active.exact), text(budget.active.approx),
+                      f"{params['active']:,}", f"{100 * params['active'] / total:.2f}%")
     return table
 
 
@@ -189,7 +192,8 @@ def derivatives_table(title: str, rows: Mapping[str, Derivative], latex: bool = 
 
 
 def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivative],
-                total_rows: Mapping[str, Derivative], latex: bool = False) -> Group:
+                total_rows: Mapping[str, Derivative], latex: bool = False,
+                active_rows: Mapping[str, Derivative] | None = None) -> Group:
     """Every formula of a configuration and the derivatives of its ratio and total."""
     from rich.console import Group
     from rich.table import Table
@@ -198,11 +202,9 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
     table = Table(title=_title(preset, budget), title_justify="left")
     for heading in ("quantity", "exact", "leading order", "value"):
         table.add_column(heading, justify="right" if heading == "value" else "left")
-    rows = [(name, budget.components[name]) for name in COMPONENTS]
-    rows += [("per_block", budget.per_block), ("total", budget.total)]
-    for name, count in rows:
+    for name, count, value in budget.formula_rows():
         table.add_row(name, formula(count.exact, latex), formula(count.approx, latex),
-                      f"{budget.params[name]:,}")
+                      f"{value:,}")
     ratio = budget.ratio
     if ratio.exact is not None and ratio.approx is not None:
         table.add_row("ratio", formula(ratio.exact, latex), formula(ratio.approx, latex),
@@ -215,6 +217,9 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
                                        ratio_rows, latex))
     if total_rows:
         parts.append(derivatives_table("∂total/∂x", total_rows, latex))
+    if active_rows:
+        parts.append(derivatives_table("∂active/∂x  (parameters a token passes through)",
+                                       active_rows, latex))
     return Group(*parts)
 
 
@@ -486,7 +491,8 @@ def png_curves(curves: Any, path: str | Path, title: str) -> None:
         notes.append(f"{number}: {c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f}")
     axis.set_yscale("log")
     axis.set_xlabel(curves.x_name)
-    axis.set_ylabel("blocks ÷ head" if curves.y_name == "ratio" else "total parameters")
+    axis.set_ylabel({"ratio": "blocks ÷ head", "total": "total parameters",
+                     "active": "active parameters per token"}[curves.y_name])
     axis.set_title(title)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=8)
@@ -534,7 +540,7 @@ def terminal_plot(curves: Any, width: int = 72, height: int = 20) -> Group:
         if c.y > 0:
             row, column = cell(c.x, c.y)
             grid[row][column] = "×"
-    label = "ratio" if curves.y_name == "ratio" else "total"
+    label = curves.y_name
     top, bottom = f"{10 ** high:.3g}", f"{10 ** low:.3g}"
     pad = max(len(top), len(bottom))
     for i, characters in enumerate(grid):
@@ -574,7 +580,7 @@ def solve_view(name: str, solution: Any) -> Group:
     from rich.console import Group
     from rich.text import Text
 
-    what = "ratio" if solution.target.startswith("ratio") else "total"
+    what = solution.target.split(" ")[0]
 
     def show(value: Any) -> str:
         return f"{float(value):.4g}" if what == "ratio" else f"{int(value):,}"
@@ -595,7 +601,7 @@ def solve_view(name: str, solution: Any) -> Group:
 def sweep_json(name: str, grid: Any, front: Any) -> dict[str, Any]:
     """Every point of a sweep and the indices of its Pareto front."""
     columns = grid.columns
-    keys = [*grid.names, "total", "ratio", "valid"]
+    keys = [*grid.names, "total", "active", "ratio", "valid"]
     points = []
     for i in range(len(grid)):
         point = {"head": grid.heads[columns["design"][i]]}
@@ -635,7 +641,7 @@ def write_csv(grid: Any, path: str | Path) -> None:
     import io
 
     columns = grid.columns
-    keys = [*grid.names, *COMPONENTS, "total", "ratio", "valid"]
+    keys = [*grid.names, *COMPONENTS, "total", "active", "ratio", "valid"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["design", *keys])
@@ -653,6 +659,8 @@ def conventions_table(conventions: Any) -> Table:
     table.add_column("convention")
     table.add_column("parameters", justify="right")
     table.add_row("total (every parameter, shared tensors once)", f"{conventions.total:,}")
+    table.add_row("active per token (the total less the experts a token is not sent to)",
+                  f"{conventions.active:,}")
     table.add_row("without position embeddings (nanoGPT)", f"{conventions.without_positions:,}")
     table.add_row("non-embedding (Kaplan et al.)", f"{conventions.non_embedding:,}")
     table.add_row(f"12·n·d² (Kaplan's approximation), {conventions.kaplan_relative_error:+.2%} "

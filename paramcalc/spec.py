@@ -60,11 +60,20 @@ BLOCK_OPTIONS: dict[str, Any] = {
     "parallel_residual": False,
 }
 
+#: the sizes of a mixture-of-experts feed-forward layer (Mixtral, Qwen-MoE, DeepSeek)
+MOE_SIZES = ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts", "shared_d_ff")
+#: the sizes of multi-head latent attention (DeepSeek-V2/V3)
+LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
+                "v_head_dim")
+
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", "head_width", "kernel_size")
+          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size")
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
-_FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual", "logits_bias")
+_FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
+          "shared_expert_gate", "logits_bias")
+_LISTS = ("dense_layers",)
+_MAY_BE_ZERO = ("num_experts", "shared_experts")  # 0 routed experts: a dense model
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 
 
@@ -92,6 +101,18 @@ class ModelConfig:
     qk_norm: str | None = None  # norms on queries and keys: "none", per "head", or "full" width
     norm_placement: str | None = None  # "pre", "post" (OLMo 2) or "sandwich" (Gemma 2/3)
     parallel_residual: bool | None = None  # attention and feed-forward side by side (GPT-NeoX)
+    num_experts: int | None = None  # E: routed experts of a mixture-of-experts layer (0: dense)
+    experts_per_token: int | None = None  # K: routed experts each token is sent to
+    expert_d_ff: int | None = None  # f_E: inner width of one expert (default d_ff)
+    shared_experts: int | None = None  # E_S: experts every token passes through (default 0)
+    shared_d_ff: int | None = None  # f_S: inner width of one shared expert (default f_E)
+    shared_expert_gate: bool | None = None  # a sigmoid gate d → 1 on the shared experts (Qwen-MoE)
+    dense_layers: tuple[int, ...] | None = None  # layers (from 0) whose feed-forward stays dense
+    q_lora_rank: int | None = None  # r_q: latent attention's query rank (none: no compression)
+    kv_lora_rank: int | None = None  # r_kv: latent attention's key/value rank (sets latent attention)
+    qk_rope_head_dim: int | None = None  # d_R: rotary part of a query/key head (latent attention)
+    qk_nope_head_dim: int | None = None  # d_N: the other part of a query/key head
+    v_head_dim: int | None = None  # d_V: width of a value head (latent attention)
     head: str | None = None  # the head design, one of HEADS (default flatten)
     head_width: int | None = None  # k: the width a reducing head reduces to
     kernel_size: int | None = None  # w: the conv head's kernel (default 3)
@@ -106,6 +127,8 @@ class ModelConfig:
                                   if getattr(self, name) is not None))
         for name in _SIZES:
             value = getattr(self, name)
+            if name in _MAY_BE_ZERO and value == 0 and type(value) is int:
+                continue
             if value is not None and (type(value) is not int or value <= 0):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         for name in REQUIRED:
@@ -146,7 +169,8 @@ class ModelConfig:
             if self.d_model % n_heads:
                 raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
         if not transformer:
-            for name in ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS):
+            for name in ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
+                         "shared_expert_gate", "dense_layers", *LATENT_SIZES):
                 _set(self, name, None)
             return
         _set(self, "d_ff", self.d_ff or 4 * self.d_model)
@@ -159,6 +183,59 @@ class ModelConfig:
         for name, default in BLOCK_OPTIONS.items():
             if getattr(self, name) is None:
                 _set(self, name, default)
+        self._resolve_experts()
+        self._resolve_latent()
+
+    def _resolve_experts(self) -> None:
+        """A mixture-of-experts feed-forward layer's sizes, or none of them for a dense model."""
+        _set = object.__setattr__
+        switches = [name for name in ("experts_per_token", "expert_d_ff", "shared_experts",
+                                      "shared_d_ff", "shared_expert_gate", "dense_layers")
+                    if getattr(self, name) is not None]
+        if not self.num_experts:
+            if self.num_experts == 0 and switches:
+                raise ConfigError(f"num_experts is 0 (a dense model) but {switches[0]} is set; "
+                                  "give num_experts of 1 or more, or drop the expert options")
+            if switches:
+                raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
+                                  "mixture-of-experts layer)")
+            for name in (*MOE_SIZES, "shared_expert_gate", "dense_layers"):
+                _set(self, name, None)
+            return
+        top_k = self.experts_per_token or 1
+        if top_k > self.num_experts:
+            raise ConfigError(f"experts_per_token ({top_k}) must not exceed num_experts "
+                              f"({self.num_experts})")
+        _set(self, "experts_per_token", top_k)
+        _set(self, "expert_d_ff", self.expert_d_ff or self.d_ff)
+        _set(self, "shared_experts", self.shared_experts or 0)
+        _set(self, "shared_d_ff", (self.shared_d_ff or self.expert_d_ff) if self.shared_experts
+             else None)
+        _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.shared_experts
+             else None)
+        layers = tuple(self.dense_layers or ())
+        for index in layers:
+            if type(index) is not int or not 0 <= index < self.num_blocks:
+                raise ConfigError(f"dense_layers names layer {index!r}, but the layers are 0 to "
+                                  f"{self.num_blocks - 1} (num_blocks = {self.num_blocks})")
+        if len(set(layers)) != len(layers):
+            raise ConfigError(f"dense_layers names a layer twice: {list(layers)}")
+        _set(self, "dense_layers", tuple(sorted(layers)))
+
+    def _resolve_latent(self) -> None:
+        """Multi-head latent attention's ranks and head widths, when kv_lora_rank is given."""
+        _set = object.__setattr__
+        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
+                  and getattr(self, name) is not None]
+        if self.kv_lora_rank is None:
+            if others:
+                raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank "
+                                  "too")
+            return
+        head = self.head_dim or self.d_model // (self.n_heads or 1)
+        _set(self, "qk_rope_head_dim", self.qk_rope_head_dim or head // 2)
+        _set(self, "qk_nope_head_dim", self.qk_nope_head_dim or head)
+        _set(self, "v_head_dim", self.v_head_dim or head)
 
     def _resolve_head(self, head: str) -> None:
         _set = object.__setattr__
@@ -192,9 +269,14 @@ class ModelConfig:
             raise ConfigError(f"{where}unknown key {unknown[0]!r}; known keys: {', '.join(known)}")
         for name, value in values.items():
             expected = _expected_type(name)
+            if expected is list and isinstance(value, tuple):
+                value = list(value)
             if value is not None and type(value) is not expected:
-                kind = {int: "an integer", str: "a string", bool: "true or false"}[expected]
+                kind = {int: "an integer", str: "a string", bool: "true or false",
+                        list: "a list of layer numbers"}[expected]
                 raise ConfigError(f"{where}{name} must be {kind}, got {value!r}")
+            if isinstance(value, list) and any(type(item) is not int for item in value):
+                raise ConfigError(f"{where}{name} must be a list of layer numbers, got {value!r}")
         try:
             return cls(**values)
         except TypeError:  # a required key is missing
@@ -213,6 +295,16 @@ class ModelConfig:
     def with_head(self, head: str) -> ModelConfig:
         """The same backbone with another head design, taking that head's defaults."""
         return self.replace(head=head)
+
+    @property
+    def latent(self) -> bool:
+        """Whether attention is multi-head latent attention (DeepSeek-V2/V3)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def moe_layers(self) -> int:
+        """How many blocks have a mixture-of-experts feed-forward layer."""
+        return self.num_blocks - len(self.dense_layers or ()) if self.num_experts else 0
 
     def is_given(self, name: str) -> bool:
         """Whether the user gave ``name`` (rather than letting it take its default)."""
@@ -234,4 +326,6 @@ def _expected_type(name: str) -> type:
         return int
     if name in _FLAGS:
         return bool
+    if name in _LISTS:
+        return list
     return str

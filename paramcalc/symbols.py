@@ -17,6 +17,16 @@ w = sp.Symbol("w", **_assume)  # kernel_size
 h = sp.Symbol("h", **_assume)  # n_heads
 g = sp.Symbol("g", **_assume)  # n_kv_heads: key/value heads (grouped-query attention)
 a = sp.Symbol("d_h", **_assume)  # head_dim: the width of one attention head
+E = sp.Symbol("E", **_assume)  # num_experts: routed experts of a mixture-of-experts layer
+K = sp.Symbol("K", **_assume)  # experts_per_token: routed experts a token is sent to
+f_E = sp.Symbol("f_E", **_assume)  # expert_d_ff: inner width of one expert
+E_S = sp.Symbol("E_S", **_assume)  # shared_experts: experts every token passes through
+f_S = sp.Symbol("f_S", **_assume)  # shared_d_ff: inner width of one shared expert
+r_q = sp.Symbol("r_q", **_assume)  # q_lora_rank: latent attention's query rank
+r_kv = sp.Symbol("r_kv", **_assume)  # kv_lora_rank: latent attention's key/value rank
+d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a query/key head
+d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
+d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 
 #: hyperparameter name -> symbol, in the order tables show them
 SYMBOLS: dict[str, sp.Symbol] = {
@@ -31,6 +41,16 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "n_heads": h,
     "n_kv_heads": g,
     "head_dim": a,
+    "num_experts": E,
+    "experts_per_token": K,
+    "expert_d_ff": f_E,
+    "shared_experts": E_S,
+    "shared_d_ff": f_S,
+    "q_lora_rank": r_q,
+    "kv_lora_rank": r_kv,
+    "qk_rope_head_dim": d_R,
+    "qk_nope_head_dim": d_N,
+    "v_head_dim": d_V,
 }
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import Cli
 
-PARAM_KEYS = {"embedding", "positional", "blocks", "per_block", "final_norm", "head", "total"}
+PARAM_KEYS = {"embedding", "positional", "blocks", "per_block", "final_norm", "head", "total",
+              "active"}
 
 
 def test_count_table_shows_the_logs_id4_figures(cli: Cli) -> None:
@@ -95,9 +96,10 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["count", "--preset", "gpt3"], "Error: unknown preset 'gpt3'; known presets: ctrl, "
-                                    "gemma-2-2b, gpt-neox-20b, gpt2, gpt2-large, gpt2-medium, "
-                                    "gpt2-xl, id4, id6, llama-3.1-8b, llama-3.2-1b, mistral-7b, "
-                                    "olmo-2-7b, phi-3-mini, qwen2.5-7b"),
+                                    "deepseek-v3, gemma-2-2b, gpt-neox-20b, gpt2, gpt2-large, "
+                                    "gpt2-medium, gpt2-xl, id4, id6, llama-3.1-8b, llama-3.2-1b, "
+                                    "mistral-7b, mixtral-8x7b, olmo-2-7b, phi-3-mini, "
+                                    "qwen2.5-7b, qwen3-30b-a3b"),
     (["count", "-p", "id4", "--d-model", "0"], "Error: d_model must be a positive integer, got 0"),
     (["count", "-p", "id4", "--num-blocks", "-1"],
      "Error: num_blocks must be a positive integer, got -1"),
@@ -111,10 +113,10 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
     (["compare", "-p", "id4", "--heads", "flatten,moe"], "Error: unknown head 'moe' in --heads"),
     (["derive", "-p", "id4", "--wrt", "width"], "Error: unknown hyperparameter 'width' for --wrt"),
     (["count", "--preset-file", "no/such.toml"], "Error: preset file 'no/such.toml' does not exist"),
-    (["count"], "Error: no model given: use --preset NAME (ctrl, gemma-2-2b, gpt-neox-20b, gpt2, "
-                "gpt2-large, gpt2-medium, gpt2-xl, id4, id6, llama-3.1-8b, llama-3.2-1b, "
-                "mistral-7b, olmo-2-7b, phi-3-mini, qwen2.5-7b), --preset-file PATH, --hf-config "
-                "config.json, or --vocab-size"),
+    (["count"], "Error: no model given: use --preset NAME (ctrl, deepseek-v3, gemma-2-2b, "
+                "gpt-neox-20b, gpt2, gpt2-large, gpt2-medium, gpt2-xl, id4, id6, llama-3.1-8b, "
+                "llama-3.2-1b, mistral-7b, mixtral-8x7b, olmo-2-7b, phi-3-mini, qwen2.5-7b, "
+                "qwen3-30b-a3b), --preset-file PATH, --hf-config config.json, or --vocab-size"),
     (["count", "--d-model", "16"], "Error: command line: missing vocab_size, seq_length, "
                                    "num_blocks"),
     (["count", "-p", "id4", "--nope"], "Error: No such option: --nope"),

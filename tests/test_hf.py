@@ -28,19 +28,29 @@ EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
 transformers.logging.set_verbosity_error()
 
 
-def reference(hf_config: Any) -> dict[str, int]:
-    """Counts of transformers' own causal-LM class for ``hf_config``, on the meta device."""
+def reference(hf_config: Any) -> dict[str, Any]:
+    """Counts of transformers' own causal-LM class for ``hf_config``, on the meta device: the
+    components, the distinct sizes of its blocks, and the active count (the total less, in each
+    layer of experts, the share of its experts that a token's top-k routing leaves out)."""
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(hf_config)
     embedding = model.get_input_embeddings().weight
     layers = next(m for _, m in model.named_modules() if isinstance(m, torch.nn.ModuleList))
     head = model.get_output_embeddings()
+    total = sum(p.numel() for p in model.parameters())
+    idle = 0
+    for module in model.modules():
+        if type(module).__name__.endswith("Experts"):  # stacked: each weight is (E, …)
+            weights = list(module.parameters())
+            routed = weights[0].shape[0]
+            idle += sum(w.numel() for w in weights) // routed * (routed - hf_config.num_experts_per_tok)
     return {
-        "total": sum(p.numel() for p in model.parameters()),
+        "total": total,
+        "active": total - idle,
         "embedding": embedding.numel(),
-        "per_block": sum(p.numel() for p in layers[0].parameters()),
         "blocks": sum(p.numel() for p in layers.parameters()),
         "head": sum(p.numel() for p in head.parameters() if p is not embedding),
+        "block_sizes": sorted({sum(p.numel() for p in layer.parameters()) for layer in layers}),
     }
 
 
@@ -73,6 +83,23 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     num_hidden_layers=layers, num_attention_heads=heads,
                     max_position_embeddings=context, attention_bias=draw(flag),
                     use_parallel_residual=draw(flag), tie_word_embeddings=tie)
+    if model_type in ("deepseek_v2", "deepseek_v3"):
+        routed = draw(st.integers(1, 6))
+        keys = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=ff,
+                    num_hidden_layers=layers, num_attention_heads=heads,
+                    max_position_embeddings=context, tie_word_embeddings=tie,
+                    n_routed_experts=routed, num_experts_per_tok=draw(st.integers(1, routed)),
+                    moe_intermediate_size=draw(st.integers(1, 32)),
+                    n_shared_experts=draw(st.integers(0, 2)),
+                    first_k_dense_replace=draw(st.integers(0, layers)),
+                    q_lora_rank=draw(st.none() | st.integers(1, 24)),
+                    kv_lora_rank=draw(st.integers(1, 24)),
+                    qk_rope_head_dim=2 * draw(st.integers(1, 8)),  # rotary needs even
+                    qk_nope_head_dim=draw(st.integers(1, 16)), v_head_dim=draw(st.integers(1, 16)),
+                    attention_bias=draw(flag), n_group=1, topk_group=1)
+        if model_type == "deepseek_v2":  # (no shared expert with biases: refused, tested below)
+            keys["mlp_bias"] = draw(flag) and keys["n_shared_experts"] > 0
+        return keys
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,
@@ -92,6 +119,18 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["use_bias"] = draw(flag)
     if model_type == "phi3":
         keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
+    if model_type in ("mixtral", "qwen2_moe", "qwen3_moe"):
+        routed = draw(st.integers(0 if model_type != "mixtral" else 1, 6))
+        keys["num_local_experts" if model_type == "mixtral" else "num_experts"] = routed
+        keys["num_experts_per_tok"] = draw(st.integers(1, max(routed, 1)))
+    if model_type in ("qwen2_moe", "qwen3_moe"):
+        keys.update(moe_intermediate_size=draw(st.integers(1, 32)),
+                    decoder_sparse_step=draw(st.integers(1, 3)),
+                    mlp_only_layers=draw(st.lists(st.integers(0, layers - 1), unique=True)))
+    if model_type == "qwen2_moe":
+        keys.update(shared_expert_intermediate_size=draw(st.integers(1, 32)), qkv_bias=draw(flag))
+    if model_type == "qwen3_moe":
+        keys["attention_bias"] = draw(flag)
     return keys
 
 
@@ -103,7 +142,7 @@ def write_three_ways(hf_config: Any, keys: dict[str, Any], model_type: str,
     full.mkdir()
     hf_config.to_json_file(full / "config.json", use_diff=False)
     minimal.mkdir()
-    hand = {"model_type": model_type, **{k: v for k, v in keys.items() if v is not None}}
+    hand = {"model_type": model_type, **keys}  # a null stays: q_lora_rank null is no latent
     (minimal / "config.json").write_text(json.dumps(hand, indent=2))
     return [saved, full, minimal]
 
@@ -120,8 +159,11 @@ def test_random_configurations_count_like_transformers(model_type: str, tmp_path
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         expected = reference(hf_config)
         for path in write_three_ways(hf_config, keys, model_type, tmp_path_factory.mktemp("c")):
-            params = cli.json("count", "--hf-config", str(path))["params"]
-            got = {name: params[name] for name in expected}
+            obj = cli.json("count", "--hf-config", str(path))
+            got: dict[str, Any] = {name: obj["params"][name] for name in expected
+                                   if name != "block_sizes"}
+            got["block_sizes"] = sorted({kind["per_block"] for kind in obj["block_kinds"]
+                                         if kind["count"]})
             assert got == expected, (path.name, keys)
 
     check()
@@ -135,8 +177,9 @@ PRESETS_WITH_A_FILE = sorted(path.parent.name for path in EXAMPLES.glob("*/confi
 
 
 def test_every_preset_of_todays_models_has_its_config_json() -> None:
-    assert PRESETS_WITH_A_FILE == ["gemma-2-2b", "gpt-neox-20b", "llama-3.1-8b", "llama-3.2-1b",
-                                   "mistral-7b", "olmo-2-7b", "phi-3-mini", "qwen2.5-7b"]
+    assert PRESETS_WITH_A_FILE == ["deepseek-v3", "gemma-2-2b", "gpt-neox-20b", "llama-3.1-8b",
+                                   "llama-3.2-1b", "mistral-7b", "mixtral-8x7b", "olmo-2-7b",
+                                   "phi-3-mini", "qwen2.5-7b", "qwen3-30b-a3b"]
 
 
 @pytest.mark.parametrize("name", PRESETS_WITH_A_FILE, ids=str)
@@ -241,7 +284,8 @@ def test_malformed_json_names_the_file_and_line(tmp_path: Path, cli: Cli) -> Non
                             "llama,"),
     ('{"model_type": "bert"}', "model_type 'bert' is not supported; supported: gpt2, ctrl, "
                                "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, "
-                               "olmo2, gpt_neox, opt, starcoder2"),
+                               "olmo2, gpt_neox, opt, mixtral, qwen2_moe, qwen3_moe, "
+                               "deepseek_v2, deepseek_v3, starcoder2"),
     ('{"model_type": "llama", "hidden_size": "4096"}', "hidden_size must be a positive integer, "
                                                        "got '4096'"),
     ('{"model_type": "llama", "hidden_size": 4096.0}', "hidden_size must be a positive integer"),
@@ -254,6 +298,19 @@ def test_malformed_json_names_the_file_and_line(tmp_path: Path, cli: Cli) -> Non
                                                             "paramcalc cannot count this model"),
     ('{"model_type": "opt", "word_embed_proj_dim": 512}', "word_embed_proj_dim = 512 differs "
                                                           "from hidden_size (768)"),
+    ('{"model_type": "deepseek_v2", "num_experts_per_tok": 6, "n_shared_experts": 0, '
+     '"mlp_bias": true}', "n_shared_experts = 0 with mlp_bias = true leaves a shared expert 0 "
+                          "wide that still has a bias"),
+    ('{"model_type": "deepseek_v2"}', "num_experts_per_tok = null leaves the experts per token "
+                                      "unset"),
+    ('{"model_type": "qwen3_moe", "mlp_only_layers": [1, "2"]}', "mlp_only_layers must be a list "
+                                                                  "of layer numbers"),
+    ('{"model_type": "deepseek_v3", "first_k_dense_replace": 70}', "first_k_dense_replace (70) is "
+                                                                   "more than the 61 layers"),
+    ('{"model_type": "mixtral", "num_experts_per_tok": 9}', "experts_per_token (9) must not "
+                                                            "exceed num_experts (8)"),
+    ('{"model_type": "deepseek_v3", "kv_lora_rank": 0}', "kv_lora_rank must be a positive "
+                                                         "integer, got 0"),
     ('{"model_type": "opt", "layer_norm_elementwise_affine": false}',
      "layer_norm_elementwise_affine = false leaves the LayerNorms without weights"),
 ])

@@ -259,12 +259,24 @@ def _tiny_config_json(model_type: str) -> dict[str, object]:
         keys.update(ffn_dim=64) if model_type == "opt" else keys.update(intermediate_size=64)
     if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text"):
         keys["head_dim"] = 8
+    if model_type == "mixtral":
+        keys.update(num_local_experts=4, num_experts_per_tok=2)
+    if model_type in ("qwen2_moe", "qwen3_moe"):
+        keys.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                    mlp_only_layers=[0])
+    if model_type == "qwen2_moe":
+        keys["shared_expert_intermediate_size"] = 32
+    if model_type in ("deepseek_v2", "deepseek_v3"):
+        keys.update(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                    n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16,
+                    qk_rope_head_dim=4, qk_nope_head_dim=8, v_head_dim=8)
     return {"model_type": model_type, **keys}
 
 
 @pytest.mark.parametrize("model_type", ["gpt2", "ctrl", "llama", "mistral", "qwen2", "qwen3",
                                         "gemma", "gemma2", "gemma3_text", "phi3", "olmo2",
-                                        "gpt_neox", "opt", "starcoder2"], ids=str)
+                                        "gpt_neox", "opt", "starcoder2", "mixtral", "qwen2_moe",
+                                        "qwen3_moe", "deepseek_v2", "deepseek_v3"], ids=str)
 def test_every_model_type_memorizes_a_small_set(model_type: str, tmp_path: Path,
                                                 cli: Cli) -> None:
     path = tmp_path / "config.json"

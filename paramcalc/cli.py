@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from . import presets, render
 from .errors import ParamcalcError
-from .files import check_destination
+from .files import check_outputs
 from .formulas import budget, conventions
 from .formulas import memory as memory_of
 from .presets import Preset
@@ -188,6 +188,10 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
             given = {name: kwargs.pop(name) for name in MODEL_OPTIONS}
+            if optional and kwargs.get("load") is not None and any(
+                    value is not None for value in given.values()):
+                raise ParamcalcError("--load restores the checkpoint's own configuration; drop "
+                                     "the model options (--preset, --d-model, …)")
             if optional and all(value is None for value in given.values()):
                 return func(model=None, **kwargs)
             sources = ("preset", "preset_file", "hf_config")
@@ -459,8 +463,7 @@ def sweep(
 
     if not 1 <= len(vary) <= 2:
         raise ParamcalcError(f"--vary takes one or two ranges, got {len(vary)}")
-    if csv is not None:
-        check_destination(csv)
+    check_outputs({"--csv": csv}, {"the model file": model.path})
     grid = sweep_grid(model.config, [parse_range(v) for v in vary],
                       _head_list(heads) or [model.config.head or "flatten"])
     front = grid.front()
@@ -478,23 +481,28 @@ def plot(
                                    "d_model=16:512:16")],
     y: Annotated[str, typer.Option(help="ratio, total or active")] = "ratio",
     heads: Annotated[str | None, typer.Option(help="comma-separated head designs [all]")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="the PNG to write")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="the plot file to write: "
+                                             ".png, .pdf or .svg")] = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="draw in the terminal")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ratio or total against one hyperparameter, one curve per head, crossovers marked: to a
-    PNG (--out) and/or in the terminal (--terminal)."""
+    """Ratio, total or active parameters against one hyperparameter, one curve per head,
+    crossovers marked: to a PNG, PDF or SVG file (--out) and/or in the terminal (--terminal)."""
     from .plan import curves as make_curves
     from .plan import parse_range
 
     if out is None and not terminal and not as_json:
         raise ParamcalcError("say where to draw: --out FILE.png, --terminal, or both")
     if out is not None:
-        check_destination(out)
+        render.check_image_format(out, "--out")
+    check_outputs({"--out": out}, {"the model file": model.path})
     chosen = _head_list(heads) or [h for h in HEADS if _builds(model.config, h)]
     result = make_curves(model.config, parse_range(x), y, chosen)
+    if not result.drawable():
+        raise ParamcalcError(f"nothing to draw: every point of {result.x_name} is invalid or "
+                             f"infinite for {', '.join(chosen)} (nothing written)")
     if out is not None:
-        render.png_curves(result, out, f"{model.name}: {y} against {result.x_name}")
+        render.image_curves(result, out, f"{model.name}: {y} against {result.x_name}")
     if as_json:
         typer.echo(render.emit_json({
             "name": model.name, "x": result.x_name, "y": result.y_name,
@@ -555,54 +563,65 @@ def verify(
                                               "without training", rich_help_panel=_TRAIN)] = None,
     plot: Annotated[Path | None, typer.Option(help="write a PNG of loss and accuracy per epoch",
                                               rich_help_panel=_TRAIN)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Validate a configuration by overfitting: train on a small byte-level data set until the
     model knows it by heart, then report epochs, time, and the train/test confidence
-    statistics of the research log. Without a model option it trains id6."""
+    statistics of the research log. Without a model option it trains id6.
+
+    Exit codes: 0 memorized, 1 not memorized, 2 bad input, 130 interrupted (after the report).
+    """
     from . import train as trainer
 
     if samples <= 0:
         raise ParamcalcError(f"--samples must be a positive integer, got {samples}")
-    if length < 0:
-        raise ParamcalcError(f"--length must be 0 or more, got {length}")
     trainer.check_sampling(temperature, top_k)
-    for destination in (save, plot):
-        if destination is not None:
-            check_destination(destination)
+    if not 0 <= length <= trainer.MAX_SAMPLE:
+        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {length}")
+    if plot is not None:
+        render.check_image_format(plot, "--plot")
+    check_outputs({"--save": save, "--plot": plot},
+                  {"--data": data, "--load": load, "the model file": model and model.path})
     options = trainer.TrainOptions(max_epochs=max_epochs, min_confidence=min_confidence, lr=lr,
                                    batch_size=batch_size, seed=seed,
                                    device=device.value if isinstance(device, Enum) else device)
     where = trainer.resolve_device(options.device)
-    if load is not None:
-        if model is not None:
-            raise ParamcalcError("--load restores the checkpoint's own configuration; drop the "
-                                 "model options (--preset, --d-model, …)")
-        net = trainer.load_checkpoint(load, where)
-        name = load.stem
+    checkpoint = trainer.read_checkpoint(load) if load is not None else None
+    if checkpoint is not None:
+        config, name = checkpoint.config, load.stem  # type: ignore[union-attr]
     else:
         model = model or presets.from_name("id6")
-        net = trainer.new_model(model.config, seed, where)
-        name = model.name
-    corpus, source = trainer.load_corpus(data)
-    dataset = trainer.make_dataset(corpus, net.config.seq_length, samples, source=source)
-    if load is not None:
-        result = trainer.assess(net, dataset, min_confidence)
-    elif quiet or as_json:
-        result = trainer.train(net, dataset, options)
+        config, name = model.config, model.name
+    if checkpoint is not None and data is None:
+        corpus, source = trainer.corpus_of(checkpoint)
     else:
-        with render.training_progress(options.max_epochs) as on_epoch:
-            result = trainer.train(net, dataset, options, on_epoch)
-    sample = trainer.generate(net, prompt.encode(), length, temperature, top_k, seed)
+        corpus, source = trainer.load_corpus(data)
+    dataset = trainer.make_dataset(corpus, config.seq_length, samples, source=source)
+    trainer.check_fits(config, min(batch_size, samples), where)
+    if checkpoint is not None:
+        net = trainer.load_checkpoint(checkpoint, where, load or "")
+        result = trainer.assess(net, dataset, min_confidence)
+    else:
+        net = trainer.new_model(config, seed, where)
+        with render.training_progress(options.max_epochs, quiet, as_json) as (on_epoch, on_stop):
+            result = trainer.train(net, dataset, options, on_epoch, on_stop)
+    interrupted = result.reason.startswith("interrupted")
+    sample = trainer.generate(net, prompt.encode("utf-8", "surrogateescape"), length,
+                              temperature, top_k, seed)
     if save is not None:
-        trainer.save_checkpoint(net, save)
-    if plot is not None:
-        if not result.history:
-            raise ParamcalcError("--plot has nothing to draw: no epoch was trained")
-        render.png_training(result.history, plot, f"{name}: memorizing {samples:,} windows")
+        trainer.save_checkpoint(net, save, data if data is not None else
+                                (checkpoint.data_path if checkpoint else None), corpus, samples)
+    if plot is not None and result.history:
+        render.image_training(result.history, plot, f"{name}: memorizing {samples:,} windows")
     _print(as_json, lambda: render.verify_json(name, net.config, dataset, result, prompt, sample),
            lambda: render.verify_view(name, dataset, result, options, prompt, sample, where.type))
+    if plot is not None and not result.history:
+        raise ParamcalcError("--plot has nothing to draw: no epoch was trained (nothing written)")
+    if interrupted or sample.stopped == "interrupted (Ctrl-C)":
+        raise typer.Exit(130)
+    if not result.memorized:
+        raise typer.Exit(1)
 
 
 @app.command(name="presets")

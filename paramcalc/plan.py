@@ -459,6 +459,12 @@ class Curves:
     y: dict[str, Any]
     crossovers: list[Crossover]
 
+    def drawable(self) -> bool:
+        """Whether any curve has a finite, positive point (the y axis is logarithmic)."""
+        import numpy as np
+
+        return any(bool((np.isfinite(y) & (y > 0)).any()) for y in self.y.values())
+
 
 def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] = HEADS) -> Curves:
     """The curves of a plot and their crossover points (linear interpolation between points)."""

@@ -30,6 +30,7 @@ class Preset:
     description: str = ""
     source: str = ""
     hf_config: Path | None = None  # the config.json it was read from, as it stands in the file
+    path: Path | None = None  # the file it was read from (a preset, a user's TOML, a config.json)
 
 
 def preset_dir() -> Path:
@@ -71,10 +72,10 @@ def from_file(path: str | Path) -> Preset:
         raise PresetError(f"{path}: cannot read: {error}") from None
     except RecursionError:
         raise PresetError(f"{path}: malformed TOML: nested too deeply") from None
-    return _from_mapping(path.stem, data, str(path))
+    return _from_mapping(path.stem, data, str(path), path)
 
 
-def _from_mapping(name: str, data: Mapping[str, Any], origin: str) -> Preset:
+def _from_mapping(name: str, data: Mapping[str, Any], origin: str, path: Path) -> Preset:
     meta = {key: data[key] for key in _METADATA if key in data}
     for key, value in meta.items():
         if not isinstance(value, str):
@@ -84,7 +85,7 @@ def _from_mapping(name: str, data: Mapping[str, Any], origin: str) -> Preset:
     if nested:
         raise PresetError(f"{origin}: unexpected table [{nested[0]}]; write the hyperparameters "
                           "as top-level keys")
-    return Preset(name, ModelConfig.from_mapping(hyper, origin=origin), **meta)
+    return Preset(name, ModelConfig.from_mapping(hyper, origin=origin), **meta, path=path)
 
 
 def from_hf_config(path: str | Path) -> Preset:
@@ -93,7 +94,7 @@ def from_hf_config(path: str | Path) -> Preset:
 
     read = hf.load(path)
     return Preset(read.name, read.config, f"{read.model_type} config.json", str(read.path),
-                  read.path)
+                  read.path, read.path)
 
 
 def resolve(preset: str | None = None, preset_file: str | Path | None = None,
@@ -128,4 +129,5 @@ def resolve(preset: str | None = None, preset_file: str | Path | None = None,
         base = from_file(preset_file)  # type: ignore[arg-type]
     if not changes:
         return base
-    return Preset(base.name, base.config.replace(**changes), base.description, base.source)
+    return Preset(base.name, base.config.replace(**changes), base.description, base.source,
+                  path=base.path)

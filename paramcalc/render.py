@@ -362,15 +362,43 @@ def summary_view(name: str, layers: Sequence[Any]) -> Group:
 
 
 @contextmanager
-def training_progress(max_epochs: int) -> Iterator[Callable[[Any], None]]:
-    """A progress bar on stderr; yields the callback the trainer calls after each epoch."""
+def training_progress(max_epochs: int, quiet: bool = False, plain: bool = False
+                      ) -> Iterator[tuple[Callable[[Any], None], Callable[[], None]]]:
+    """Progress on stderr while training; yields the callbacks the trainer calls after each
+    epoch and on Ctrl-C. A bar on a terminal; elsewhere (a pipe, a log, or ``plain`` for
+    --json) a plain line every few seconds. ``quiet``: nothing."""
+    import sys
+    import time
+
+    screen = console(stderr=True)
+
+    def stopped() -> None:
+        if not quiet:
+            screen.print("interrupted: evaluating the model as it is, then the report …")
+
+    if quiet:
+        yield (lambda epoch: None), stopped
+        return
+    if plain or not sys.stderr.isatty():
+        last = [time.monotonic()]
+
+        def line(epoch: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 3 or epoch.epoch in (1, max_epochs):
+                last[0] = now
+                print(f"training: epoch {epoch.epoch}/{max_epochs}, loss {epoch.loss:.4f}, "
+                      f"accuracy {epoch.accuracy:.1%}, {epoch.seconds:.1f} s", file=sys.stderr,
+                      flush=True)
+
+        yield line, stopped
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("[bold]training"), BarColumn(),
                         TextColumn("epoch {task.completed}/{task.total}"),
                         TextColumn("loss {task.fields[loss]}"),
                         TextColumn("accuracy {task.fields[accuracy]}"), TimeElapsedColumn(),
-                        console=console(stderr=True), transient=False)
+                        console=screen, transient=False)
     task = progress.add_task("training", total=max_epochs, loss="–", accuracy="–")
 
     def on_epoch(epoch: Any) -> None:
@@ -378,13 +406,22 @@ def training_progress(max_epochs: int) -> Iterator[Callable[[Any], None]]:
                         accuracy=f"{epoch.accuracy:.1%}")
 
     with progress:
-        yield on_epoch
+        yield on_epoch, stopped
 
 
 def printable(data: bytes) -> str:
-    """Bytes as text, control characters escaped the way the log shows them (\\u001c)."""
-    text = data.decode("utf-8", errors="replace")
-    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+    """Bytes as text, one convention for all that is not printable: control characters as
+    the log shows them (\\u001c), bytes that are not UTF-8 as \\xff."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    out = []
+    for c in text:
+        if 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04x}")
+    return "".join(out)
 
 
 def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
@@ -403,8 +440,9 @@ def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
         "min_learnable_confidence": result.min_learnable_confidence,
         "train": result.train.to_dict(),
         "test": result.test.to_dict(),
-        "prompt": prompt,
-        "sample": sample.decode("utf-8", errors="replace"),
+        "prompt": printable(prompt.encode("utf-8", "surrogateescape")),
+        "sample": printable(sample.data),
+        "sample_stopped": sample.stopped,
         "history": [{"epoch": e.epoch, "loss": e.loss, "accuracy": e.accuracy,
                      "seconds": e.seconds} for e in result.history],
     }
@@ -439,9 +477,13 @@ def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sa
         table.add_row(label, f"{stats.windows:,}", f"{stats.accuracy:.1%}", f"{stats.loss:.4f}",
                       f"{stats.confidence_mean:.3f}", f"{stats.confidence_min:.3f}",
                       f"{stats.confidence_max:.3f}")
-    continuation = Text.assemble(("prompt: ", "bold"), printable(prompt.encode()), "\n",
-                                 ("output: ", "bold"), printable(sample))
-    return Group(verdict, conflicts, table, continuation)
+    continuation = Text.assemble(("prompt: ", "bold"),
+                                 printable(prompt.encode("utf-8", "surrogateescape")), "\n",
+                                 ("output: ", "bold"), printable(sample.data))
+    parts = [verdict, conflicts, table, continuation]
+    if sample.stopped:
+        parts.append(Text(f"(sampling stopped early: {sample.stopped})"))
+    return Group(*parts)
 
 
 def _pyplot(why: str) -> Any:
@@ -455,8 +497,23 @@ def _pyplot(why: str) -> Any:
     return plt
 
 
-def png_training(history: Sequence[Any], path: str | Path, title: str) -> None:
-    """A PNG of loss and accuracy per epoch, written atomically."""
+#: the image formats a plot is written in, by file suffix
+IMAGE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def check_image_format(path: str | Path, flag: str) -> str:
+    """The format a plot file's suffix names; any other suffix is refused before work starts."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise ParamcalcError(f"{flag} {path}: paramcalc writes {', '.join(IMAGE_FORMATS)} files; "
+                             f"give one of those suffixes (got {suffix or 'none'!r})")
+    return IMAGE_FORMATS[suffix]
+
+
+def image_training(history: Sequence[Any], path: str | Path, title: str) -> None:
+    """A plot of loss and accuracy per epoch, in the format its suffix names, written
+    atomically."""
+    image_format = check_image_format(path, "--plot")
     plt = _pyplot("--plot")
     epochs = [e.epoch for e in history]
     fig, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
@@ -470,15 +527,17 @@ def png_training(history: Sequence[Any], path: str | Path, title: str) -> None:
     accuracy_axis.set_ylim(0, 1.02)
     loss_axis.set_title(title)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    atomic_write(path, lambda f: fig.savefig(f, format=image_format))
     plt.close(fig)
 
 
-def png_curves(curves: Any, path: str | Path, title: str) -> None:
-    """One curve per head, crossover points marked, log-scaled y; written atomically."""
+def image_curves(curves: Any, path: str | Path, title: str) -> None:
+    """One curve per head, crossover points marked, log-scaled y; in the format the suffix
+    names, written atomically."""
     import numpy as np
 
-    plt = _pyplot("a PNG plot (use --terminal to draw in the terminal)")
+    image_format = check_image_format(path, "--out")
+    plt = _pyplot("a plot file (use --terminal to draw in the terminal)")
     fig, axis = plt.subplots(figsize=(8, 5), dpi=100)
     for head, y in curves.y.items():
         drawn = bool(np.isfinite(y).any())
@@ -502,7 +561,7 @@ def png_curves(curves: Any, path: str | Path, title: str) -> None:
         fig.tight_layout(rect=(0, 0.04 * (1 + len(notes) // 3), 1, 1))
     else:
         fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    atomic_write(path, lambda f: fig.savefig(f, format=image_format))
     plt.close(fig)
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .errors import CheckpointError, ConfigError, DataError, first_line
-from .files import atomic_write
+from .errors import CheckpointError, ConfigError, DataError, ParamcalcError, first_line
+from .files import atomic_write, corpus_limit, read_input
 from .modules import LanguageModel, build
 from .spec import ModelConfig
 
@@ -43,14 +43,10 @@ def load_corpus(path: str | Path | None) -> tuple[bytes, str]:
     if path is None:
         return default_corpus(), "the default corpus"
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"corpus file {str(path)!r} does not exist")
-    if path.is_dir():
-        raise DataError(f"corpus {str(path)!r} is a directory; give a file")
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read corpus {str(path)!r}: {error.strerror}") from None
+        data = read_input(path, "corpus file", corpus_limit())
+    except ParamcalcError as error:
+        raise DataError(str(error)) from None
     if not data:
         raise DataError(f"corpus file {str(path)!r} is empty")
     return data, str(path)
@@ -172,12 +168,14 @@ class TrainOptions:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.max_epochs <= 0:
-            raise ConfigError(f"max_epochs must be a positive integer, got {self.max_epochs}")
+        if not 0 < self.max_epochs <= 10**6:
+            raise ConfigError(f"max_epochs must be from 1 to 1,000,000, got {self.max_epochs}")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be from 0 to 2**63 - 1, got {self.seed}")
+        if not 0 < self.batch_size <= 2**20:
+            raise ConfigError(f"batch_size must be from 1 to 1,048,576, got {self.batch_size}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
-        if self.batch_size <= 0:
-            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size}")
         if not (0 < self.min_confidence <= 1):
             raise ConfigError(f"min_confidence must be in (0, 1], got {self.min_confidence}")
 
@@ -241,7 +239,8 @@ def _memorized(model: LanguageModel, data: Dataset, threshold: float) -> tuple[b
 
 
 def train(model: LanguageModel, data: Dataset, options: TrainOptions,
-          on_epoch: Callable[[Epoch], None] | None = None) -> Result:
+          on_epoch: Callable[[Epoch], None] | None = None,
+          on_interrupt: Callable[[], None] | None = None) -> Result:
     """Fit ``data.train`` until every learnable window has p(target) ≥ ``min_confidence``.
 
     The running figures of each epoch come from its training forward passes; only when
@@ -289,6 +288,8 @@ def train(model: LanguageModel, data: Dataset, options: TrainOptions,
                     break
     except KeyboardInterrupt:
         reason = "interrupted (Ctrl-C)"
+        if on_interrupt is not None:
+            on_interrupt()
     seconds = time.perf_counter() - start
     if not memorized:
         memorized, lowest = _memorized(model, data, options.min_confidence)
@@ -313,40 +314,101 @@ def check_sampling(temperature: float, top_k: int) -> None:
         raise ConfigError(f"top_k must be 0 (no limit) or a positive integer, got {top_k}")
 
 
+#: the most bytes ``generate`` samples
+MAX_SAMPLE = 100_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Sampled bytes, and why sampling stopped early if it did."""
+
+    data: bytes
+    stopped: str | None = None
+
+
 @torch.no_grad()
 def generate(model: LanguageModel, prompt: bytes, length: int, temperature: float = 1.0,
-             top_k: int = 0, seed: int = 0) -> bytes:
-    """Sample ``length`` bytes after ``prompt``; the context is left-padded with token 256."""
+             top_k: int = 0, seed: int = 0) -> Sample:
+    """Sample ``length`` bytes after ``prompt``; the context is left-padded with token 256.
+
+    Outputs that are not finite numbers (a diverged model) or Ctrl-C end sampling early
+    with what was sampled so far, and say so.
+    """
     check_sampling(temperature, top_k)
+    if not 0 <= length <= MAX_SAMPLE:
+        raise ConfigError(f"length must be from 0 to {MAX_SAMPLE:,} bytes, got {length}")
     model.train(False)  # evaluation mode
     device = next(model.parameters()).device
     seq_length = model.config.seq_length
     generator = torch.Generator(device=device).manual_seed(seed)
     context = [PAD] * seq_length + list(prompt)
     out = bytearray()
-    for _ in range(length):
-        tokens = torch.tensor([context[-seq_length:]], device=device)
-        logits = model(tokens)[0, :BYTES].float() / temperature  # never sample the padding token
-        if 0 < top_k < BYTES:
-            cutoff = logits.topk(top_k).values[-1]
-            logits = logits.masked_fill(logits < cutoff, float("-inf"))
-        token = int(torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator))
-        context.append(token)
-        out.append(token)
-    return bytes(out)
+    try:
+        for _ in range(length):
+            tokens = torch.tensor([context[-seq_length:]], device=device)
+            logits = model(tokens)[0, :BYTES].float() / temperature  # never the padding token
+            if not bool(torch.isfinite(logits).all()):
+                return Sample(bytes(out), "the model's outputs are not finite numbers")
+            if 0 < top_k < BYTES:
+                cutoff = logits.topk(top_k).values[-1]
+                logits = logits.masked_fill(logits < cutoff, float("-inf"))
+            token = int(torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator))
+            context.append(token)
+            out.append(token)
+    except KeyboardInterrupt:
+        return Sample(bytes(out), "interrupted (Ctrl-C)")
+    return Sample(bytes(out))
 
 
-def save_checkpoint(model: LanguageModel, path: str | Path) -> None:
-    """Write the configuration and the weights atomically: a temporary file, then a rename."""
+def fingerprint(corpus: bytes) -> str:
+    """The SHA-256 of a corpus: how a checkpoint knows its data again."""
+    import hashlib
+
+    return hashlib.sha256(corpus).hexdigest()
+
+
+def save_checkpoint(model: LanguageModel, path: str | Path, data: Path | None = None,
+                    corpus: bytes = b"", samples: int = 0) -> None:
+    """Write the configuration, the weights and the corpus trained on (its path, or none for
+    the default corpus, and its SHA-256) atomically: a temporary file, then a rename."""
     path = Path(path)
-    payload = {"format": CHECKPOINT_FORMAT, "version": 1,
-               "config": dict(model.config.given),
+    payload = {"format": CHECKPOINT_FORMAT, "version": 2,
+               "config": {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in model.config.given},
+               "data": {"path": None if data is None else str(Path(data).resolve()),
+                        "sha256": fingerprint(corpus), "samples": samples},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: str | Path, device: torch.device) -> LanguageModel:
-    """Restore a model written by ``save_checkpoint`` (torch.load with weights_only=True)."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read, not yet built: its configuration and what it was trained on."""
+
+    config: ModelConfig
+    state_dict: dict[str, torch.Tensor]
+    data_path: Path | None  # None: the default corpus
+    data_sha256: str | None  # None: a checkpoint from before paramcalc stored it
+    samples: int
+
+
+def corpus_of(checkpoint: Checkpoint) -> tuple[bytes, str]:
+    """The corpus a checkpoint was trained on, checked against its SHA-256."""
+    where = "the default corpus" if checkpoint.data_path is None else str(checkpoint.data_path)
+    try:
+        corpus, source = load_corpus(checkpoint.data_path)
+    except DataError as error:
+        raise DataError(f"the checkpoint was trained on {where}, which cannot be read now "
+                        f"({error}); give --data FILE") from None
+    if checkpoint.data_sha256 is not None and fingerprint(corpus) != checkpoint.data_sha256:
+        raise DataError(f"the checkpoint was trained on {where}, which has changed since "
+                        "(its SHA-256 differs); give --data FILE to evaluate on it anyway")
+    return corpus, source
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint`` (torch.load with weights_only=True)
+    without building its model, so that its size can be checked first."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist" if not path.exists()
@@ -360,8 +422,64 @@ def load_checkpoint(path: str | Path, device: torch.device) -> LanguageModel:
         raise CheckpointError(f"{path} is not a paramcalc checkpoint")
     try:
         config = ModelConfig.from_mapping(payload["config"], origin=str(path))
-        model = build(config)
-        model.load_state_dict(payload["state_dict"])
+        data = payload.get("data") or {}
+        return Checkpoint(config, payload["state_dict"],
+                          None if data.get("path") is None else Path(data["path"]),
+                          data.get("sha256"), int(data.get("samples") or 0))
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(error).__name__})") from None
+
+
+def load_checkpoint(checkpoint: Checkpoint, device: torch.device, path: str | Path = "") -> LanguageModel:
+    """Build a checkpoint's model and restore its weights."""
+    try:
+        model = build(checkpoint.config)
+        model.load_state_dict(checkpoint.state_dict)
     except (KeyError, RuntimeError, TypeError) as error:
         raise CheckpointError(f"{path}: damaged checkpoint ({type(error).__name__})") from None
     return model.to(device)
+
+
+def training_bytes(config: ModelConfig, batch_size: int) -> int:
+    """About how many bytes training ``config`` takes, from paramcalc's own formulas, before
+    anything is allocated: fp32 weights, gradients and Adam's two moments (16 bytes a
+    parameter), and the activations of one batch (a generous 40 floats per position and
+    width in each block, the attention scores, and the logits)."""
+    from .formulas import budget
+
+    params = budget(config).params["total"]
+    S, d, n, h = config.seq_length, config.d_model, config.num_blocks, config.n_heads or 1
+    per_block = 40 * S * d + 3 * h * S * S
+    return 16 * params + 4 * batch_size * (n * per_block + S * config.vocab_size + S * d)
+
+
+def available_bytes() -> int | None:
+    """Memory the system can give now (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_fits(config: ModelConfig, batch_size: int, device: torch.device) -> None:
+    """Refuse a model the machine cannot train, with the figure, before building it."""
+    need = training_bytes(config, batch_size)
+    if device.type == "cuda":
+        have: int | None = torch.cuda.mem_get_info()[0]
+    else:
+        have = available_bytes()
+    if have is not None and need > have:
+        raise ConfigError(f"training this model needs about {need / 2**30:,.1f} GiB "
+                          f"({budget_total(config):,} parameters at 16 bytes each for Adam, plus "
+                          f"one batch of activations), but {have / 2**30:,.1f} GiB is available "
+                          f"on {device.type}; make it smaller")
+
+
+def budget_total(config: ModelConfig) -> int:
+    from .formulas import budget
+
+    return budget(config).params["total"]

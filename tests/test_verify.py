@@ -126,7 +126,8 @@ def test_ctrl_c_stops_training_and_still_reports() -> None:
 
 def test_verify_json_contract(cli: Cli) -> None:
     obj = cli.json("verify", "--preset", "id4", "--samples", "64", "--max-epochs", "3",
-                   "--length", "20")
+                   "--length", "20", code=1)  # 3 epochs do not memorize: exit code 1
+    assert obj["memorized"] is False
     assert set(obj) >= {"memorized", "epochs", "seconds", "samples", "train", "test", "sample"}
     assert obj["samples"] == 64 and obj["epochs"] <= 3
     for part in ("train", "test"):
@@ -145,7 +146,7 @@ def test_verify_text_report(cli: Cli) -> None:
 def test_same_seed_same_report_from_the_cli(cli: Cli) -> None:
     args = ("verify", "-p", "id4", "--samples", "64", "--max-epochs", "4", "--seed", "3",
             "--length", "30")
-    first, second = cli.json(*args), cli.json(*args)
+    first, second = cli.json(*args, code=1), cli.json(*args, code=1)
     for obj in (first, second):
         obj.pop("seconds")
         for epoch in obj["history"]:
@@ -170,8 +171,12 @@ def test_save_then_load_generates_without_training(cli: Cli, tmp_path: Path) -> 
 def test_plot_writes_a_png(cli: Cli, tmp_path: Path) -> None:
     png = tmp_path / "curve.png"
     cli("verify", "-p", "id4", "--samples", "64", "--max-epochs", "3", "--quiet", "--plot",
-        str(png))
+        str(png), code=1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = tmp_path / "curve.pdf"  # the suffix names the format
+    cli("verify", "-p", "id4", "--samples", "64", "--max-epochs", "1", "--quiet", "--plot",
+        str(pdf), code=1)
+    assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
 def test_plot_without_matplotlib_is_a_clear_message(cli: Cli, tmp_path: Path,
@@ -197,7 +202,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "{dir}/missing.txt"], "Error: corpus file '{dir}/missing.txt' does not exist"),
-    (["--data", "{dir}"], "Error: corpus '{dir}' is a directory; give a file"),
+    (["--data", "{dir}"], "Error: corpus file '{dir}' is a directory, not a file"),
     (["--data", "{empty}"], "Error: corpus file '{empty}' is empty"),
     (["--data", "{short}"], "Error: {short} has 90 bytes; 432 samples of seq_length 32 and a "
                             "test set need at least 497 bytes"),
@@ -210,8 +215,23 @@ def files(tmp_path: Path) -> dict[str, Path]:
     (["--device", "tpu"], "Error: Invalid value for '--device'"),
     (["--temperature", "0"], "Error: temperature must be a positive finite number, got 0.0"),
     (["--top-k", "-1"], "Error: top_k must be 0 (no limit) or a positive integer, got -1"),
-    (["--batch-size", "0"], "Error: batch_size must be a positive integer, got 0"),
-    (["--max-epochs", "0"], "Error: max_epochs must be a positive integer, got 0"),
+    (["--batch-size", "0"], "Error: batch_size must be from 1 to 1,048,576, got 0"),
+    (["--batch-size", str(10**20)], "Error: batch_size must be from 1 to 1,048,576, got 1000"),
+    (["--max-epochs", "0"], "Error: max_epochs must be from 1 to 1,000,000, got 0"),
+    (["--seed", str(10**20)], "Error: seed must be from 0 to 2**63 - 1, got 1000"),
+    (["--seed", "-1"], "Error: seed must be from 0 to 2**63 - 1, got -1"),
+    (["--length", str(10**9)], "Error: --length must be from 0 to 100,000, got 1000000000"),
+    (["--plot", "{dir}/x.jpg"], "Error: --plot {dir}/x.jpg: paramcalc writes .png, .pdf, .svg "
+                                "files"),
+    (["--save", "{dir}/c.txt", "--data", "{dir}/c.txt"], "Error: --save {dir}/c.txt is also "
+                                                         "--data: writing it would destroy"),
+    (["--save", "{dir}/x.png", "--plot", "{dir}/x.png"], "Error: --save and --plot name the "
+                                                         "same file"),
+    (["--save", "/proc/version"], "Error: cannot write /proc/version"),
+    (["--save", "/dev/full"], "Error: cannot write /dev/full: it is not a regular file"),
+    (["--data", "/dev/zero"], "Error: corpus file '/dev/zero' is not a regular file"),
+    (["-p", "id6", "--seq-length", "1000000"], "Error: the default corpus has"),
+    (["-p", "id6", "--d-model", "65536"], "Error: training this model needs about"),
     (["--min-confidence", "1.5"], "Error: min_confidence must be in (0, 1], got 1.5"),
     (["--load", "{junk}"], "Error: {junk} is not a paramcalc checkpoint"),
     (["--load", "{other}"], "Error: {other} is not a paramcalc checkpoint"),
@@ -242,8 +262,9 @@ def test_ctrl_c_from_the_terminal_prints_the_report() -> None:
     time.sleep(8)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # after the report, as a shell expects of Ctrl-C
     assert "interrupted (Ctrl-C)" in out and "confidence mean" in out
+    assert "interrupted: evaluating the model as it is" in err
     assert "Traceback" not in err
 
 

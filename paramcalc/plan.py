@@ -26,18 +26,31 @@ from .formulas import COMPONENTS, budget
 from .spec import HEADS, ModelConfig
 from .symbols import NAMES, SYMBOLS, P, S, d, f, lookup
 
-_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
-_NUMBER = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:e(\d+))?([kKMGBT]?)$")
+_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:[eE]\+?(\d+))?([kKmMgGbBtT]?)$")
+
+#: the largest budget or ratio target: beyond it no model is meant, and exact arithmetic on
+#: the number would be slow
+MAX_TARGET = 10**100
+#: the most points a sweep or a plot evaluates (each head design counts them again)
+MAX_POINTS = 20_000_000
+#: the largest value a sweep may give a hyperparameter: counts are int64
+MAX_VALUE = 2**40
 
 
 def parse_budget(text: str) -> int:
-    """A parameter budget: 250k, 1M, 1.5G, 2e9, 1_000_000. Never evaluated as code."""
+    """A parameter budget: 250k, 1M, 1.5G, 2e9, 1_000_000 (k, M, G or B, T in either case).
+    Never evaluated as code."""
     match = _NUMBER.match(text.strip().replace("_", ""))
     if not match:
         raise SolveError(f"malformed budget {text!r}; write a number with an optional k, M, G "
-                         "or T suffix, e.g. 1M or 1.5G")
+                         "(or B) or T suffix, e.g. 1M or 1.5G")
     mantissa, exponent, suffix = match.groups()
-    value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix]
+    if len(exponent or "") > 3 or int(exponent or 0) > 100:
+        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
+    value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix.lower()]
+    if value > MAX_TARGET:
+        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
     if value.denominator != 1 or value <= 0:
         raise SolveError(f"budget {text!r} must be a positive whole number of parameters")
     return int(value)
@@ -45,12 +58,20 @@ def parse_budget(text: str) -> int:
 
 def parse_ratio(text: str) -> Fraction:
     """A ratio target: 1, 0.5, 1/8. Never evaluated as code."""
+    cleaned = text.strip()
+    exponent = re.search(r"[eE][+-]?(\d+)", cleaned)
+    if exponent and int(exponent.group(1)[:4]) > 100:
+        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
+                         "1e100")
     try:
-        value = Fraction(text.strip())
+        value = Fraction(cleaned)
     except (ValueError, ZeroDivisionError):
         raise SolveError(f"malformed ratio {text!r}; write a number such as 1, 0.5 or 1/8") from None
     if value <= 0:
         raise SolveError(f"ratio target must be positive, got {text!r}")
+    if not Fraction(1, MAX_TARGET) <= value <= MAX_TARGET:
+        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
+                         "1e100")
     return value
 
 
@@ -106,13 +127,15 @@ class Solution:
 
     name: str  # the hyperparameter solved for
     target: str  # "ratio >= 1" or "total <= 1,000,000"
-    value: int
-    achieved: Fraction  # the ratio or total at ``value``, by substitution
-    neighbour: int | None  # one step past the answer, which misses the target
+    value: int | None  # None: unbounded, every value from ``unbounded_from`` on meets it
+    achieved: Fraction | None  # the ratio or total at ``value``, by substitution
+    neighbour: int | None  # the next valid value past the answer, which misses the target
     neighbour_achieved: Fraction | None
     config: ModelConfig
     equation: sp.Expr  # what sympy solved: y(x) - target
     roots: tuple[float, ...]  # its positive real roots
+    unbounded_from: int | None = None
+    at_bound: bool = False  # the answer is a validity bound: past it the target is still met
 
 
 def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
@@ -163,16 +186,28 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         return bool(y >= target) if wanted == "ge" else bool(y <= target)
 
     equation = sp.together(curve - target)
-    roots = sorted(float(r) for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0)
+    exact_roots = sorted((r for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0),
+                         key=lambda r: r.evalf(30))
+    roots = tuple(float(r) for r in exact_roots)
 
     def valid(value: int) -> bool:
         return _valid(config, name, value)
 
-    smallest = meets(math.ceil(roots[-1]) + 1 if roots else 1)
-    value = _extremal(roots, meets, valid, smallest)
-    if value is None:
+    # which way the answer lies: the smallest value for a quantity that grows toward the
+    # target (more blocks to reach a ratio), the largest for one that grows away from it
+    limit = sp.limit(curve, t, sp.oo)
+    grows = bool(limit == sp.oo) or bool(limit > curve.xreplace({t: sp.Integer(1)}))
+    smallest = grows if wanted == "ge" else not grows
+    low, high = _bounds(config, name)
+    found = _extremal(_segments(exact_roots), meets, valid, smallest, low, high)
+    if found is None:
         raise SolveError(f"no valid {name} meets {label}: "
                          f"{_why_not(curve, t, target, wanted, name, quantity)}")
+    if found == "unbounded":
+        return Solution(name, label, None, None, None, None, config, equation.xreplace({t: x}),
+                        roots, unbounded_from=_first_meeting(_segments(exact_roots), meets,
+                                                             valid, low))
+    value = int(found)
     outward = -1 if smallest else 1
     neighbour = next((v for v in range(value + outward, value + outward * 1000, outward)
                       if v >= 1 and valid(v)), None)
@@ -188,9 +223,11 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     achieved = at(value)
     if not (achieved >= ratio if ratio is not None else achieved <= (total or 0)):
         raise AssertionError(f"{name} = {value} fails {label} on substitution")  # a bug, not input
+    bound = value in (low, high) and (neighbour is None or not valid(value + outward))
     return Solution(name, label, value, achieved, neighbour,
                     None if neighbour is None else at(neighbour),
-                    _with(config, name, value), equation.xreplace({t: x}), tuple(roots))
+                    _with(config, name, value), equation.xreplace({t: x}), roots,
+                    at_bound=bound and meets(value + outward) if value + outward >= 1 else False)
 
 
 def _with(config: ModelConfig, name: str, value: int) -> ModelConfig:
@@ -207,32 +244,91 @@ def _valid(config: ModelConfig, name: str, value: int) -> bool:
     return True
 
 
-_SEARCH = 100_000  # integers tried inside one interval before giving up
+def _bounds(config: ModelConfig, name: str) -> tuple[int, int | None]:
+    """The range of values of ``name`` that the other hyperparameters allow (spec.py's
+    constraints): head_width ≤ the width it reduces, kernel_size ≤ seq_length ≤ a given
+    n_positions, experts_per_token ≤ num_experts, n_kv_heads ≤ n_heads, and so on."""
+    c, low, high = config, 1, None
+    if name == "head_width":
+        high = c.seq_length * c.d_model if c.head == "bottleneck" else c.d_model
+    elif name == "kernel_size":
+        high = c.seq_length
+    elif name == "seq_length":
+        low = c.kernel_size or 1
+        if c.positional == "learned" and c.is_given("n_positions"):
+            high = c.n_positions
+    elif name == "n_positions":
+        low = c.seq_length
+    elif name == "d_model" and c.head_width is not None:
+        low = -(-c.head_width // c.seq_length) if c.head == "bottleneck" else c.head_width
+    elif name == "experts_per_token":
+        high = c.num_experts
+    elif name == "num_experts":
+        low = c.experts_per_token or 1
+    elif name == "n_kv_heads":
+        high = c.n_heads
+    elif name == "n_heads" and c.is_given("n_kv_heads"):
+        low = c.n_kv_heads or 1
+    elif name == "num_blocks" and c.dense_layers:
+        low = max(c.dense_layers) + 1
+    return low, high
 
 
-def _extremal(roots: list[float], meets: Callable[[int], bool], valid: Callable[[int], bool],
-              smallest: bool) -> int | None:
-    """The smallest (or largest) valid integer meeting the target.
+def _segments(roots: Sequence[sp.Expr]) -> list[tuple[int, int | None]]:
+    """Runs of consecutive positive integers on which y − target keeps one sign: split at
+    each root's floor, an integer root alone (y meets the target with equality there)."""
+    cuts: list[tuple[int, int | None]] = []
+    start = 1
+    for root in roots:
+        floor = int(sp.floor(root))
+        if root.is_Integer:
+            if start <= floor - 1:
+                cuts.append((start, floor - 1))
+            if floor >= start:
+                cuts.append((floor, floor))
+            start = max(start, floor + 1)
+        elif floor >= start:
+            cuts.append((start, floor))
+            start = floor + 1
+    cuts.append((start, None))
+    return cuts
 
-    Between two consecutive roots the target is met everywhere or nowhere, so each interval
-    is tried once, from the side the answer lies on.
-    """
-    edges = [0.0, *roots, math.inf]
-    intervals = list(zip(edges, edges[1:]))
-    for low, high in (intervals if smallest else reversed(intervals)):
-        first = max(1, math.ceil(low))
-        last = first + _SEARCH if math.isinf(high) else math.floor(high)
-        if first > last:
+
+_SEARCH = 100_000  # values tried inside one run for a valid one before giving up
+
+
+def _extremal(segments: list[tuple[int, int | None]], meets: Callable[[int], bool],
+              valid: Callable[[int], bool], smallest: bool, low: int,
+              high: int | None) -> int | str | None:
+    """The smallest (or largest) valid integer meeting the target, in exact arithmetic;
+    "unbounded" when every value past some point meets it and nothing bounds it above."""
+    for first, last in (segments if smallest else reversed(segments)):
+        if not meets(first):  # one sign on the whole run: its first value decides
             continue
-        probes = {first, last, (first + last) // 2}
-        if not any(meets(v) for v in probes):
+        first = max(first, low)
+        last = high if last is None else (last if high is None else min(last, high))
+        if last is None:
+            if not smallest:
+                return "unbounded"
+            last = first + _SEARCH
+        if first > last:
             continue
         order = range(first, last + 1) if smallest else range(last, first - 1, -1)
         for count, value in enumerate(order):
             if count > _SEARCH:
                 break
-            if meets(value) and valid(value):
+            if valid(value):
                 return value
+    return None
+
+
+def _first_meeting(segments: list[tuple[int, int | None]], meets: Callable[[int], bool],
+                   valid: Callable[[int], bool], low: int) -> int | None:
+    """The smallest valid value from which on the target is always met."""
+    first, _ = segments[-1]
+    for value in range(max(first, low), max(first, low) + _SEARCH):
+        if valid(value):
+            return value
     return None
 
 
@@ -286,6 +382,12 @@ def parse_range(text: str) -> Range:
         raise SolveError(f"range {text!r} must start at a positive integer")
     if stop_ < start_:
         raise SolveError(f"range {text!r} is reversed or empty: {stop_} < {start_}")
+    if stop_ > MAX_VALUE:
+        raise SolveError(f"range {text!r} goes past {MAX_VALUE:,} (2**40), beyond any model; "
+                         "narrow it")
+    if (stop_ - start_) // step_ + 1 > MAX_POINTS:
+        raise SolveError(f"range {text!r} has {(stop_ - start_) // step_ + 1:,} points; at most "
+                         f"{MAX_POINTS:,} are evaluated: take a larger step")
     return Range(NAMES[symbol], start_, stop_, step_)
 
 
@@ -355,6 +457,9 @@ def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any
         if name in grid:
             values[name] = grid[name]
         elif getattr(config, name) is not None:
+            if getattr(config, name) > MAX_VALUE:
+                raise SolveError(f"{name} = {getattr(config, name):,} is past {MAX_VALUE:,} "
+                                 "(2**40): sweeps count in int64; give a smaller value")
             values[name] = np.int64(getattr(config, name))
         else:
             values[name] = np.int64(1)  # a symbol this configuration's formulas do not contain
@@ -405,6 +510,11 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         if getattr(config, r.name) is None:
             raise SolveError(f"{r.name} does not apply to this configuration "
                              f"({config.block} blocks, {config.positional} positions)")
+    points = math.prod(len(r) for r in ranges) * len(heads)
+    if points > MAX_POINTS:
+        raise SolveError(f"these ranges make {points:,} points ({' × '.join(str(len(r)) for r in ranges)}"
+                         f" × {len(heads)} head design{'s' if len(heads) > 1 else ''}); at most "
+                         f"{MAX_POINTS:,} are evaluated: take larger steps or fewer heads")
     mesh = np.meshgrid(*(r.values() for r in ranges), indexing="ij")
     grid = {name: axis.ravel() for name, axis in zip(names, mesh)}
     size = len(next(iter(grid.values())))

@@ -617,17 +617,27 @@ def terminal_plot(curves: Any, width: int = 72, height: int = 20) -> Group:
 
 
 def solve_json(name: str, solution: Any) -> dict[str, Any]:
-    """The ``solve`` object: the answer, what it achieves, and the step past it that misses."""
+    """The ``solve`` object: the answer (null and ``"unbounded": true`` when every value from
+    ``unbounded_from`` on meets the target), what it achieves, and the step past it."""
+    counts = not solution.target.startswith("ratio")
+
+    def figure(value: Any) -> Any:
+        if value is None:
+            return None
+        return int(value) if counts else float(value)
+
     return {
         "name": name,
         "for": solution.name,
         "target": solution.target,
         "value": solution.value,
-        "achieved": float(solution.achieved),
-        "achieved_exact": str(solution.achieved),
+        "unbounded": solution.value is None,
+        "unbounded_from": solution.unbounded_from,
+        "at_bound": solution.at_bound,
+        "achieved": figure(solution.achieved),
+        "achieved_exact": None if solution.achieved is None else str(solution.achieved),
         "neighbour": solution.neighbour,
-        "neighbour_achieved": (None if solution.neighbour_achieved is None
-                               else float(solution.neighbour_achieved)),
+        "neighbour_achieved": figure(solution.neighbour_achieved),
         "equation": sp.sstr(solution.equation) + " = 0",
         "roots": list(solution.roots),
         "config": solution.config.to_dict(),
@@ -644,14 +654,23 @@ def solve_view(name: str, solution: Any) -> Group:
     def show(value: Any) -> str:
         return f"{float(value):.4g}" if what == "ratio" else f"{int(value):,}"
 
+    roots = (f"positive root{'s' if len(solution.roots) != 1 else ''} "
+             f"{', '.join(f'{r:,.4f}' if r < 1e15 else f'{r:.6e}' for r in solution.roots)}"
+             if solution.roots else "no positive root")
+    solved = Text(f"sympy solved {sp.sstr(solution.equation)} = 0 for {solution.name}: {roots}")
+    if solution.value is None:
+        start = solution.unbounded_from
+        return Group(Text(f"{name}: {solution.name} is unbounded for {solution.target}: every "
+                          f"valid value{f' from {start:,} on' if start else ''} meets it",
+                          style="bold"), solved)
     parts = [Text(f"{name}: {solution.name} = {solution.value:,} for {solution.target}",
-                  style="bold"),
-             Text(f"sympy solved {sp.sstr(solution.equation)} = 0 for {solution.name}: "
-                  f"positive root{'s' if len(solution.roots) != 1 else ''} "
-                  f"{', '.join(f'{r:,.4f}' for r in solution.roots) or 'none'}"),
+                  style="bold"), solved,
              Text(f"check by substitution: {solution.name} = {solution.value:,} gives {what} "
                   f"{show(solution.achieved)} ✓")]
-    if solution.neighbour is not None:
+    if solution.at_bound:
+        parts.append(Text(f"{solution.value:,} is the largest {solution.name} this "
+                          "configuration allows; larger values would still meet the target"))
+    elif solution.neighbour is not None:
         parts.append(Text(f"                      {solution.name} = {solution.neighbour:,} gives "
                           f"{what} {show(solution.neighbour_achieved)} ✗"))
     return Group(*parts)

@@ -9,6 +9,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc import HEADS, ModelConfig, SolveError, budget, from_name
@@ -241,3 +243,92 @@ def test_plot_png_without_matplotlib(cli: Cli, tmp_path: Path,
     line = cli.error("plot", "-p", "id4", "--x", "d_model=8:64:8", "--out", str(tmp_path / "x.png"))
     assert "needs matplotlib: pip install 'paramcalc[plot]'" in line
     assert cli("plot", "-p", "id4", "--x", "d_model=8:64:8", "--terminal").exit_code == 0
+
+
+# --- solve against brute force ------------------------------------------------------------------
+# (preset, overrides, hyperparameter, brute-force range, the range's end is a validity bound)
+SOLVE_CASES = [
+    ("id4", {}, "d_model", 200, False),
+    ("id6", {}, "d_model", 200, False),  # n_heads = 8 must divide it
+    ("id4", {"head": "td-dense"}, "head_width", 16, True),  # head_width ≤ d_model
+    ("id4", {"head": "conv"}, "kernel_size", 32, True),  # kernel_size ≤ seq_length
+    ("gpt2", {"head": "flatten", "num_blocks": 1}, "seq_length", 1024, True),  # ≤ n_positions
+    ("llama-3.2-1b", {"num_blocks": 2}, "n_kv_heads", 32, True),  # must divide n_heads = 32
+    ("mixtral-8x7b", {"num_blocks": 2}, "num_experts", 64, False),
+    ("id4", {"positional": "learned"}, "seq_length", 300, False),  # n_positions follows S
+]
+
+
+def _brute(preset: str, overrides: dict, name: str, end: int, key: str) -> dict[int, int]:
+    """``key`` ("total" or "active") at every valid value 1..end, config by config."""
+    from paramcalc import ConfigError
+
+    base = from_name(preset).config.replace(**overrides)
+    out = {}
+    for value in range(1, end + 1):
+        try:
+            config = base.replace(**{name: value})
+        except ConfigError:
+            continue
+        out[value] = budget(config).params[key]
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(case=st.sampled_from(SOLVE_CASES), pick=st.integers(0, 10**6), shift=st.integers(-1, 1),
+       beyond=st.booleans())
+def test_solve_for_a_budget_matches_brute_force(case: tuple, pick: int, shift: int,
+                                                 beyond: bool) -> None:
+    preset, overrides, name, end, bounded = case
+    values = _brute(preset, overrides, name, end, "total")
+    totals = sorted(values.values())
+    if beyond and bounded:
+        target = totals[-1] * 3  # past the bound: the answer is the bound itself
+    else:
+        target = totals[pick % len(totals)] + shift  # at a value, one below, one above
+    meeting = [v for v, total in values.items() if total <= target]
+    config = from_name(preset).config.replace(**overrides)
+    if not meeting:
+        with pytest.raises(SolveError, match="no valid"):
+            solve(config, name, total=target)
+        return
+    answer = solve(config, name, total=target)
+    assert answer.value == max(meeting), (case, target)
+    assert answer.achieved == values[max(meeting)]
+
+
+def test_solve_for_a_ratio_matches_brute_force() -> None:
+    config = from_name("id6").config
+    ratios = {n: budget(config.replace(num_blocks=n)).ratio.value for n in range(1, 300)}
+    for target in (Fraction(1, 3), Fraction(1), Fraction(2), Fraction(5, 2), ratios[37]):
+        expected = min(n for n, r in ratios.items() if r >= target)
+        assert solve(config, "num_blocks", ratio=target).value == expected
+
+
+def test_solve_is_exact_far_beyond_float_precision() -> None:
+    # 48·d² + 290·d ≤ 10³⁶ for id6 (d a multiple of 8), checked in integers here
+    answer = solve(from_name("id6").config, "d_model", total=10**36)
+    d = answer.value
+    assert d == 144_337_567_297_406_432 and d % 8 == 0
+    assert answer.achieved <= 10**36 < budget(from_name("id6").config.replace(
+        d_model=d + 8)).params["total"]
+    assert solve(from_name("id6").config, "num_blocks", ratio=Fraction(10**17)).value == \
+        -(-10**17 * 683 // 88)  # ratio = 88·n/683 exactly: the smallest n past 10¹⁷·683/88
+
+
+def test_solve_says_unbounded_when_every_value_meets_the_target(cli: Cli) -> None:
+    obj = cli.json("solve", "--preset", "id6", "--for", "d_model", "--ratio", "0.5")
+    assert obj["unbounded"] is True and obj["value"] is None and obj["unbounded_from"] == 8
+    assert "unbounded" in cli("solve", "--preset", "id6", "--for", "d_model", "--ratio",
+                              "0.5").stdout
+
+
+@pytest.mark.parametrize("args, value", [
+    (["--preset", "id4", "--head", "td-dense", "--for", "head_width", "--total", "1G"], 16),
+    (["--preset", "id4", "--head", "conv", "--for", "kernel_size", "--total", "1G"], 32),
+    (["--preset", "gpt2", "--head", "flatten", "--for", "seq_length", "--total", "1e15"], 1024),
+])
+def test_a_root_beyond_a_bound_answers_the_bound(cli: Cli, args: list[str], value: int) -> None:
+    obj = cli.json("solve", *args)
+    assert obj["value"] == value and obj["at_bound"] is True
+    assert isinstance(obj["achieved"], int)  # counts are integers in JSON

@@ -48,10 +48,11 @@ class OneLineErrors(TyperGroup):
             # format_message() and exit_code; anything else is a bug and keeps its traceback
             kind = type(error).__name__
             if kind == "NoArgsIsHelpError":
-                context = getattr(error, "ctx", None)
-                help_text = context.get_help() if context is not None else ""
-                if help_text:
-                    typer.echo(help_text)
+                # the error rendered the help when it was made: typer's rich formatter prints
+                # it then and leaves the message empty; plain click leaves it in the message
+                message = error.format_message() if hasattr(error, "format_message") else ""
+                if message.strip():
+                    typer.echo(message)
                 code = 0
             elif kind == "Abort":
                 typer.echo("Aborted.", err=True)
@@ -67,6 +68,14 @@ class OneLineErrors(TyperGroup):
         return code
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"paramcalc {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     cls=OneLineErrors,
     no_args_is_help=True,
@@ -75,6 +84,14 @@ app = typer.Typer(
     help="Where a transformer language model's parameters go: exact counts, the blocks ÷ head "
          "ratio and its derivatives for every output-head design, checked against torch.",
 )
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="print the version and exit")] = False
+          ) -> None:
+    """Where a transformer language model's parameters go: exact counts, the blocks ÷ head
+    ratio and its derivatives for every output-head design, checked against torch."""
+
 
 Block = Enum("Block", {name: name for name in BLOCKS}, type=str)  # type: ignore[misc]
 Positional = Enum("Positional", {name: name for name in POSITIONALS}, type=str)  # type: ignore[misc]
@@ -90,8 +107,9 @@ _BLOCK = "Transformer block switches (defaults: GPT-2's block)"
 _MOE = "Mixture of experts and latent attention"
 
 
-def _opt(help: str, *names: str, panel: str = _MODEL) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False)
+def _opt(help: str, *names: str, panel: str = _MODEL, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False,
+                        metavar=metavar)
 
 
 def _switch(help: str, *names: str) -> Any:
@@ -160,7 +178,8 @@ MODEL_OPTIONS: dict[str, Any] = {
     "qk_nope_head_dim": Annotated[int | None, _opt("d_N: the rest of a query/key head",
                                                    panel=_MOE)],
     "v_head_dim": Annotated[int | None, _opt("d_V: width of a value head", panel=_MOE)],
-    "head": Annotated[Head | None, _opt("the output-head design")],
+    "head": Annotated[Head | None, _opt(f"the output-head design: {', '.join(HEADS)}",
+                                        metavar="HEAD")],
     "head_width": Annotated[int | None, _opt("k: width a reducing head reduces to [d/8; "
                                              "bottleneck: d]")],
     "kernel_size": Annotated[int | None, _opt("w: the conv head's kernel [3]")],
@@ -224,7 +243,7 @@ def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> No
     if as_json:
         typer.echo(render.emit_json(obj()))
     else:
-        render.console().print(view())
+        render.show(view())
 
 
 @app.command()
@@ -466,6 +485,9 @@ def sweep(
     check_outputs({"--csv": csv}, {"the model file": model.path})
     grid = sweep_grid(model.config, [parse_range(v) for v in vary],
                       _head_list(heads) or [model.config.head or "flatten"])
+    if not grid.columns["valid"].any():
+        raise ParamcalcError(f"none of the {len(grid):,} points is a valid configuration: "
+                             f"{_why_invalid(model.config, grid)}")
     front = grid.front()
     if csv is not None:
         render.write_csv(grid, csv)
@@ -517,6 +539,16 @@ def plot(
         screen.print(render.terminal_plot(result, width=max(20, min(100, screen.width - 14))))
     if out is not None and not as_json:
         typer.echo(f"wrote {out}")
+
+
+def _why_invalid(config: Any, grid: Any) -> str:
+    """What spec.py says of the first point of a sweep."""
+    values = {name: int(grid.columns[name][0]) for name in grid.names}
+    try:
+        config.with_head(grid.heads[0]).replace(**values)
+    except ParamcalcError as error:
+        return str(error)
+    return "every point breaks a constraint"
 
 
 def _builds(config: Any, head: str) -> bool:
@@ -582,7 +614,8 @@ def verify(
     if plot is not None:
         render.check_image_format(plot, "--plot")
     check_outputs({"--save": save, "--plot": plot},
-                  {"--data": data, "--load": load, "the model file": model and model.path})
+                  {"--data": data, "--load": load,
+                   "the model file": model.path if model is not None else None})
     options = trainer.TrainOptions(max_epochs=max_epochs, min_confidence=min_confidence, lr=lr,
                                    batch_size=batch_size, seed=seed,
                                    device=device.value if isinstance(device, Enum) else device)
@@ -635,6 +668,22 @@ def list_presets(as_json: JsonFlag = False) -> None:
            lambda: render.presets_table(rows))
 
 
+def _legible_streams() -> None:
+    """On a terminal that cannot show UTF-8 (PYTHONIOENCODING=ascii, a C locale), characters
+    it cannot encode are written as escapes rather than ending the program."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            utf = codecs.lookup(encoding).name.startswith("utf")
+        except LookupError:
+            utf = False
+        if not utf and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """The console script."""
+    _legible_streams()
     app()

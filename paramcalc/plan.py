@@ -362,7 +362,7 @@ class Range:
         return (self.stop - self.start) // self.step + 1
 
 
-_RANGE = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
+_RANGE = re.compile(r"^\s*([A-Za-z_-]+)\s*=\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
 
 
 def parse_range(text: str) -> Range:
@@ -407,10 +407,21 @@ class Grid:
 
     def front(self) -> Any:
         """Indices of the valid points no other point beats on both fewer parameters and a
-        higher ratio, by increasing total."""
+        higher ratio, by increasing total. Heads that own nothing (an infinite ratio) are
+        ranked apart, among themselves, so that they do not hide every finite point."""
         import numpy as np
 
-        valid = np.flatnonzero(self.columns["valid"])
+        finite = np.isfinite(self.columns["ratio"])
+        parts = [self._front(self.columns["valid"] & finite),
+                 self._front(self.columns["valid"] & ~finite)]
+        return np.concatenate(parts)
+
+    def _front(self, mask: Any) -> Any:
+        import numpy as np
+
+        valid = np.flatnonzero(mask)
+        if not len(valid):
+            return valid
         total, ratio = self.columns["total"][valid], self.columns["ratio"][valid]
         order = np.lexsort((-ratio, total))  # by total, the best ratio first among equals
         best = np.maximum.accumulate(ratio[order])
@@ -506,8 +517,9 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
     names = [r.name for r in ranges]
     if len(set(names)) != len(names):
         raise SolveError(f"--vary names {names} more than once")
+    heads = list(heads) if heads is not None else [config.head or "flatten"]
     for r in ranges:
-        if getattr(config, r.name) is None:
+        if all(getattr(config.with_head(h), r.name) is None for h in heads):
             raise SolveError(f"{r.name} does not apply to this configuration "
                              f"({config.block} blocks, {config.positional} positions)")
     points = math.prod(len(r) for r in ranges) * len(heads)

@@ -27,16 +27,116 @@ if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output neve
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+#: the narrowest width drawn; a smaller or unreadable COLUMNS (0, 5, "x") gets this
+MIN_WIDTH = 40
+
+
 def console(stderr: bool = False) -> Console:
     """A console made per call, so that COLUMNS and NO_COLOR are read when it is used."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    width = None
+    columns = os.environ.get("COLUMNS", "")
+    if columns and (not columns.isdigit() or int(columns) < MIN_WIDTH):
+        width = MIN_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def _whole_class() -> type:
+    from rich.text import Text
+
+    class Whole(Text):
+        """Text whose lines are never wrapped by paramcalc (LaTeX to copy)."""
+
+    return Whole
+
+
+class _LazyWhole:
+    """``Whole``, made on first use so that importing render does not import rich."""
+
+    cls: type | None = None
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return self.cls is not None and isinstance(instance, self.cls)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.cls is None:
+            self.cls = _whole_class()
+        return self.cls(*args, **kwargs)
+
+
+Whole: Any = _LazyWhole()
+
+_FIGURE = set("0123456789,.%+-−∞e /()×")
+
+
+def show(renderable: Any, screen: Console | None = None) -> None:
+    """Print a view so that no figure is cut short: columns of figures never wrap or get an
+    ellipsis, and a table too wide for the terminal is printed as stacked rows instead."""
+    from rich.console import Group
+    from rich.table import Table
+
+    screen = screen or console()
+    parts = list(renderable.renderables) if isinstance(renderable, Group) else [renderable]
+    for part in parts:
+        if isinstance(part, Whole):
+            screen.print(part, soft_wrap=True)  # long lines stay whole, to be copied
+            continue
+        if isinstance(part, Table):
+            _hold_figures(part)
+            wide = screen.options.update_width(10**5)  # rich caps a measure at the width
+            if part.__rich_measure__(screen, wide).minimum > screen.width:
+                screen.print(_stacked(part), soft_wrap=False)
+                continue
+        screen.print(part)
+
+
+def _hold_figures(table: Table) -> None:
+    """A column whose cells are all figures keeps each one on one line, whole; any other
+    column folds its text onto more lines rather than cutting it with an ellipsis."""
+    for column in table.columns:
+        cells = [str(cell) for cell in column._cells]
+        if cells and all(cell and set(cell) <= _FIGURE for cell in cells):
+            column.no_wrap = True  # never cut: too wide a table is stacked instead
+            column.min_width = max(column.min_width or 0,
+                                   *(len(cell) for cell in [str(column.header), *cells]))
+        else:
+            column.overflow = "fold"
+
+
+def _stacked(table: Table) -> Any:
+    """A table as one block per row, one "heading: value" line per cell."""
+    from rich.text import Text
+
+    lines: list[str] = []
+    if table.title:
+        lines.append(str(table.title))
+    headings = [str(column.header) or "·" for column in table.columns]
+    rows = zip(*(column._cells for column in table.columns))
+    for row in rows:
+        lines.append("")
+        for heading, cell in zip(headings, row):
+            text = cell.plain if hasattr(cell, "plain") else str(cell)
+            if text:
+                lines.append(f"  {heading}: {Text.from_markup(text).plain}")
+    if table.caption:
+        lines += ["", str(table.caption)]
+    return Text("\n".join(lines))
 
 
 def emit_json(obj: Any) -> str:
-    """The one JSON object a ``--json`` command prints."""
-    return json.dumps(obj, indent=2, ensure_ascii=False)
+    """The one JSON object a ``--json`` command prints: UTF-8 text, or ASCII with \\u escapes
+    where stdout cannot take UTF-8 (still the same JSON)."""
+    import codecs
+    import sys
+
+    try:
+        utf = codecs.lookup(getattr(sys.stdout, "encoding", None) or "utf-8").name.startswith("utf")
+    except LookupError:
+        utf = False
+    return json.dumps(obj, indent=2, ensure_ascii=not utf)
 
 
 def text(expr: sp.Expr) -> str:
@@ -120,8 +220,10 @@ def derivatives_json(rows: Mapping[str, Derivative]) -> dict[str, dict[str, Any]
 
 
 def _title(preset: Preset, budget: Budget) -> str:
-    head = budget.config.head or "flatten"
-    return f"{preset.name} · {head} head · {HEAD_LAYERS[head]}"
+    c = budget.config
+    head = c.head or "flatten"
+    blocks = f"{c.num_blocks} {c.block} block{'s' if c.num_blocks != 1 else ''}"
+    return f"{preset.name} · {blocks} · {head} head · {HEAD_LAYERS[head]}"
 
 
 def count_table(preset: Preset, budget: Budget) -> Table:
@@ -210,6 +312,8 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
         table.add_row("ratio", formula(ratio.exact, latex), formula(ratio.approx, latex),
                       number(ratio.value))
     parts: list[Any] = [table]
+    if latex:  # LaTeX whole, one formula a line, to be copied
+        parts = [Whole(_stacked(table).plain)]
     if ratio.exact is None:
         parts.append(Text(f"ratio: ∞, {ratio.note}; it has no derivatives."))
     elif ratio_rows:
@@ -220,6 +324,9 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
     if active_rows:
         parts.append(derivatives_table("∂active/∂x  (parameters a token passes through)",
                                        active_rows, latex))
+    if latex:
+        parts = [Whole(_stacked(part).plain) if hasattr(part, "columns") else part
+                 for part in parts]
     return Group(*parts)
 
 
@@ -425,7 +532,7 @@ def printable(data: bytes) -> str:
 
 
 def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
-                sample: bytes) -> dict[str, Any]:
+                sample: Any) -> dict[str, Any]:
     """The ``verify`` object of DESIGN.md's JSON contract."""
     return {
         "name": name,
@@ -448,7 +555,7 @@ def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
     }
 
 
-def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sample: bytes,
+def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sample: Any,
                 device: str) -> Group:
     """The verdict, the log's statistics on train and test windows, and a sampled continuation."""
     from rich.console import Group
@@ -480,7 +587,7 @@ def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sa
     continuation = Text.assemble(("prompt: ", "bold"),
                                  printable(prompt.encode("utf-8", "surrogateescape")), "\n",
                                  ("output: ", "bold"), printable(sample.data))
-    parts = [verdict, conflicts, table, continuation]
+    parts: list[Any] = [verdict, conflicts, table, continuation]
     if sample.stopped:
         parts.append(Text(f"(sampling stopped early: {sample.stopped})"))
     return Group(*parts)
@@ -676,14 +783,22 @@ def solve_view(name: str, solution: Any) -> Group:
     return Group(*parts)
 
 
+def sweep_columns(grid: Any) -> list[tuple[str, str]]:
+    """(name in the CSV and JSON, column of the grid) for every point's figures: ``head`` is
+    the head design, so the components' counts are ``embedding_params``, …, ``head_params``."""
+    return ([(name, name) for name in grid.names]
+            + [(f"{name}_params", name) for name in COMPONENTS]
+            + [(name, name) for name in ("total", "active", "ratio", "valid")])
+
+
 def sweep_json(name: str, grid: Any, front: Any) -> dict[str, Any]:
-    """Every point of a sweep and the indices of its Pareto front."""
+    """Every point of a sweep (the same columns as the CSV) and the indices of its Pareto
+    front; an infinite ratio (a head that owns nothing) is null."""
     columns = grid.columns
-    keys = [*grid.names, "total", "active", "ratio", "valid"]
     points = []
     for i in range(len(grid)):
         point = {"head": grid.heads[columns["design"][i]]}
-        point.update({key: columns[key][i].item() for key in keys})
+        point.update({key: columns[column][i].item() for key, column in sweep_columns(grid)})
         point["ratio"] = None if math.isinf(point["ratio"]) else point["ratio"]
         points.append(point)
     return {"name": name, "vary": grid.names, "heads": grid.heads, "points": points,
@@ -696,7 +811,8 @@ def sweep_table(name: str, grid: Any, front: Any, limit: int = 40) -> Table:
 
     columns = grid.columns
     table = Table(title=f"{name}: Pareto front of total parameters against blocks ÷ head "
-                        f"({len(front):,} of {int(columns['valid'].sum()):,} valid points)",
+                        f"({len(front):,} of {int(columns['valid'].sum()):,} valid points, "
+                        f"{len(grid):,} evaluated)",
                   title_justify="left",
                   caption=(f"showing {limit} of {len(front):,}: --csv or --json writes every point"
                            if len(front) > limit else None), caption_justify="left")
@@ -719,12 +835,12 @@ def write_csv(grid: Any, path: str | Path) -> None:
     import io
 
     columns = grid.columns
-    keys = [*grid.names, *COMPONENTS, "total", "active", "ratio", "valid"]
+    named = sweep_columns(grid)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["design", *keys])
+    writer.writerow(["head", *(key for key, _ in named)])
     heads = [grid.heads[i] for i in columns["design"]]
-    rows = zip(heads, *(columns[k].tolist() for k in keys))
+    rows = zip(heads, *(columns[column].tolist() for _, column in named))
     writer.writerows(rows)
     atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
 

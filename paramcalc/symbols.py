@@ -57,7 +57,10 @@ NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 
 
 def lookup(name: str) -> sp.Symbol | None:
-    """The symbol for a hyperparameter name (``d_model``) or a symbol letter (``d``)."""
+    """The symbol for a hyperparameter name (``d_model``, or ``d-model`` as the flags spell
+    it) or a symbol letter (``d``)."""
+    if name.replace("-", "_") in SYMBOLS:
+        return SYMBOLS[name.replace("-", "_")]
     if name in SYMBOLS:
         return SYMBOLS[name]
     for symbol in SYMBOLS.values():

@@ -197,7 +197,7 @@ def test_sweep_command_with_csv(cli: Cli, tmp_path: Path) -> None:
     assert "Pareto front" in out
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 8 * 8 * 2
-    assert rows[0]["design"] == "tied-flatten" and rows[0]["total"] == "13472"
+    assert rows[0]["head"] == "tied-flatten" and rows[0]["total"] == "13472"
     assert [p.name for p in tmp_path.iterdir()] == ["points.csv"]
     obj = cli.json("sweep", "-p", "id6", "--vary", "num_blocks=1:4")
     assert [p["total"] for p in obj["points"]] == [budget(from_name("id6").config.replace(

@@ -1,6 +1,6 @@
 """Finding and loading presets (data files shipped with paramcalc) and the user's TOML files.
 
-A preset file is flat TOML: the hyperparameters under their DESIGN.md names, plus
+A preset file is flat TOML: the hyperparameters under the names of the README.md model table, plus
 ``description`` and ``source`` (where the figures come from). In the source tree the
 files live in ``presets/`` at the top; an installed wheel carries them in
 ``paramcalc/presets/``.

@@ -184,7 +184,7 @@ def formulas_json(budget: Budget) -> dict[str, dict[str, str]]:
 
 
 def count_json(preset: Preset, budget: Budget, formulas: bool = False) -> dict[str, Any]:
-    """The ``count``/``ratio`` object of DESIGN.md's JSON contract; ``formulas`` adds every
+    """The ``count``/``ratio`` object of the JSON contract (README.md, Commands); ``formulas`` adds every
     component's exact and leading-order formula (``count`` and ``derive`` do)."""
     ratio = budget.ratio
     obj: dict[str, Any] = {
@@ -533,7 +533,7 @@ def printable(data: bytes) -> str:
 
 def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
                 sample: Any) -> dict[str, Any]:
-    """The ``verify`` object of DESIGN.md's JSON contract."""
+    """The ``verify`` object of the JSON contract (README.md, Commands)."""
     return {
         "name": name,
         "config": config.to_dict(),

@@ -153,3 +153,36 @@ def test_a_configuration_torch_cannot_build_is_one_line(cli: Cli) -> None:
     assert line.startswith("Error: cannot build this configuration in torch: ")
     line = cli.error("summary", "--preset", "id4", "--d-model", "100000000000")
     assert line.startswith("Error: cannot build this configuration in torch: Storage size")
+
+
+def test_a_parameter_outside_the_components_fails_the_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramcalc.modules as modules
+
+    built = modules.LanguageModel.__init__
+
+    def with_a_stray_parameter(self: modules.LanguageModel, config: ModelConfig) -> None:
+        built(self, config)
+        self.stray = torch.nn.Parameter(torch.zeros(7))  # in no component
+
+    monkeypatch.setattr(modules.LanguageModel, "__init__", with_a_stray_parameter)
+    result = check(from_name("id4").config)
+    assert [row.component for row in result.rows if not row.ok] == ["total", "active"]
+    assert {row.component: row.instantiated for row in result.rows}["total"] == 137_105 + 7
+
+
+def test_a_tensor_shared_into_the_wrong_component_fails_the_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramcalc.modules as modules
+
+    built = modules.Head.__init__
+
+    def sharing(self: modules.Head, config: ModelConfig, embedding: torch.nn.Embedding) -> None:
+        built(self, config, embedding)
+        self.dense.weight = embedding.weight  # the untied head made to share the V × d matrix
+
+    monkeypatch.setattr(modules.Head, "__init__", sharing)
+    result = check(from_name("id4").config.with_head("linear"))
+    failed = {row.component: (row.formula, row.instantiated) for row in result.rows if not row.ok}
+    assert failed["head"] == (257 * 16 + 257, 257)  # only the bias is the head's own now
+    assert "total" in failed and "embedding" not in failed

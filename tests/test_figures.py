@@ -1,4 +1,4 @@
-"""The reference figures of DESIGN.md and the research log, pinned.
+"""The reference figures (README.md; the research log; transformers' own classes), pinned.
 
 The expected numbers come from the log's Keras summaries and from the transformers
 library's model classes, never from paramcalc itself.
@@ -13,7 +13,7 @@ import pytest
 import paramcalc
 from paramcalc import budget, from_name
 
-# DESIGN.md's table: the Keras summaries for id4/id6, GPT2LMHeadModel / CTRLLMHeadModel for the rest
+# the log's Keras summaries for id4/id6, GPT2LMHeadModel / CTRLLMHeadModel for the rest
 TOTALS = {
     "id4": 137_105,
     "id6": 215_168,

@@ -332,3 +332,42 @@ def test_a_root_beyond_a_bound_answers_the_bound(cli: Cli, args: list[str], valu
     obj = cli.json("solve", *args)
     assert obj["value"] == value and obj["at_bound"] is True
     assert isinstance(obj["achieved"], int)  # counts are integers in JSON
+
+
+# --- linked defaults, against totals by hand -------------------------------------------------------
+
+def _id4_td_dense_by_hand(d: int) -> int:
+    """id4 (V 257, S 32, one seed block) with a td-dense head of the default width ⌊d/8⌋."""
+    k = d // 8
+    return 257 * d + (4 * (d * d + d) + 4 * d) + (d * k + k) + (32 * k * 257 + 257)
+
+
+def _id4_learned_by_hand(s: int) -> int:
+    """id4 with learned positions (P follows S) and its flatten head."""
+    return 257 * 16 + s * 16 + 1_152 + (s * 16 * 257 + 257)
+
+
+def test_sweep_default_head_width_is_the_floor_of_d_over_8(cli: Cli) -> None:
+    obj = cli.json("sweep", "-p", "id4", "--head", "td-dense", "--vary", "d_model=20:28:4")
+    assert {p["d_model"]: p["total"] for p in obj["points"]} == {
+        d: _id4_td_dense_by_hand(d) for d in (20, 24, 28)}  # 20 and 28: ⌊d/8⌋ ≠ ⌈d/8⌉
+
+
+def test_plot_default_head_width_is_the_floor_of_d_over_8(cli: Cli) -> None:
+    obj = cli.json("plot", "-p", "id4", "--heads", "td-dense", "--x", "d_model=20:28:4",
+                   "--y", "total")
+    assert obj["curves"]["td-dense"] == [_id4_td_dense_by_hand(d) for d in (20, 24, 28)]
+
+
+def test_n_positions_follows_seq_length_in_sweep_plot_and_solve(cli: Cli) -> None:
+    args = ("-p", "id4", "--positional", "learned")
+    obj = cli.json("sweep", *args, "--vary", "seq_length=16:40:8")
+    assert {p["seq_length"]: p["total"] for p in obj["points"]} == {
+        s: _id4_learned_by_hand(s) for s in (16, 24, 32, 40)}
+    obj = cli.json("plot", *args, "--heads", "flatten", "--x", "seq_length=16:40:8", "--y",
+                   "total")
+    assert obj["curves"]["flatten"] == [_id4_learned_by_hand(s) for s in (16, 24, 32, 40)]
+    obj = cli.json("solve", *args, "--for", "seq_length", "--total", "300k")
+    per_position = 16 + 16 * 257  # a position row and the head's inputs for one more position
+    assert obj["value"] == (300_000 - 4_112 - 1_152 - 257) // per_position
+    assert obj["achieved"] == _id4_learned_by_hand(obj["value"])

@@ -16,7 +16,8 @@ import torch
 
 from conftest import Cli
 from paramcalc import HEADS, DataError, ModelConfig, from_name
-from paramcalc.train import (Epoch, TrainOptions, default_corpus, load_corpus, make_dataset,
+from paramcalc.train import (Epoch, TrainOptions, default_corpus, evaluate, load_corpus,
+                             make_dataset,
                              new_model, train)
 
 CPU = torch.device("cpu")
@@ -308,3 +309,64 @@ def test_every_model_type_memorizes_a_small_set(model_type: str, tmp_path: Path,
     assert obj["memorized"], (model_type, obj["reason"], obj["min_learnable_confidence"])
     assert obj["train"]["accuracy"] == pytest.approx(obj["achievable_accuracy"])
     assert obj["history"][-1]["loss"] < obj["history"][0]["loss"] / 5
+
+
+# --- the statistics and the stopping rule, against hand values -----------------------------------
+
+class Fixed(torch.nn.Module):
+    """A stand-in model whose next-byte probabilities the test sets: a window's row is chosen
+    by its first byte. A scalar added to every logit gives Adam something to move without
+    changing any probability."""
+
+    def __init__(self, rows: dict[int, dict[int, float]]) -> None:
+        super().__init__()
+        self.config = ModelConfig(vocab_size=257, seq_length=2, d_model=4, num_blocks=1)
+        probs = torch.full((256, 257), 1e-9)
+        for first, row in rows.items():
+            rest = (1 - sum(row.values())) / (257 - len(row))
+            probs[first] = rest
+            for byte, p in row.items():
+                probs[first, byte] = p
+        self.register_buffer("logits", probs.log())
+        self.shift = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, tokens: torch.Tensor, every_position: bool = False) -> torch.Tensor:
+        return self.logits[tokens[:, 0]] + self.shift
+
+
+# corpus bytes 0, 1, 2, …: window i is (i, i+1) and its next byte is i + 2
+CORPUS = bytes(range(64))
+
+
+def test_statistics_by_hand() -> None:
+    data = make_dataset(CORPUS, seq_length=2, samples=4, test_samples=2)
+    model = Fixed({0: {2: 0.3, 9: 0.6},  # wrong: byte 9 is likelier than the target 2
+                   1: {3: 0.9}, 2: {4: 0.5, 7: 0.2}, 3: {5: 0.969}})
+    stats = evaluate(model, data.train)
+    assert stats.accuracy == 3 / 4
+    assert stats.loss == pytest.approx(-(math.log(0.3) + math.log(0.9) + math.log(0.5)
+                                         + math.log(0.969)) / 4, rel=1e-5)  # the mean, not sum
+    # confidence is the highest probability, not p(target): 0.6 for the first window
+    assert stats.confidence_mean == pytest.approx((0.6 + 0.9 + 0.5 + 0.969) / 4, rel=1e-5)
+    assert stats.confidence_min == pytest.approx(0.5, rel=1e-5)
+    assert stats.confidence_max == pytest.approx(0.969, rel=1e-5)
+    assert stats.windows == 4
+
+
+@pytest.mark.parametrize("p, memorized", [(0.969, False), (0.9701, True)])
+def test_the_stopping_rule_at_its_boundary(p: float, memorized: bool) -> None:
+    data = make_dataset(CORPUS, seq_length=2, samples=4, test_samples=2)
+    model = Fixed({i: {i + 2: p} for i in range(4)})
+    result = train(model, data, TrainOptions(max_epochs=3, min_confidence=0.97))
+    assert result.memorized is memorized
+    assert result.epochs == (1 if memorized else 3)
+    assert result.min_learnable_confidence == pytest.approx(p, rel=1e-5)
+
+
+def test_an_unreachable_target_spends_exactly_the_budget() -> None:
+    data = make_dataset(CORPUS, seq_length=2, samples=4, test_samples=2)
+    model = Fixed({i: {i + 2: 0.5} for i in range(4)})
+    result = train(model, data, TrainOptions(max_epochs=7, min_confidence=0.97))
+    assert not result.memorized and result.reason == "budget spent"
+    assert result.epochs == 7 and [e.epoch for e in result.history] == list(range(1, 8))
+    assert result.history[-1].loss == pytest.approx(-math.log(0.5), rel=1e-5)  # a mean

@@ -12,6 +12,7 @@ holds head_width at its value).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -431,6 +432,7 @@ class Grid:
         return valid[order[keep]]
 
 
+@functools.lru_cache(maxsize=64)
 def _evaluators(config: ModelConfig) -> dict[str, tuple[Callable[..., Any],
                                                        Callable[..., Any] | None]]:
     """Numerator and denominator of each component's count, as numpy functions.
@@ -455,8 +457,10 @@ def _exact(top: Callable[..., Any], bottom: Callable[..., Any] | None, args: Seq
     """numerator // denominator in integers (exact at the valid points, where it divides)."""
     import numpy as np
 
-    numerator = np.asarray(top(*args))
-    return numerator if bottom is None else numerator // np.maximum(np.asarray(bottom(*args)), 1)
+    numerator = np.asarray(top(*args), dtype=np.int64)
+    if bottom is None:
+        return numerator
+    return numerator // np.maximum(np.asarray(bottom(*args), dtype=np.int64), 1)
 
 
 def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any]:
@@ -475,8 +479,9 @@ def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any
         else:
             values[name] = np.int64(1)  # a symbol this configuration's formulas do not contain
     follow(config, values, set(grid))
-    return [np.broadcast_to(np.asarray(values[name], dtype=np.int64), (size,))
-            for name in SYMBOLS]
+    # a varied value (or one following it) is a column; a fixed one stays a scalar, so that
+    # nothing is computed a million times over that has one value
+    return [np.asarray(values[name], dtype=np.int64) for name in SYMBOLS]
 
 
 def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
@@ -538,11 +543,11 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         evaluators = _evaluators(head_config)
         # counts have non-negative coefficients and every argument grows with the varied
         # ones, so the largest total sits where every argument is largest: check int64 there
-        corner = [float(a.max()) for a in args]
+        corner = [float(np.max(a)) for a in args]
         if sum(float(top(*corner)) for top, _ in evaluators.values()) > 2**62:  # idle ≤ total
             raise SolveError("the total passes 4.6e18 parameters somewhere in these ranges; "
                              "narrow them")
-        counts = {name: np.broadcast_to(_exact(top, bottom, args), (size,)).astype(np.int64)
+        counts = {name: _full(_exact(top, bottom, args), size)
                   for name, (top, bottom) in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
         active = total - counts["idle"] if "idle" in counts else total
@@ -557,9 +562,21 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         parts["total"].append(total)
         parts["active"].append(active)
         parts["ratio"].append(ratio)
-        parts["valid"].append(_validity(head_config, args))
-    columns = {key: np.concatenate(value) for key, value in parts.items()}
+        parts["valid"].append(np.broadcast_to(_validity(head_config, args), (size,)))
+    # one head: its columns as they are; several: one copy into the grid's columns
+    columns = {key: value[0] if len(value) == 1 else np.concatenate(value)
+               for key, value in parts.items()}
     return Grid(names, columns, list(heads))
+
+
+def _full(values: Any, size: int) -> Any:
+    """An int64 column of ``size``: a computed array as it is, a constant broadcast."""
+    import numpy as np
+
+    if values.shape == (size,):
+        return values
+    return np.full(size, values, dtype=np.int64) if values.ndim == 0 else \
+        np.broadcast_to(values, (size,)).copy()
 
 
 @dataclass(frozen=True)

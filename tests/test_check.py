@@ -86,6 +86,7 @@ def test_tied_heads_use_the_embeddings_own_parameter() -> None:
     assert counts["total"] == 215_168
 
 
+@pytest.mark.mutation_skip
 def test_a_trillion_parameters_check_without_allocating() -> None:
     code = ("import resource; from paramcalc import ModelConfig; from paramcalc.check import check; "
             "c = ModelConfig(vocab_size=50257, seq_length=8192, d_model=16384, num_blocks=2, "

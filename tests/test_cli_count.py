@@ -149,6 +149,7 @@ def test_no_user_string_is_evaluated(cli: Cli) -> None:
     ["derive", "--preset", "ctrl"], ["compare", "--preset", "gpt2-xl"], ["presets"],
     ["solve", "--preset", "id6", "--for", "num_blocks", "--ratio", "1"],
 ], ids=lambda args: args[0])
+@pytest.mark.mutation_skip
 def test_counting_commands_never_import_torch(args: list[str]) -> None:
     code = ("import sys; from paramcalc.cli import app; from typer.testing import CliRunner; "
             f"r = CliRunner().invoke(app, {args + ['--json']!r}); "
@@ -158,6 +159,7 @@ def test_counting_commands_never_import_torch(args: list[str]) -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.mutation_skip
 def test_python_dash_m_and_help(cli: Cli) -> None:
     out = subprocess.run([sys.executable, "-m", "paramcalc", "count", "-p", "id4", "--json"],
                          capture_output=True, text=True, check=True)

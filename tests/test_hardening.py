@@ -16,6 +16,8 @@ from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.mutation_skip  # runs paramcalc in subprocesses
+
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """``paramcalc ARGS`` as a separate process (for encodings, argv bytes and signals)."""

@@ -27,6 +27,8 @@ transformers = pytest.importorskip("transformers")
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
 transformers.logging.set_verbosity_error()
 
+pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
+
 
 def reference(hf_config: Any) -> dict[str, Any]:
     """Counts of transformers' own causal-LM class for ``hf_config``, on the meta device: the

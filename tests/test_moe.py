@@ -131,6 +131,7 @@ def test_bad_expert_and_latent_options(cli: Cli, args: list[str], message: str) 
     assert cli.error("count", *args).startswith(f"Error: {message}")
 
 
+@pytest.mark.mutation_skip
 def test_a_tiny_moe_model_checks_clean_and_memorizes(cli: Cli) -> None:
     model = ["--vocab-size", "257", "--seq-length", "8", "--d-model", "32", "--num-blocks", "2",
              "--n-heads", "4", "--block", "transformer", "--mlp", "gated", "--num-experts", "4",

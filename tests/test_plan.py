@@ -71,6 +71,7 @@ def test_transformer_d_ff_follows_d_model_when_left_to_its_default() -> None:
     ({"name": "num_blocks"}, "give one target"),
 ])
 def test_when_no_value_works_it_says_why(kwargs: dict, message: str) -> None:
+    kwargs = dict(kwargs)  # the parameters are shared by every run of the test
     name = kwargs.pop("name")
     with pytest.raises(SolveError) as error:
         solve(from_name("id6").config, name, **kwargs)

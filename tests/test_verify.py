@@ -68,6 +68,7 @@ def test_id6_memorizes_432_windows_like_the_log() -> None:
     assert 1 <= result.epochs <= 50
 
 
+@pytest.mark.mutation_skip
 def test_like_the_logs_id2_an_aggressive_bottleneck_cannot_memorize() -> None:
     config = from_name("id4").config
     data = make_dataset(default_corpus(), config.seq_length, 432)
@@ -81,6 +82,7 @@ def test_like_the_logs_id2_an_aggressive_bottleneck_cannot_memorize() -> None:
 
 @pytest.mark.parametrize("block", ["seed", "transformer"])
 @pytest.mark.parametrize("head", HEADS, ids=str)
+@pytest.mark.mutation_skip
 def test_every_head_design_trains(head: str, block: str) -> None:
     config = ModelConfig(vocab_size=257, seq_length=8, d_model=32, num_blocks=2, n_heads=2,
                          block=block, head=head, head_width=8 if head != "bottleneck" else None)
@@ -299,6 +301,7 @@ def _tiny_config_json(model_type: str) -> dict[str, object]:
                                         "gemma", "gemma2", "gemma3_text", "phi3", "olmo2",
                                         "gpt_neox", "opt", "starcoder2", "mixtral", "qwen2_moe",
                                         "qwen3_moe", "deepseek_v2", "deepseek_v3"], ids=str)
+@pytest.mark.mutation_skip
 def test_every_model_type_memorizes_a_small_set(model_type: str, tmp_path: Path,
                                                 cli: Cli) -> None:
     path = tmp_path / "config.json"

@@ -23,7 +23,17 @@ class Run:
 
 
 def paramcalc_command() -> list[str]:
-    """The console script beside this interpreter (a venv's bin/), else ``python -m paramcalc``."""
+    """The console script beside this interpreter (a venv's bin/), else ``python -m paramcalc``.
+
+    paramcalc's modules are compiled to bytecode first, as installing a wheel does: with
+    PYTHONDONTWRITEBYTECODE set (as on some machines) an editable install would otherwise
+    compile its source at every start, which torch and transformers, installed from wheels,
+    never do.
+    """
+    spec = importlib.util.find_spec("paramcalc")  # found, not imported: the parent stays small
+    if spec is not None and spec.submodule_search_locations:
+        subprocess.run([sys.executable, "-m", "compileall", "-q",
+                        *spec.submodule_search_locations], check=True)
     script = Path(sys.executable).with_name("paramcalc")
     if script.exists():
         return [str(script)]

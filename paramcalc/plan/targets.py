@@ -1,0 +1,119 @@
+"""Budget planning: solve for one hyperparameter, sweep the design space, curves for plots.
+
+``solve`` lets sympy solve the configuration's own expressions for one symbol, rounds the
+root to valid integers (n_heads must divide d_model, and so on) and verifies the answer by
+substitution. ``sweep`` evaluates lambdified, vectorized expressions over whole grids with
+numpy, never sympy substitution in a loop.
+
+A default that follows another hyperparameter follows it here too: d_ff = 4·d_model when
+d_ff was not given, n_positions = seq_length, head_width = d_model/8 (sweeps only; solve
+holds head_width at its value).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+from ..errors import SolveError
+from ..spec import ModelConfig
+from ..symbols import NAMES, SYMBOLS, lookup
+
+
+_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:[eE]\+?(\d+))?([kKmMgGbBtT]?)$")
+
+#: the largest budget or ratio target: beyond it no model is meant, and exact arithmetic on
+#: the number would be slow
+MAX_TARGET = 10**100
+#: the most points a sweep or a plot evaluates (each head design counts them again)
+MAX_POINTS = 20_000_000
+#: the largest value a sweep may give a hyperparameter: counts are int64
+MAX_VALUE = 2**40
+
+
+def parse_budget(text: str) -> int:
+    """A parameter budget: 250k, 1M, 1.5G, 2e9, 1_000_000 (k, M, G or B, T in either case).
+    Never evaluated as code."""
+    match = _NUMBER.match(text.strip().replace("_", ""))
+    if not match:
+        raise SolveError(f"malformed budget {text!r}; write a number with an optional k, M, G "
+                         "(or B) or T suffix, e.g. 1M or 1.5G")
+    mantissa, exponent, suffix = match.groups()
+    if len(exponent or "") > 3 or int(exponent or 0) > 100:
+        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
+    value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix.lower()]
+    if value > MAX_TARGET:
+        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
+    if value.denominator != 1 or value <= 0:
+        raise SolveError(f"budget {text!r} must be a positive whole number of parameters")
+    return int(value)
+
+
+def parse_ratio(text: str) -> Fraction:
+    """A ratio target: 1, 0.5, 1/8. Never evaluated as code."""
+    cleaned = text.strip()
+    exponent = re.search(r"[eE][+-]?(\d+)", cleaned)
+    if exponent and int(exponent.group(1)[:4]) > 100:
+        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
+                         "1e100")
+    try:
+        value = Fraction(cleaned)
+    except (ValueError, ZeroDivisionError):
+        raise SolveError(f"malformed ratio {text!r}; write a number such as 1, 0.5 or 1/8") from None
+    if value <= 0:
+        raise SolveError(f"ratio target must be positive, got {text!r}")
+    if not Fraction(1, MAX_TARGET) <= value <= MAX_TARGET:
+        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
+                         "1e100")
+    return value
+
+
+def symbol_for(name: str, option: str) -> sp.Symbol:
+    """The symbol for a hyperparameter name or letter; an unknown one lists the known ones."""
+    symbol = lookup(name)
+    if symbol is None:
+        raise SolveError(f"unknown hyperparameter {name!r} in {option}; choose one of: "
+                         f"{', '.join(SYMBOLS)} (or their symbols)")
+    return symbol
+
+
+def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
+           symbolic: bool = False) -> None:
+    """Let the defaults that follow a varied hyperparameter follow it in ``values``.
+
+    d_ff = 4·d_model, n_positions = seq_length, n_kv_heads = n_heads, expert_d_ff = d_ff and
+    shared_d_ff = expert_d_ff when they were not given; a default head_width = d_model/8
+    (d_model for the bottleneck) too, except in symbolic use, where the floor would leave
+    the polynomials behind.
+    """
+    given = dict(config.given)
+    d_ff_moves = "d_ff" in varied
+    if "d_model" in varied and config.block == "transformer" and "d_ff" not in given:
+        values["d_ff"] = 4 * values["d_model"]
+        d_ff_moves = True
+    if "seq_length" in varied and config.positional == "learned" and "n_positions" not in given:
+        values["n_positions"] = values["seq_length"]
+    if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in given:
+        values["n_kv_heads"] = values["n_heads"]
+    expert_moves = "expert_d_ff" in varied
+    if config.num_experts and "expert_d_ff" not in given and d_ff_moves:
+        values["expert_d_ff"] = values["d_ff"]  # an expert is d_ff wide unless told otherwise
+        expert_moves = True
+    if config.shared_experts and "shared_d_ff" not in given and expert_moves:
+        values["shared_d_ff"] = values["expert_d_ff"]
+    if (not symbolic and "d_model" in varied and config.head_width is not None
+            and "head_width" not in given):
+        width = values["d_model"]
+        values["head_width"] = width if config.head == "bottleneck" else (width // 8).clip(1)
+
+
+def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:
+    """The symbols that follow ``x``, as expressions in ``x``."""
+    values: dict[str, Any] = dict(SYMBOLS)
+    follow(config, values, {NAMES[x]}, symbolic=True)
+    return {SYMBOLS[name]: value for name, value in values.items() if value != SYMBOLS[name]}
+

@@ -1,0 +1,202 @@
+"""Rich tables, text and JSON objects for the CLI; the arithmetic lives in the library.
+
+This package draws; each module one family of commands. Here: the console, the rule that
+no figure is cut short, and how formulas and numbers are written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from ..formulas import Budget
+from ..presets import Preset
+from ..spec import HEAD_LAYERS
+
+if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output never needs it
+    from rich.console import Console
+    from rich.table import Table
+
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+#: the narrowest width drawn; a smaller or unreadable COLUMNS (0, 5, "x") gets this
+MIN_WIDTH = 40
+
+
+def console(stderr: bool = False) -> Console:
+    """A console made per call, so that COLUMNS and NO_COLOR are read when it is used."""
+    import os
+
+    from rich.console import Console
+
+    width = None
+    columns = os.environ.get("COLUMNS", "")
+    if columns and (not columns.isdigit() or int(columns) < MIN_WIDTH):
+        width = MIN_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def _whole_class() -> type:
+    from rich.text import Text
+
+    class Whole(Text):
+        """Text whose lines are never wrapped by paramcalc (LaTeX to copy)."""
+
+    return Whole
+
+
+class _LazyWhole:
+    """``Whole``, made on first use so that importing render does not import rich."""
+
+    cls: type | None = None
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return self.cls is not None and isinstance(instance, self.cls)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.cls is None:
+            self.cls = _whole_class()
+        return self.cls(*args, **kwargs)
+
+
+Whole: Any = _LazyWhole()
+
+
+_FIGURE = set("0123456789,.%+-−∞e /()×")
+
+
+def show(renderable: Any, screen: Console | None = None) -> None:
+    """Print a view so that no figure is cut short: columns of figures never wrap or get an
+    ellipsis, and a table too wide for the terminal is printed as stacked rows instead."""
+    from rich.console import Group
+    from rich.table import Table
+
+    screen = screen or console()
+    parts = list(renderable.renderables) if isinstance(renderable, Group) else [renderable]
+    for part in parts:
+        if isinstance(part, Whole):
+            screen.print(part, soft_wrap=True)  # long lines stay whole, to be copied
+            continue
+        if isinstance(part, Table):
+            _hold_figures(part)
+            wide = screen.options.update_width(10**5)  # rich caps a measure at the width
+            if part.__rich_measure__(screen, wide).minimum > screen.width:
+                screen.print(_stacked(part), soft_wrap=False)
+                continue
+        screen.print(part)
+
+
+def _hold_figures(table: Table) -> None:
+    """A column whose cells are all figures keeps each one on one line, whole; any other
+    column folds its text onto more lines rather than cutting it with an ellipsis."""
+    for column in table.columns:
+        cells = [str(cell) for cell in column._cells]
+        if cells and all(cell and set(cell) <= _FIGURE for cell in cells):
+            column.no_wrap = True  # never cut: too wide a table is stacked instead
+            column.min_width = max(column.min_width or 0,
+                                   *(len(cell) for cell in [str(column.header), *cells]))
+        else:
+            column.overflow = "fold"
+
+
+def _stacked(table: Table) -> Any:
+    """A table as one block per row, one "heading: value" line per cell."""
+    from rich.text import Text
+
+    lines: list[str] = []
+    if table.title:
+        lines.append(str(table.title))
+    headings = [str(column.header) or "·" for column in table.columns]
+    rows = zip(*(column._cells for column in table.columns))
+    for row in rows:
+        lines.append("")
+        for heading, cell in zip(headings, row):
+            text = cell.plain if hasattr(cell, "plain") else str(cell)
+            if text:
+                lines.append(f"  {heading}: {Text.from_markup(text).plain}")
+    if table.caption:
+        lines += ["", str(table.caption)]
+    return Text("\n".join(lines))
+
+
+def emit_json(obj: Any) -> str:
+    """The one JSON object a ``--json`` command prints: UTF-8 text, or ASCII with \\u escapes
+    where stdout cannot take UTF-8 (still the same JSON)."""
+    import codecs
+    import sys
+
+    try:
+        utf = codecs.lookup(getattr(sys.stdout, "encoding", None) or "utf-8").name.startswith("utf")
+    except LookupError:
+        utf = False
+    return json.dumps(obj, indent=2, ensure_ascii=not utf)
+
+
+def text(expr: sp.Expr) -> str:
+    """A formula as a person writes it: 4·d²·n rather than 4*d**2*n."""
+    out = sp.sstr(expr)
+    for power in ("10", "9", "8", "7", "6", "5", "4", "3", "2"):
+        out = out.replace(f"**{power}", power.translate(_SUPERSCRIPTS))
+    return out.replace("*", "·")
+
+
+def formula(expr: sp.Expr, latex: bool = False) -> str:
+    """Text or LaTeX."""
+    return sp.latex(expr) if latex else text(expr)
+
+
+def number(value: int | sp.Rational | float | None) -> str:
+    """An integer with separators; a fraction as a decimal and, below 1, as 1/x."""
+    if value is None:
+        return "∞"
+    if isinstance(value, int) or (isinstance(value, sp.Basic) and value.is_Integer):
+        return f"{int(value):,}"
+    x = float(value)
+    if x == 0:
+        return "0"
+    if 0 < abs(x) < 1:
+        return f"{x:.4g} (1/{1 / x:,.4g})"
+    return f"{x:,.4g}"
+
+
+def slope(value: sp.Rational) -> str:
+    """A derivative's value: an integer in full with separators, else six significant digits."""
+    if value.is_Integer:
+        return f"{int(value):,}"
+    return f"{float(value):,.6g}"
+
+
+def _float(value: sp.Expr | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _title(preset: Preset, budget: Budget) -> str:
+    c = budget.config
+    head = c.head or "flatten"
+    blocks = f"{c.num_blocks} {c.block} block{'s' if c.num_blocks != 1 else ''}"
+    return f"{preset.name} · {blocks} · {head} head · {HEAD_LAYERS[head]}"
+
+
+# the commands' views, from their modules (imported last: they use the helpers above)
+from .counts import (check_json, check_table, compare_table, conventions_table,  # noqa: E402
+                     count_json, count_table, derivatives_json, derivatives_table, derive_view,
+                     formulas_json, memory_table, presets_table, ratio_view, summary_json,
+                     summary_view)
+from .images import IMAGE_FORMATS, check_image_format, image_curves, image_training  # noqa: E402
+from .planning import (solve_json, solve_view, sweep_columns, sweep_json,  # noqa: E402
+                       sweep_table, terminal_plot, write_csv)
+from .training import printable, training_progress, verify_json, verify_view  # noqa: E402
+
+__all__ = [
+    "IMAGE_FORMATS", "MIN_WIDTH", "Whole",
+    "check_image_format", "check_json", "check_table", "compare_table", "console",
+    "conventions_table", "count_json", "count_table", "derivatives_json", "derivatives_table",
+    "derive_view", "emit_json", "formula", "formulas_json", "image_curves", "image_training",
+    "memory_table", "number", "presets_table", "printable", "ratio_view", "show", "slope",
+    "solve_json", "solve_view", "summary_json", "summary_view", "sweep_columns", "sweep_json",
+    "sweep_table", "terminal_plot", "text", "training_progress", "verify_json", "verify_view",
+    "write_csv",
+]

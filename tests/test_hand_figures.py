@@ -57,24 +57,20 @@ def _config(size: dict, design: str) -> ModelConfig:
     return ModelConfig(**size, head=head, cell=cell or None)
 
 
+SIZES = {
+    "A": (A, {"embedding": A_EMBEDDING, "positional": 0, "blocks": A_BLOCK, "final_norm": 0},
+          A_HEADS),
+    "B": (B, {"embedding": B_EMBEDDING, "positional": B_POSITIONAL, "blocks": 2 * B_BLOCK,
+              "final_norm": B_FINAL_NORM}, B_HEADS),
+}
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
 @pytest.mark.parametrize("design", sorted(A_HEADS), ids=str)
-def test_size_a_by_hand(design: str) -> None:
-    config = _config(A, design)
-    expected = {"embedding": A_EMBEDDING, "positional": 0, "blocks": A_BLOCK, "final_norm": 0,
-                "head": A_HEADS[design]}
-    expected["total"] = sum(expected.values())
-    formula = budget(config).params
-    built = module_counts(build_meta(config))
-    for name, value in expected.items():
-        assert formula[name] == value, (design, name)
-        assert built[name] == value, (design, name)
-
-
-@pytest.mark.parametrize("design", sorted(B_HEADS), ids=str)
-def test_size_b_by_hand(design: str) -> None:
-    config = _config(B, design)
-    expected = {"embedding": B_EMBEDDING, "positional": B_POSITIONAL, "blocks": 2 * B_BLOCK,
-                "final_norm": B_FINAL_NORM, "head": B_HEADS[design]}
+def test_every_head_design_by_hand(size: str, design: str) -> None:
+    shape, backbone, heads = SIZES[size]
+    config = _config(shape, design)
+    expected = {**backbone, "head": heads[design]}
     expected["total"] = sum(expected.values())
     formula = budget(config).params
     built = module_counts(build_meta(config))

@@ -1,14 +1,6 @@
-"""Budget planning: solve for one hyperparameter, sweep the design space, curves for plots.
-
-``solve`` lets sympy solve the configuration's own expressions for one symbol, rounds the
-root to valid integers (n_heads must divide d_model, and so on) and verifies the answer by
-substitution. ``sweep`` evaluates lambdified, vectorized expressions over whole grids with
-numpy, never sympy substitution in a loop.
-
-A default that follows another hyperparameter follows it here too: d_ff = 4·d_model when
-d_ff was not given, n_positions = seq_length, head_width = d_model/8 (sweeps only; solve
-holds head_width at its value).
-"""
+"""What planning aims at and moves: budgets and ratio targets parsed (never evaluated as
+code), hyperparameter names, the bounds of a sweep, and the defaults that follow a varied
+hyperparameter."""
 
 from __future__ import annotations
 

@@ -187,3 +187,25 @@ def test_a_tensor_shared_into_the_wrong_component_fails_the_check(
     failed = {row.component: (row.formula, row.instantiated) for row in result.rows if not row.ok}
     assert failed["head"] == (257 * 16 + 257, 257)  # only the bias is the head's own now
     assert "total" in failed and "embedding" not in failed
+
+
+def test_rows_take_zero_where_one_side_has_no_such_component() -> None:
+    from paramcalc.check import Row, rows
+
+    got = rows({"embedding": 4, "total": 9}, {"embedding": 4, "total": 12, "other": 3})
+    assert Row("other", 0, 3) in got and all(isinstance(r.formula, int) for r in got)
+
+
+def test_summary_layers_and_per_position_output(cli: Cli) -> None:
+    obj = cli.json("summary", "--preset", "gpt2", "--num-blocks", "1", "--seq-length", "16",
+                   "--n-positions", "16")
+    assert [layer["name"] for layer in obj["layers"]] == ["embedding", "positional", "blocks.0",
+                                                          "final_norm", "head.tied"]
+    assert obj["layers"][-1]["output_shape"] == [None, 16, 50257]  # every position, as GPT-2
+
+
+def test_check_json_of_a_mixture_of_experts_holds_integers(cli: Cli) -> None:
+    obj = cli.json("check", "--preset", "mixtral-8x7b", "--num-blocks", "2")
+    assert obj["ok"]
+    assert all(isinstance(row[key], int) for row in obj["rows"]
+               for key in ("formula", "instantiated"))

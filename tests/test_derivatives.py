@@ -61,3 +61,25 @@ def test_wrt_restricts_to_one_symbol() -> None:
     rows = budget(from_name("id4").config).derivatives("total", S)
     assert list(rows) == ["seq_length"]
     assert rows["seq_length"].value == 257 * 16  # ∂(S·d·V)/∂S = d·V
+
+
+def test_each_derivative_names_its_hyperparameter() -> None:
+    from paramcalc import budget, from_name
+
+    rows = budget(from_name("id4").config).derivatives("total")
+    assert all(name == d.name and d.symbol.name in ("V", "S", "d", "n") for name, d in rows.items())
+
+
+def test_count_json_formulas_name_every_row() -> None:
+    from typer.testing import CliRunner
+
+    from paramcalc.cli import app
+
+    def formulas(*args: str) -> list[str]:
+        import json
+        return list(json.loads(CliRunner().invoke(app, ["count", *args, "--json"]).stdout)
+                    ["formulas"])
+
+    assert formulas("--preset", "id4")[-2:] == ["per_block", "total"]
+    assert formulas("--preset", "deepseek-v3")[-4:] == ["per_block[dense]", "per_block[moe]",
+                                                          "total", "active"]

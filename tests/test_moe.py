@@ -142,3 +142,46 @@ def test_a_tiny_moe_model_checks_clean_and_memorizes(cli: Cli) -> None:
     obj = cli.json("verify", *model, "--samples", "64", "--max-epochs", "300", "--lr", "3e-3",
                    "--batch-size", "16", "--min-confidence", "0.5", "--length", "8")
     assert obj["memorized"], obj["reason"]
+
+
+def _every_switch(**changes: object) -> "ModelConfig":
+    from paramcalc import ModelConfig
+
+    values: dict = dict(vocab_size=100, seq_length=8, d_model=16, num_blocks=2, n_heads=2,
+                        d_ff=9, block="transformer", positional="rotary", norm="rmsnorm",
+                        mlp="gated", qkv_bias=True, proj_bias=True, mlp_bias=True,
+                        kv_lora_rank=6, qk_rope_head_dim=4, qk_nope_head_dim=3, v_head_dim=5,
+                        num_experts=3, experts_per_token=2, expert_d_ff=7, shared_experts=2,
+                        shared_d_ff=5, shared_expert_gate=True, dense_layers=[0],
+                        final_norm=True, head="linear", logits_bias=False)
+    values.update(changes)
+    return ModelConfig(**values)
+
+
+# by hand, for _every_switch(): latent attention without a query latent, biases on
+ATTENTION = (16 * 14  # queries d → h·(d_N + d_R) = 2·7, never a bias
+             + (16 * 10 + 10)  # keys/values d → r_kv + d_R = 6 + 4, biased
+             + 6  # RMSNorm on the r_kv latent
+             + 6 * 16  # r_kv → h·(d_N + d_V) = 2·8, never a bias
+             + (10 * 16 + 16))  # output h·d_V = 10 → d, biased
+DENSE_FF = 2 * (16 * 9 + 9) + (9 * 16 + 16)  # gate and up d → 9, down 9 → d, biased
+EXPERT = 2 * 16 * 7 + 7 * 16  # gated, 7 wide, and experts never have biases
+SHARED = 2 * (16 * 10 + 10) + (10 * 16 + 16)  # one part E_S·f_S = 2·5 wide, biased
+MOE_FF = 16 * 3 + 3 * EXPERT + SHARED + 16  # router d → E, experts, shared, gate d → 1
+NORMS = 2 * 16
+
+
+def test_latent_attention_and_experts_with_every_switch_by_hand() -> None:
+    from paramcalc import budget
+    from paramcalc.check import check
+
+    config = _every_switch()
+    total = 100 * 16 + (ATTENTION + NORMS + DENSE_FF) + (ATTENTION + NORMS + MOE_FF) + 16 + 1600
+    params = budget(config).params
+    assert (params["total"], params["active"]) == (total, total - (3 - 2) * EXPERT)
+    assert check(config).ok  # and paramcalc's own modules hold the same
+    # a query latent of rank 4 (biased like the keys): d → 4, RMSNorm(4), 4 → 14
+    with_latent = _every_switch(q_lora_rank=4)
+    queries = (16 * 4 + 4) + 4 + 4 * 14
+    assert budget(with_latent).params["total"] == total - 2 * (16 * 14 - queries)
+    assert check(with_latent).ok

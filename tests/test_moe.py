@@ -159,16 +159,16 @@ def _every_switch(**changes: object) -> "ModelConfig":
 
 
 # by hand, for _every_switch(): latent attention without a query latent, biases on
-ATTENTION = (16 * 14  # queries d → h·(d_N + d_R) = 2·7, never a bias
+SW_ATTENTION = (16 * 14  # queries d → h·(d_N + d_R) = 2·7, never a bias
              + (16 * 10 + 10)  # keys/values d → r_kv + d_R = 6 + 4, biased
              + 6  # RMSNorm on the r_kv latent
              + 6 * 16  # r_kv → h·(d_N + d_V) = 2·8, never a bias
              + (10 * 16 + 16))  # output h·d_V = 10 → d, biased
-DENSE_FF = 2 * (16 * 9 + 9) + (9 * 16 + 16)  # gate and up d → 9, down 9 → d, biased
-EXPERT = 2 * 16 * 7 + 7 * 16  # gated, 7 wide, and experts never have biases
-SHARED = 2 * (16 * 10 + 10) + (10 * 16 + 16)  # one part E_S·f_S = 2·5 wide, biased
-MOE_FF = 16 * 3 + 3 * EXPERT + SHARED + 16  # router d → E, experts, shared, gate d → 1
-NORMS = 2 * 16
+SW_DENSE_FF = 2 * (16 * 9 + 9) + (9 * 16 + 16)  # gate and up d → 9, down 9 → d, biased
+SW_EXPERT = 2 * 16 * 7 + 7 * 16  # gated, 7 wide, and experts never have biases
+SW_SHARED = 2 * (16 * 10 + 10) + (10 * 16 + 16)  # one part E_S·f_S = 2·5 wide, biased
+SW_MOE_FF = 16 * 3 + 3 * SW_EXPERT + SW_SHARED + 16  # router d → E, experts, shared, gate d → 1
+SW_NORMS = 2 * 16
 
 
 def test_latent_attention_and_experts_with_every_switch_by_hand() -> None:
@@ -176,9 +176,9 @@ def test_latent_attention_and_experts_with_every_switch_by_hand() -> None:
     from paramcalc.check import check
 
     config = _every_switch()
-    total = 100 * 16 + (ATTENTION + NORMS + DENSE_FF) + (ATTENTION + NORMS + MOE_FF) + 16 + 1600
+    total = 100 * 16 + (SW_ATTENTION + SW_NORMS + SW_DENSE_FF) + (SW_ATTENTION + SW_NORMS + SW_MOE_FF) + 16 + 1600
     params = budget(config).params
-    assert (params["total"], params["active"]) == (total, total - (3 - 2) * EXPERT)
+    assert (params["total"], params["active"]) == (total, total - (3 - 2) * SW_EXPERT)
     assert check(config).ok  # and paramcalc's own modules hold the same
     # a query latent of rank 4 (biased like the keys): d → 4, RMSNorm(4), 4 → 14
     with_latent = _every_switch(q_lora_rank=4)

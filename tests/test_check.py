@@ -209,3 +209,16 @@ def test_check_json_of_a_mixture_of_experts_holds_integers(cli: Cli) -> None:
     assert obj["ok"]
     assert all(isinstance(row[key], int) for row in obj["rows"]
                for key in ("formula", "instantiated"))
+
+
+def test_a_configuration_torch_cannot_run_is_one_line_in_summary(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramcalc.modules as modules
+
+    def fails(self: modules.LanguageModel, tokens: torch.Tensor,
+              every_position: bool = False) -> torch.Tensor:
+        raise RuntimeError("shapes cannot be multiplied\n(a C++ stack trace)")
+
+    monkeypatch.setattr(modules.LanguageModel, "forward", fails)
+    assert cli.error("summary", "--preset", "id4") == (
+        "Error: cannot run this configuration in torch: shapes cannot be multiplied")

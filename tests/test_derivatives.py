@@ -80,6 +80,7 @@ def test_count_json_formulas_name_every_row() -> None:
         return list(json.loads(CliRunner().invoke(app, ["count", *args, "--json"]).stdout)
                     ["formulas"])
 
-    assert formulas("--preset", "id4")[-2:] == ["per_block", "total"]
-    assert formulas("--preset", "deepseek-v3")[-4:] == ["per_block[dense]", "per_block[moe]",
-                                                          "total", "active"]
+    components = ["embedding", "positional", "blocks", "final_norm", "head"]
+    assert formulas("--preset", "id4") == [*components, "per_block", "total"]
+    assert formulas("--preset", "deepseek-v3") == [*components, "per_block[dense]",
+                                                   "per_block[moe]", "total", "active"]

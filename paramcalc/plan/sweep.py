@@ -226,10 +226,13 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
                   for name, (top, bottom) in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
         active = total - counts["idle"] if "idle" in counts else total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(counts["head"] > 0,
-                             counts["blocks"] / np.maximum(counts["head"], 1), np.inf)
-        parts["design"].append(np.full(size, index))
+        owned = counts["head"]
+        if bool((owned > 0).all()):
+            ratio = counts["blocks"] / owned
+        else:  # a head that owns nothing somewhere: its ratio is infinite there
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(owned > 0, counts["blocks"] / np.maximum(owned, 1), np.inf)
+        parts["design"].append(np.broadcast_to(np.int64(index), (size,)))
         for name in names:
             parts[name].append(grid[name])
         for name in COMPONENTS:

@@ -257,6 +257,11 @@ SOLVE_CASES = [
     ("llama-3.2-1b", {"num_blocks": 2}, "n_kv_heads", 32, True),  # must divide n_heads = 32
     ("mixtral-8x7b", {"num_blocks": 2}, "num_experts", 64, False),
     ("id4", {"positional": "learned"}, "seq_length", 300, False),  # n_positions follows S
+    ("id4", {"positional": "learned", "n_positions": 64}, "n_positions", 300, False),  # ≥ S
+    ("llama-3.2-1b", {"num_blocks": 1, "n_kv_heads": 4, "seq_length": 8}, "n_heads", 64,
+     False),  # at least n_kv_heads, a multiple of it
+    ("deepseek-v3", {"num_blocks": 4, "seq_length": 8}, "num_blocks", 12, False),  # > the
+    # last dense layer (2)
 ]
 
 

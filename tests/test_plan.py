@@ -377,3 +377,19 @@ def test_n_positions_follows_seq_length_in_sweep_plot_and_solve(cli: Cli) -> Non
     per_position = 16 + 16 * 257  # a position row and the head's inputs for one more position
     assert obj["value"] == (300_000 - 4_112 - 1_152 - 257) // per_position
     assert obj["achieved"] == _id4_learned_by_hand(obj["value"])
+
+
+def test_a_given_size_and_its_default_sweep_differently() -> None:
+    # equal configurations, different formulas: head_dim given is held, a default follows d/h
+    base = dict(vocab_size=100, seq_length=8, d_model=32, num_blocks=1, n_heads=4,
+                block="transformer", head="tied")
+    ranges = [parse_range("d_model=32:64:32")]
+    follows = sweep(ModelConfig(**base), ranges).columns["total"].tolist()
+    held = sweep(ModelConfig(**base, head_dim=8), ranges).columns["total"].tolist()
+
+    def by_hand(d: int, width: int) -> int:  # q, k, v d → width, o width → d, all biased
+        attention = 3 * (d * width + width) + (width * d + d)
+        return 100 * d + attention + (d * 4 * d + 4 * d) + (4 * d * d + d) + 2 * 2 * d
+
+    assert follows == [by_hand(32, 32), by_hand(64, 64)]
+    assert held == [by_hand(32, 32), by_hand(64, 32)]

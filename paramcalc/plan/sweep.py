@@ -107,9 +107,20 @@ class Grid:
         return valid[order[keep]]
 
 
-@functools.lru_cache(maxsize=64)
 def _evaluators(config: ModelConfig) -> dict[str, tuple[Callable[..., Any],
                                                        Callable[..., Any] | None]]:
+    """The numpy functions of a configuration's counts, made once per configuration.
+
+    Equal configurations can still have different formulas: a size the user gave is its own
+    symbol, a default one follows what it defaults to (head_dim = d/h). The names given are
+    part of the key.
+    """
+    return _lambdified(config, frozenset(name for name, _ in config.given))
+
+
+@functools.lru_cache(maxsize=64)
+def _lambdified(config: ModelConfig, given: frozenset[str]
+                ) -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
     """Numerator and denominator of each component's count, as numpy functions.
 
     A default head width d/h makes a count a fraction; evaluating its integer numerator and

@@ -440,14 +440,15 @@ def load_checkpoint(checkpoint: Checkpoint, device: torch.device, path: str | Pa
     return model.to(device)
 
 
-def training_bytes(config: ModelConfig, batch_size: int) -> int:
+def training_bytes(config: ModelConfig, batch_size: int, params: int | None = None) -> int:
     """About how many bytes training ``config`` takes, from paramcalc's own formulas, before
     anything is allocated: fp32 weights, gradients and Adam's two moments (16 bytes a
     parameter), and the activations of one batch (a generous 40 floats per position and
     width in each block, the attention scores, and the logits)."""
-    from .formulas import budget
+    if params is None:
+        from .formulas import budget
 
-    params = budget(config).params["total"]
+        params = budget(config).params["total"]
     S, d, n, h = config.seq_length, config.d_model, config.num_blocks, config.n_heads or 1
     per_block = 40 * S * d + 3 * h * S * S
     return 16 * params + 4 * batch_size * (n * per_block + S * config.vocab_size + S * d)
@@ -467,19 +468,16 @@ def available_bytes() -> int | None:
 
 def check_fits(config: ModelConfig, batch_size: int, device: torch.device) -> None:
     """Refuse a model the machine cannot train, with the figure, before building it."""
-    need = training_bytes(config, batch_size)
+    from .formulas import budget
+
+    params = budget(config).params["total"]
+    need = training_bytes(config, batch_size, params)
     if device.type == "cuda":
         have: int | None = torch.cuda.mem_get_info()[0]
     else:
         have = available_bytes()
     if have is not None and need > have:
         raise ConfigError(f"training this model needs about {need / 2**30:,.1f} GiB "
-                          f"({budget_total(config):,} parameters at 16 bytes each for Adam, plus "
-                          f"one batch of activations), but {have / 2**30:,.1f} GiB is available "
-                          f"on {device.type}; make it smaller")
-
-
-def budget_total(config: ModelConfig) -> int:
-    from .formulas import budget
-
-    return budget(config).params["total"]
+                          f"({params:,} parameters at 16 bytes each for Adam, plus one batch of "
+                          f"activations), but {have / 2**30:,.1f} GiB is available on "
+                          f"{device.type}; make it smaller")

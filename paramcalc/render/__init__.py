@@ -39,30 +39,16 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
-def _whole_class() -> type:
-    from rich.text import Text
+class Whole:
+    """Text printed whole, never wrapped by paramcalc: LaTeX to be copied."""
 
-    class Whole(Text):
-        """Text whose lines are never wrapped by paramcalc (LaTeX to copy)."""
+    def __init__(self, text: str) -> None:
+        self.text = text
 
-    return Whole
+    def __rich__(self) -> Any:
+        from rich.text import Text
 
-
-class _LazyWhole:
-    """``Whole``, made on first use so that importing render does not import rich."""
-
-    cls: type | None = None
-
-    def __instancecheck__(self, instance: Any) -> bool:
-        return self.cls is not None and isinstance(instance, self.cls)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.cls is None:
-            self.cls = _whole_class()
-        return self.cls(*args, **kwargs)
-
-
-Whole: Any = _LazyWhole()
+        return Text(self.text)
 
 
 _FIGURE = set("0123456789,.%+-−∞e /()×")

@@ -255,16 +255,31 @@ class Experts(nn.Module):
             self.gate = _uniform((num_experts, d_model, width), d_model)
         self.down = _uniform((num_experts, width, d_model), width)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """(N, d) tokens and (N, E) routing weights, zero for the experts a token is not sent
-        to -> (N, d). Every expert runs on every token: these models are small."""
-        up = torch.einsum("nd,edf->enf", x, self.up)  # (E, N, f_E)
+    def expert(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Expert ``index`` on (M, d) tokens -> (M, d)."""
+        up = x @ self.up[index]  # (M, f_E)
         if self.gated:
-            hidden = F.silu(torch.einsum("nd,edf->enf", x, self.gate)) * up
+            hidden = F.silu(x @ self.gate[index]) * up
         else:
             hidden = F.gelu(up, approximate="tanh")
-        out = torch.einsum("enf,efd->end", hidden, self.down)  # (E, N, d)
-        return torch.einsum("end,ne->nd", out, weights)
+        return hidden @ self.down[index]
+
+    def forward(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(N, d) tokens, the (N, K) experts each is sent to and their (N, K) weights -> (N, d).
+
+        Each expert runs on the tokens sent to it only, as a mixture of experts does: a token
+        costs K experts' FLOPs. On the meta device, where routing cannot depend on values, a
+        pass gives shapes only and every expert sees every token.
+        """
+        if x.device.type == "meta":
+            return sum((self.expert(e, x) for e in range(self.up.shape[0])),
+                       torch.zeros_like(x))
+        out = torch.zeros_like(x)
+        for index in range(self.up.shape[0]):
+            token, slot = torch.where(chosen == index)  # the tokens routed to this expert
+            routed = self.expert(index, x[token]) * weights[token, slot, None]
+            out = out.index_add(0, token, routed)
+        return out
 
 
 class MixtureOfExperts(nn.Module):
@@ -290,8 +305,7 @@ class MixtureOfExperts(nn.Module):
         tokens = x.reshape(-1, x.shape[-1])  # (N, d)
         scores = F.softmax(self.router(tokens), dim=-1)  # (N, E)
         top, chosen = scores.topk(self.top_k, dim=-1)  # (N, K)
-        weights = torch.zeros_like(scores).scatter(-1, chosen, top / top.sum(-1, keepdim=True))
-        out = self.experts(tokens, weights)
+        out = self.experts(tokens, chosen, top / top.sum(-1, keepdim=True))
         if self.shared is not None:
             shared = self.shared(tokens)
             if self.shared_gate is not None:

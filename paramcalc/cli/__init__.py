@@ -273,4 +273,4 @@ def main() -> None:
 
 
 # the commands, by family (imported last: they register on ``app``)
-from . import counting, planning, training  # noqa: E402,F401
+from . import computing, counting, planning, training  # noqa: E402,F401

@@ -171,6 +171,7 @@ from .counts import (check_json, check_table, compare_table, conventions_table, 
                      count_json, count_table, derivatives_json, derivatives_table, derive_view,
                      formulas_json, memory_table, presets_table, ratio_view, summary_json,
                      summary_view)
+from .compute import flops_json, flops_view  # noqa: E402
 from .images import IMAGE_FORMATS, check_image_format, image_curves, image_training  # noqa: E402
 from .planning import (solve_json, solve_view, sweep_columns, sweep_json,  # noqa: E402
                        sweep_table, terminal_plot, write_csv)
@@ -180,7 +181,7 @@ __all__ = [
     "IMAGE_FORMATS", "MIN_WIDTH", "Whole",
     "check_image_format", "check_json", "check_table", "compare_table", "console",
     "conventions_table", "count_json", "count_table", "derivatives_json", "derivatives_table",
-    "derive_view", "emit_json", "formula", "formulas_json", "image_curves", "image_training",
+    "derive_view", "emit_json", "flops_json", "flops_view", "formula", "formulas_json", "image_curves", "image_training",
     "memory_table", "number", "presets_table", "printable", "ratio_view", "show", "slope",
     "solve_json", "solve_view", "summary_json", "summary_view", "sweep_columns", "sweep_json",
     "sweep_table", "terminal_plot", "text", "training_progress", "verify_json", "verify_view",

@@ -1,0 +1,94 @@
+"""The compute and memory budget: the flops command."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .. import render
+from ..compute import ATTENTION, DTYPES, GPUS, OPTIMIZERS, RECOMPUTE, Settings, compute
+from ..errors import ParamcalcError
+from ..formulas import budget
+from ..presets import Preset
+
+from . import JsonFlag, _print, app, model_options
+
+_RUN = "Training run and hardware"
+_MEMORY = "Memory"
+
+Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)  # type: ignore[misc]
+Optimizer = Enum("Optimizer", {name: name for name in OPTIMIZERS}, type=str)  # type: ignore[misc]
+Recompute = Enum("Recompute", {name: name for name in RECOMPUTE}, type=str)  # type: ignore[misc]
+AttentionKind = Enum("AttentionKind", {name: name for name in ATTENTION}, type=str)  # type: ignore[misc]
+Gpu = Enum("Gpu", {name: name for name in GPUS}, type=str)  # type: ignore[misc]
+
+
+def _parse_count(text: str | None, flag: str) -> int | None:
+    """A token count: 300B, 1.4T, 2e12 (never evaluated as code)."""
+    if text is None:
+        return None
+    from ..errors import SolveError
+    from ..plan.targets import parse_budget
+
+    try:
+        return parse_budget(text)
+    except SolveError:
+        raise ParamcalcError(f"malformed {flag} {text!r}; write a positive whole number with an "
+                             "optional k, M, G (or B) or T suffix, e.g. 300B or 1.4T") from None
+
+
+@app.command()
+@model_options
+def flops(
+    model: Preset,
+    tokens: Annotated[str | None, typer.Option(
+        help="training tokens D: 300B, 1.4T [Chinchilla's 20 per parameter]",
+        rich_help_panel=_RUN)] = None,
+    gpu: Annotated[Gpu | None, typer.Option(
+        help="a device whose dense bf16 peak to use: " + ", ".join(
+            f"{name} {peak:g}" for name, peak in GPUS.items()) + " TFLOP/s",
+        rich_help_panel=_RUN)] = None,
+    peak_tflops: Annotated[float | None, typer.Option(
+        help="peak TFLOP/s of one device (instead of --gpu)", rich_help_panel=_RUN)] = None,
+    mfu: Annotated[float, typer.Option(
+        help="model FLOPs utilisation: the share of the peak a run reaches, in (0, 1]",
+        rich_help_panel=_RUN)] = 0.4,
+    devices: Annotated[int, typer.Option(help="data-parallel devices G", rich_help_panel=_RUN)] = 1,
+    dtype: Annotated[Dtype, typer.Option(
+        help="weights, activations and KV cache; 16- and 8-bit train in mixed precision with "
+             "fp32 master weights", rich_help_panel=_MEMORY)] = Dtype.bf16,  # type: ignore[attr-defined]
+    optimizer: Annotated[Optimizer, typer.Option(
+        help="adam (two fp32 moments), adam8bit (two 1-byte moments) or sgd (fp32 momentum)",
+        rich_help_panel=_MEMORY)] = Optimizer.adam,  # type: ignore[attr-defined]
+    zero: Annotated[int, typer.Option(
+        help="ZeRO stage: 0 none, 1 optimizer state, 2 and gradients, 3 and weights (FSDP)",
+        rich_help_panel=_MEMORY)] = 0,
+    batch_size: Annotated[int, typer.Option(
+        help="sequences per device per step (activations and KV cache)",
+        rich_help_panel=_MEMORY)] = 1,
+    context: Annotated[int | None, typer.Option(
+        help="tokens held in the KV cache [seq_length]", rich_help_panel=_MEMORY)] = None,
+    recompute: Annotated[Recompute, typer.Option(
+        help="activation recomputation: none, selective (attention's S × S part) or full "
+             "(each block keeps its input)", rich_help_panel=_MEMORY)] = Recompute.none,  # type: ignore[attr-defined]
+    attention: Annotated[AttentionKind, typer.Option(
+        help="flash attention keeps no S × S scores for backward; eager keeps the softmax",
+        rich_help_panel=_MEMORY)] = AttentionKind.flash,  # type: ignore[attr-defined]
+    as_json: JsonFlag = False,
+) -> None:
+    """FLOPs per component (forward, backward, a training step) with formulas, per predicted
+    token against the 6·N and Kaplan rules, a training run's compute and time, the
+    Chinchilla-optimal size, and memory: KV cache, activations and training memory per device
+    under ZeRO."""
+    if gpu is not None and peak_tflops is not None:
+        raise ParamcalcError("give --gpu or --peak-tflops, not both")
+    peak = GPUS[gpu.value] if gpu is not None else peak_tflops
+    settings = Settings(dtype=dtype.value, optimizer=optimizer.value, zero=zero, devices=devices,
+                        batch_size=batch_size, recompute=recompute.value,
+                        attention=attention.value, context=context,
+                        tokens=_parse_count(tokens, "--tokens"), peak_tflops=peak, mfu=mfu)
+    result = compute(budget(model.config), settings)
+    _print(as_json, lambda: render.flops_json(model, result),
+           lambda: render.flops_view(model, result))

@@ -1,0 +1,457 @@
+"""The compute and memory budgets beside the parameter budget: FLOPs, KV cache, activations and
+sharded training memory, as sympy expressions over the same symbols as the counts.
+
+How FLOPs are counted (the convention of ``torch.utils.flop_counter.FlopCounterMode``, which
+``check`` holds these formulas to): a matrix product of an (M × K) by a (K × N) matrix costs
+2·M·K·N FLOPs; biases, norms, activations, softmax, rotary positions and embedding lookups
+cost nothing. Attention's two products over the scores are counted in full, S × S, as the
+counter counts them: a causal mask does not halve them. ``forward`` is one sequence of
+seq_length tokens at batch 1, with a per-position head (tied, linear) applied at every
+position. ``backward`` is two products for each forward one (the gradient of its input and
+of its weight), less the one an RNN head skips for its constant initial state. A training
+step is forward plus backward.
+
+A **token** of training data is one predicted token: a per-position head predicts S per
+sequence, the log's window heads (flatten, …) one.
+
+Counting FLOPs imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from .errors import ConfigError
+from .formulas import COMPONENTS, Budget, Count, Derivative, attention_widths
+from .spec import ModelConfig
+from .symbols import (NAMES, SYMBOLS, E_S, K, S, V, E, d, d_N, d_R, d_V, f, f_E, f_S, h, k, n,
+                      r_kv, r_q, w)
+
+_ZERO = sp.Integer(0)
+
+#: heads that predict at every position (S predictions per sequence); the others predict once
+PER_POSITION = ("tied", "linear")
+
+#: bytes per value of each storage type
+DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+#: bytes per parameter of each optimizer's state (its moments; the fp32 master copy of mixed
+#: precision is counted apart): Adam two fp32 moments, 8-bit Adam (Dettmers et al. 2022) two
+#: 1-byte moments, SGD one fp32 momentum
+OPTIMIZERS = {"adam": 8, "adam8bit": 2, "sgd": 4}
+#: ZeRO stages (Rajbhandari et al. 2020): what is sharded across the data-parallel devices.
+#: 0: nothing (plain data parallelism); 1: optimizer state; 2: and gradients; 3 (= FSDP's
+#: full sharding): and the weights
+ZERO_STAGES = (0, 1, 2, 3)
+RECOMPUTE = ("none", "selective", "full")
+ATTENTION = ("flash", "eager")
+#: dense bf16 peak TFLOP/s per device, from the vendors' data sheets (without sparsity)
+GPUS = {"v100": 125.0, "a100": 312.0, "h100": 989.0, "h200": 989.0, "mi300x": 1307.0}
+#: Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models": parameters and
+#: tokens grow alike with compute (their approaches 1 and 2: a ≈ b ≈ 0.5), at about 20 tokens
+#: per parameter (Table 3: 67B parameters for 1.5T tokens). With C = 6·N·D:
+#: N_opt = sqrt(C / 120), D_opt = 20·N_opt.
+CHINCHILLA_TOKENS_PER_PARAM = 20
+
+
+def matmul(rows: sp.Expr, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
+    """FLOPs of (rows × inputs) @ (inputs × outputs): one multiply and one add per term."""
+    return 2 * rows * inputs * outputs
+
+
+def linear(config: ModelConfig, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
+    """A dense layer applied at every position of one sequence."""
+    return matmul(S, inputs, outputs)
+
+
+def attention_flops(config: ModelConfig) -> tuple[sp.Expr, sp.Expr]:
+    """The projections' FLOPs, and the two products over the S × S scores (queries · keys,
+    weights · values), for one block over one sequence."""
+    if config.block == "seed":
+        return 3 * linear(config, d, d), 2 * matmul(S, d, S)
+    if config.latent:
+        head = d_N + d_R
+        if config.q_lora_rank is not None:
+            queries = linear(config, d, r_q) + linear(config, r_q, h * head)
+        else:
+            queries = linear(config, d, h * head)
+        keys_values = linear(config, d, r_kv + d_R) + linear(config, r_kv, h * (d_N + d_V))
+        projections = queries + keys_values + linear(config, h * d_V, d)
+        return projections, h * matmul(S, head, S) + h * matmul(S, S, d_V)
+    head_width, queries, keys = attention_widths(config)
+    projections = (linear(config, d, queries) + 2 * linear(config, d, keys)
+                   + linear(config, queries, d))
+    return projections, 2 * h * matmul(S, head_width, S)
+
+
+def feed_forward_flops(config: ModelConfig, width: sp.Expr = f) -> sp.Expr:
+    """d → width → d at every position; a gated layer has two input matrices."""
+    inputs = 2 if config.mlp == "gated" else 1
+    return inputs * linear(config, d, width) + linear(config, width, d)
+
+
+def block_flops(config: ModelConfig, moe: bool = False) -> sp.Expr:
+    """One block's forward FLOPs over one sequence; in a mixture of experts each token passes
+    the router, its K experts and the shared experts."""
+    projections, scores = attention_flops(config)
+    if config.block == "seed":
+        return projections + scores + linear(config, d, d)
+    if not moe:
+        return projections + scores + feed_forward_flops(config)
+    mixing = linear(config, d, E) + K * feed_forward_flops(config, f_E)
+    if config.shared_experts:
+        mixing += feed_forward_flops(config, E_S * f_S)
+        if config.shared_expert_gate:
+            mixing += linear(config, d, 1)
+    return projections + scores + mixing
+
+
+def head_flops(config: ModelConfig) -> sp.Expr:
+    """The head's forward FLOPs: window heads predict once, per-position heads S times."""
+    kind = config.head
+    if kind == "flatten":
+        return matmul(1, S * d, V)
+    if kind == "bottleneck":
+        return matmul(1, S * d, k) + matmul(1, k, V)
+    if kind == "td-dense":
+        return matmul(S, d, k) + matmul(1, S * k, V)
+    if kind == "conv":
+        return matmul(S, w * d, k) + matmul(1, S * k, V)
+    if kind == "rnn":
+        gates = 3 if config.cell == "gru" else 4
+        # every step: the input and the previous state through each gate
+        return matmul(S, d, gates * k) + matmul(S, k, gates * k) + matmul(1, S * k, V)
+    if kind == "tied-flatten":
+        return matmul(1, S * d, d) + matmul(1, d, V)
+    if kind in PER_POSITION:
+        return matmul(S, d, V)
+    raise AssertionError(f"no FLOP formula for head {kind!r}")  # spec.py admits only known heads
+
+
+def _skipped_in_backward(config: ModelConfig) -> sp.Expr:
+    """Products whose input is a constant, so the backward pass computes only their weight's
+    gradient: an RNN head's first step, on the zero initial state."""
+    if config.head == "rnn":
+        gates = 3 if config.cell == "gru" else 4
+        return matmul(1, k, gates * k)
+    return _ZERO
+
+
+def predictions(config: ModelConfig) -> sp.Expr:
+    """Predicted tokens per sequence: S for a per-position head, 1 for a window head."""
+    return S if config.head in PER_POSITION else sp.Integer(1)
+
+
+# -- memory -------------------------------------------------------------------------------
+
+
+def kv_cache_values(config: ModelConfig) -> sp.Expr:
+    """Values cached per token, all layers: each layer's keys and values. Grouped-query
+    attention caches n_kv_heads heads; latent attention its r_kv-wide latent and the d_R-wide
+    rotary key the heads share (DeepSeek-V2, section 2.1; transformers caches the same)."""
+    if config.block == "seed":
+        return 2 * n * d
+    if config.latent:
+        return n * (r_kv + d_R)
+    _, _, keys = attention_widths(config)
+    return 2 * n * keys
+
+
+def activation_values(config: ModelConfig, attention: str = "flash",
+                      moe: bool = False) -> sp.Expr:
+    """Values one block saves for the backward pass, per sequence, following Korthikanti et
+    al. (2022), "Reducing Activation Recomputation in Large Transformer Models", section 4.1,
+    without dropout and with this block's widths: the input of every norm and matrix product,
+    queries, keys and values, the attention's output, the feed-forward layer's activations,
+    and with ``eager`` attention the S × S softmax output (``flash`` attention keeps one
+    log-sum-exp per head and position instead). The norms' per-position statistics are left
+    out."""
+    if config.block == "seed":
+        # two LayerNorm inputs, the Q/K/V input, q, k, v, the attention's output, the
+        # feed-forward Dense's input and its ReLU output
+        return S * (2 * d + d + 3 * d + d + 2 * d) + _scores(attention)
+    norms = (4 if config.norm_placement == "sandwich" else 2) * d
+    if config.latent:
+        latent = 2 * r_kv + d_R + (2 * r_q if config.q_lora_rank is not None else 0)
+        queries = keys = h * (d_N + d_R)
+        attended = h * d_V
+        inputs = d + latent  # the projections' inputs: the block's, the latents' and norms'
+        values = h * d_V
+    else:
+        _, queries, keys = attention_widths(config)
+        attended = queries
+        inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
+        values = keys
+    out = 2 * attended  # the attention's output, and the output projection's input
+    return S * (norms + inputs + queries + keys + values + out + _mlp_values(config, moe)) + \
+        _scores(attention)
+
+
+def _scores(attention: str) -> sp.Expr:
+    """What attention saves over the scores, per head: the softmax output (eager), or one
+    log-sum-exp per position (flash)."""
+    return h * S * S if attention == "eager" else h * S
+
+
+def _mlp_values(config: ModelConfig, moe: bool) -> sp.Expr:
+    """The feed-forward part's saved values per position."""
+    def one(width: sp.Expr) -> sp.Expr:
+        # plain: the input, the pre-activation and the activation; gated: the input, the
+        # gate, its activation, the up projection and their product
+        return d + (4 if config.mlp == "gated" else 2) * width
+
+    if not moe:
+        return one(f)
+    values = d + E + K * (one(f_E) - d)  # the router's input and scores, each routed expert
+    if config.shared_experts:
+        values += one(E_S * f_S) - d
+    return values
+
+
+# -- the budgets --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the model is trained and served: storage, optimizer, sharding, batch and hardware."""
+
+    dtype: str = "bf16"  # weights, activations and cache; bf16/fp16/fp8: fp32 master weights
+    optimizer: str = "adam"
+    zero: int = 0
+    devices: int = 1
+    batch_size: int = 1  # sequences per device per step (the micro-batch)
+    recompute: str = "none"
+    attention: str = "flash"
+    context: int | None = None  # tokens held in the KV cache [seq_length]
+    tokens: int | None = None  # training tokens D [Chinchilla's 20 per parameter]
+    peak_tflops: float | None = None
+    mfu: float = 0.4
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: "
+                              f"{', '.join(OPTIMIZERS)}")
+        if self.zero not in ZERO_STAGES:
+            raise ConfigError(f"ZeRO stage {self.zero} does not exist; choose one of: 0 (plain "
+                              "data parallelism), 1, 2, 3 (FSDP's full sharding)")
+        if self.recompute not in RECOMPUTE:
+            raise ConfigError(f"unknown recompute {self.recompute!r}; choose one of: "
+                              f"{', '.join(RECOMPUTE)}")
+        if self.attention not in ATTENTION:
+            raise ConfigError(f"unknown attention {self.attention!r}; choose one of: "
+                              f"{', '.join(ATTENTION)}")
+        for name in ("devices", "batch_size", "context", "tokens"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value <= 0):
+                raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got "
+                                  f"{value!r}")
+        if self.devices > 2**24:
+            raise ConfigError(f"devices must be at most {2**24:,}, got {self.devices:,}")
+        for name in ("context", "tokens"):
+            value = getattr(self, name)
+            if value is not None and value > 10**18:
+                raise ConfigError(f"{name} must be at most 1e18, got {value:,}")
+        if not (isinstance(self.mfu, float | int) and math.isfinite(self.mfu)
+                and 0 < self.mfu <= 1):
+            raise ConfigError(f"mfu (the share of the peak a run reaches) must be in (0, 1], "
+                              f"got {self.mfu!r}")
+        if self.peak_tflops is not None and not (math.isfinite(self.peak_tflops)
+                                                 and 0 < self.peak_tflops <= 1e9):
+            raise ConfigError(f"peak-tflops must be a positive, finite number of TFLOP/s, got "
+                              f"{self.peak_tflops!r}")
+
+    @property
+    def bytes(self) -> int:
+        return DTYPES[self.dtype]
+
+
+class Compute:
+    """A configuration's FLOPs and memory: formulas per component, and their values."""
+
+    def __init__(self, budget: Budget, settings: Settings | None = None) -> None:
+        self.budget = budget
+        self.config = config = budget.config
+        self.settings = settings or Settings()
+        moe_layers = {kind.name: kind.count for kind in budget.kinds}
+        blocks = sp.Add(*(count * block_flops(config, moe=name == "moe")
+                          for name, count in moe_layers.items()))
+        forward = {"embedding": _ZERO, "positional": _ZERO, "blocks": blocks,
+                   "final_norm": _ZERO, "head": head_flops(config)}
+        #: forward FLOPs over one sequence, per component
+        self.forward = {name: Count.of(expr) for name, expr in forward.items()}
+        total = sp.Add(*forward.values())
+        self.forward_total = Count.of(total)
+        skipped = _skipped_in_backward(config)
+        self.backward = {name: Count.of(2 * expr - (skipped if name == "head" else 0))
+                         for name, expr in forward.items()}
+        self.backward_total = Count.of(2 * total - skipped)
+        self.training_step = {name: Count.of(self.forward[name].exact + self.backward[name].exact)
+                              for name in COMPONENTS}
+        self.training_total = Count.of(self.forward_total.exact + self.backward_total.exact)
+        self.predictions = predictions(config)
+        #: training FLOPs per predicted token
+        self.per_token = Count.of(self.training_total.exact / self.predictions)
+        self.forward_per_token = Count.of(total / self.predictions)
+        self.kv_cache = Count.of(kv_cache_values(config) * self.settings.bytes)
+        self.activations = Count.of(sp.Add(*(
+            count * activation_values(config, self.settings.attention, moe=name == "moe")
+            for name, count in moe_layers.items())) * self.settings.bytes)
+
+    def evaluate(self, expr: sp.Expr) -> int:
+        value = self.budget.evaluate(expr)
+        return int(value) if value.is_integer else int(sp.ceiling(value))
+
+    def quantity(self, name: str) -> Count:
+        """One of ``QUANTITIES`` as a count, for derive, sweep, plot and solve."""
+        return {"flops": self.forward_total, "flops_per_token": self.per_token,
+                "kv_cache": self.kv_cache, "activations": self.activations}[name]
+
+    @cached_property
+    def flops(self) -> dict[str, dict[str, int]]:
+        """forward, backward and training_step FLOPs per component and in total."""
+        out = {}
+        for name, parts, total in (("forward", self.forward, self.forward_total),
+                                   ("backward", self.backward, self.backward_total),
+                                   ("training_step", self.training_step, self.training_total)):
+            values = {c: self.evaluate(parts[c].exact) for c in COMPONENTS}
+            values["total"] = self.evaluate(total.exact)
+            out[name] = values
+        return out
+
+    @cached_property
+    def per_token_values(self) -> dict[str, float]:
+        """FLOPs per predicted token, forward and for training."""
+        count = self.evaluate(self.predictions)
+        return {"predictions_per_sequence": count,
+                "forward": self.flops["forward"]["total"] / count,
+                "training": self.flops["training_step"]["total"] / count}
+
+    @cached_property
+    def rules(self) -> dict[str, dict[str, float]]:
+        """The rules people quote, against the exact count per predicted token: 6·N for
+        training, and Kaplan et al.'s 2·N + 2·n·S·d forward (their N leaves out the embedding
+        and position tables). For a mixture of experts N is the active count, as it is quoted."""
+        params = self.budget.params
+        exact_train = self.per_token_values["training"]
+        exact_forward = self.per_token_values["forward"]
+        six = 6 * params["active"]
+        non_embedding = params["active"] - params["embedding"] - params["positional"]
+        kaplan = 2 * non_embedding + 2 * self.config.num_blocks * self.config.seq_length * \
+            self.config.d_model
+        return {"6N": {"training_per_token": six, "exact": exact_train,
+                       "relative_error": (six - exact_train) / exact_train},
+                "kaplan": {"forward_per_token": kaplan, "exact": exact_forward,
+                           "relative_error": (kaplan - exact_forward) / exact_forward}}
+
+    @cached_property
+    def memory(self) -> dict[str, int | None]:
+        """KV cache, activations and training memory per device, in bytes."""
+        s = self.settings
+        config = self.config
+        context = s.context or config.seq_length
+        per_token = self.evaluate(self.kv_cache.exact)
+        per_sequence = self.evaluate(self.activations.exact)
+        layers = config.num_blocks
+        if s.recompute == "full":  # each block keeps its input; one block at a time in full
+            activations = (layers * config.seq_length * config.d_model * s.bytes
+                           + -(-per_sequence // layers))
+        elif s.recompute == "selective":  # Korthikanti's: recompute attention's S × S part
+            flash = sp.Add(*(kind.count * activation_values(config, "flash", kind.name == "moe")
+                             for kind in self.budget.kinds)) * s.bytes
+            activations = self.evaluate(flash)
+        else:
+            activations = per_sequence
+        activations *= s.batch_size
+        params = self.budget.params["total"]
+        states = self.model_states(params)
+        return {"kv_cache_per_token": per_token,
+                "kv_cache": per_token * context * s.batch_size,
+                "context": context,
+                "activations_per_sequence": per_sequence,
+                "activations": activations,
+                **states,
+                "per_device": states["weights"] + states["gradients"] + states["optimizer"]
+                + activations}
+
+    def model_states(self, params: int) -> dict[str, int]:
+        """Weights, gradients and optimizer state per device under the ZeRO stage: mixed
+        precision keeps 16-bit weights and gradients and an fp32 master copy with the moments
+        (the ZeRO paper's 2 + 2 + 12 bytes per parameter for Adam)."""
+        s = self.settings
+        mixed = s.dtype != "fp32"
+        weight_bytes = s.bytes if mixed else 4
+        state_bytes = OPTIMIZERS[s.optimizer] + (4 if mixed else 0)
+
+        def shard(total: int, sharded: bool) -> int:
+            return -(-total // s.devices) if sharded else total
+
+        return {"weights": shard(weight_bytes * params, s.zero >= 3),
+                "gradients": shard(weight_bytes * params, s.zero >= 2),
+                "optimizer": shard(state_bytes * params, s.zero >= 1)}
+
+    @cached_property
+    def run(self) -> dict[str, float | int | None]:
+        """A training run on D tokens: FLOPs, and wall time when the hardware is known."""
+        s = self.settings
+        params = self.budget.params["total"]
+        tokens = s.tokens or CHINCHILLA_TOKENS_PER_PARAM * params
+        flops = self.per_token_values["training"] * tokens
+        seconds = None
+        if s.peak_tflops is not None:
+            seconds = flops / (s.devices * s.peak_tflops * 1e12 * s.mfu)
+        budget = 6 * params * tokens
+        optimal = math.sqrt(budget / (6 * CHINCHILLA_TOKENS_PER_PARAM))
+        return {"tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
+                "seconds": seconds, "devices": s.devices, "peak_tflops": s.peak_tflops,
+                "mfu": s.mfu, "chinchilla_tokens": CHINCHILLA_TOKENS_PER_PARAM * params,
+                "chinchilla_params_for_budget": optimal}
+
+    def derivatives(self, of: str, wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
+        """Partial derivatives of one of ``QUANTITIES`` at this configuration."""
+        count = self.quantity(of)
+        return derivatives_of(count, self.budget.values, wrt)
+
+
+#: what derive, sweep, plot and solve can aim at beside the parameter counts
+QUANTITIES = {
+    "flops": "forward FLOPs over one sequence",
+    "flops_per_token": "training FLOPs per predicted token",
+    "kv_cache": "KV-cache bytes per token",
+    "activations": "activation bytes per sequence, all blocks",
+}
+
+
+def derivatives_of(count: Count, values: dict[sp.Symbol, sp.Integer],
+                   wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
+    """∂y/∂x of a count for every hyperparameter it depends on (or only ``wrt``)."""
+    value = count.exact.xreplace(values)
+    result = {}
+    for symbol in SYMBOLS.values():
+        if symbol not in count.exact.free_symbols or wrt not in (None, symbol):
+            continue
+        formula = sp.factor(sp.diff(count.exact, symbol))
+        slope = formula.xreplace(values)
+        result[NAMES[symbol]] = Derivative(
+            name=NAMES[symbol], symbol=symbol, formula=formula,
+            approx_formula=sp.factor(sp.diff(count.approx, symbol)), value=slope,
+            elasticity=slope * values[symbol] / value if value else sp.Integer(0))
+    return result
+
+
+def compute(budget: Budget, settings: Settings | None = None) -> Compute:
+    """The FLOPs and memory of a configuration's budget."""
+    return Compute(budget, settings)
+
+
+def chinchilla(flops: float) -> tuple[float, float]:
+    """Hoffmann et al.'s compute-optimal parameters and tokens for a FLOP budget C
+    (C = 6·N·D, D = 20·N)."""
+    if not (math.isfinite(flops) and flops > 0):
+        raise ConfigError(f"the FLOP budget must be a positive, finite number, got {flops!r}")
+    params = math.sqrt(flops / (6 * CHINCHILLA_TOKENS_PER_PARAM))
+    return params, CHINCHILLA_TOKENS_PER_PARAM * params

@@ -1,0 +1,119 @@
+"""The flops command: FLOPs per component, the rules people quote, the run, and memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from ..formulas import COMPONENTS
+from ..presets import Preset
+
+if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output never needs it
+    from rich.console import Group
+
+from . import text
+from .counts import _bytes
+
+
+def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
+    """The ``flops`` object of the JSON contract (README.md, Commands)."""
+    formulas = {"forward": {name: sp.sstr(compute.forward[name].exact) for name in COMPONENTS}}
+    formulas["forward"]["total"] = sp.sstr(compute.forward_total.exact)
+    formulas["backward"] = {"total": sp.sstr(compute.backward_total.exact)}
+    formulas["training_per_token"] = {"exact": sp.sstr(compute.per_token.exact),
+                                      "approx": sp.sstr(compute.per_token.approx)}
+    formulas["kv_cache_per_token"] = sp.sstr(compute.kv_cache.exact)
+    formulas["activations_per_sequence"] = sp.sstr(compute.activations.exact)
+    return {
+        "name": preset.name,
+        "config": compute.config.to_dict(),
+        "settings": dataclasses.asdict(compute.settings),
+        "params": compute.budget.params,
+        "flops": compute.flops,
+        "per_token": compute.per_token_values,
+        "rules": compute.rules,
+        "run": compute.run,
+        "memory": compute.memory,
+        "formulas": formulas,
+    }
+
+
+def _time(seconds: float) -> str:
+    for unit, scale in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= scale:
+            return f"{seconds / scale:,.1f} {unit}"
+    return f"{seconds:,.2f} s"
+
+
+def flops_view(preset: Preset, compute: Any) -> Group:
+    """FLOPs per component with formulas; rules; the run; memory."""
+    from rich.console import Group
+    from rich.table import Table
+
+    config, s = compute.config, compute.settings
+    flops = compute.flops
+    table = Table(title=f"{preset.name}: FLOPs over one sequence of {config.seq_length:,} tokens "
+                  "(batch 1)", title_justify="left")
+    for heading in ("component", "forward formula", "forward", "backward", "training step"):
+        table.add_column(heading, justify="left" if heading.endswith(("component", "formula"))
+                         else "right")
+    for name in COMPONENTS:
+        if flops["training_step"][name]:
+            table.add_row(name, text(compute.forward[name].exact), f"{flops['forward'][name]:,}",
+                          f"{flops['backward'][name]:,}", f"{flops['training_step'][name]:,}")
+    table.add_section()
+    table.add_row("total", text(compute.forward_total.exact), f"{flops['forward']['total']:,}",
+                  f"{flops['backward']['total']:,}", f"{flops['training_step']['total']:,}",
+                  style="bold")
+
+    per = compute.per_token_values
+    rules = compute.rules
+    tokens = Table(title=f"per predicted token ({per['predictions_per_sequence']:,} per "
+                   "sequence)", title_justify="left")
+    tokens.add_column("")
+    tokens.add_column("FLOPs", justify="right")
+    tokens.add_column("vs exact", justify="right")
+    tokens.add_row("training, exact", f"{per['training']:,.0f}", "")
+    tokens.add_row("training, 6·N", f"{rules['6N']['training_per_token']:,}",
+                   f"{rules['6N']['relative_error']:+.1%}")
+    tokens.add_row("forward, exact", f"{per['forward']:,.0f}", "")
+    tokens.add_row("forward, 2·N + 2·n·S·d (Kaplan et al.)",
+                   f"{rules['kaplan']['forward_per_token']:,}",
+                   f"{rules['kaplan']['relative_error']:+.1%}")
+
+    run = compute.run
+    runs = Table(title="training run", title_justify="left")
+    runs.add_column("")
+    runs.add_column("", justify="right")
+    source = "" if run["tokens_given"] else " (Chinchilla: 20 per parameter)"
+    runs.add_row(f"tokens{source}", f"{run['tokens']:,}")
+    runs.add_row("FLOPs", f"{run['flops']:.3e}")
+    if run["seconds"] is not None:
+        runs.add_row(f"time on {s.devices:,} × {s.peak_tflops:,g} TFLOP/s at {s.mfu:.0%} MFU",
+                     _time(run["seconds"]))
+    runs.add_row("compute-optimal size for these FLOPs (Chinchilla)",
+                 f"{run['chinchilla_params_for_budget']:,.0f}")
+
+    memory = compute.memory
+    mem = Table(title=f"memory ({s.dtype}, {s.optimizer}, ZeRO-{s.zero} on {s.devices:,} "
+                f"device{'s' if s.devices > 1 else ''}, batch {s.batch_size:,})",
+                title_justify="left")
+    mem.add_column("")
+    mem.add_column("bytes", justify="right")
+    mem.add_column("", justify="right")
+    rows = [("KV cache per token", memory["kv_cache_per_token"]),
+            (f"KV cache, {memory['context']:,} tokens × batch {s.batch_size:,}",
+             memory["kv_cache"])]
+    rows += [(f"activations per device ({s.attention} attention, recompute {s.recompute})",
+              memory["activations"]),
+             ("weights per device", memory["weights"]),
+             ("gradients per device", memory["gradients"]),
+             ("optimizer state per device", memory["optimizer"])]
+    for label, size in rows:
+        mem.add_row(label, f"{size:,}", _bytes(size))
+    mem.add_section()
+    mem.add_row("training, per device", f"{memory['per_device']:,}",
+                _bytes(memory["per_device"]), style="bold")
+    return Group(table, tokens, runs, mem)

@@ -1,0 +1,109 @@
+"""FLOPs and KV cache of config.json models against transformers' own classes under torch.
+
+For every supported model_type, random configurations (the same drawer as test_hf.py) are
+counted by ``paramcalc flops --hf-config`` and compared with ``FlopCounterMode`` on
+transformers' model for that file, run on CPU with eager attention over one sequence of
+seq_length tokens; the KV cache with the cache transformers fills in a forward pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from conftest import Cli
+from paramcalc.hf import SUPPORTED
+from test_compute import countable
+from test_hf import family_keys
+
+transformers = pytest.importorskip("transformers")
+transformers.logging.set_verbosity_error()
+
+pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
+
+
+def hf_model(keys: dict[str, Any], model_type: str) -> Any:
+    if model_type == "deepseek_v3":  # its eager attention repeats keys num_heads/num_kv_heads
+        keys = {**keys, "num_key_value_heads": keys["num_attention_heads"]}  # times (default 128)
+    hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+    hf_config._attn_implementation = "eager"  # the products over the scores, in the open
+    hf_config._experts_implementation = "eager"  # each expert on its tokens, as matmuls
+    torch.manual_seed(0)
+    return transformers.AutoModelForCausalLM.from_config(hf_config).eval()
+
+
+def write(keys: dict[str, Any], model_type: str, folder: Path) -> str:
+    path = folder / "config.json"
+    path.write_text(json.dumps({"model_type": model_type, **keys}))
+    return str(path)
+
+
+@pytest.mark.slow  # 475 of transformers' models, built and run: about two minutes of CPU
+@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+def test_forward_flops_equal_transformers_under_the_counter(
+        model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cli = Cli()
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(family_keys(model_type))
+    def check(keys: dict[str, Any]) -> None:
+        if model_type == "deepseek_v2":  # its rotary views pairs as complex numbers: the
+            for key in ("qk_nope_head_dim", "kv_lora_rank"):  # rotary part must start even
+                keys[key] += keys[key] % 2
+        if model_type == "deepseek_v3":  # its router takes the top 2 experts of each group
+            keys["n_routed_experts"] = max(keys["n_routed_experts"], 2)
+        obj = cli.json("flops", "--hf-config", write(keys, model_type,
+                                                     tmp_path_factory.mktemp("c")))
+        length = obj["config"]["seq_length"]
+        model = hf_model(keys, model_type)
+        tokens = torch.randint(0, keys["vocab_size"], (1, length))
+        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(input_ids=tokens, use_cache=False)
+        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+
+    check()
+
+
+@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path: Path,
+                                                     cli: Cli) -> None:
+    """A short prompt through transformers' model: the bytes of its cache's keys and values
+    against ``kv_cache_per_token`` × tokens (fp32, as the model is built)."""
+    keys = dict(vocab_size=32, num_hidden_layers=3, num_attention_heads=4,
+                max_position_embeddings=64)
+    if model_type in ("gpt2", "ctrl"):
+        keys = dict(vocab_size=32, n_layer=3, n_head=4, n_embd=32, n_positions=64)
+    elif model_type == "gpt_neox":
+        keys.update(hidden_size=32, intermediate_size=16)
+    elif model_type == "opt":
+        keys.update(hidden_size=32, ffn_dim=16)
+    else:
+        keys.update(hidden_size=32, intermediate_size=16)
+    if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "deepseek_v2", "deepseek_v3"):
+        keys["num_key_value_heads"] = 2  # grouped-query attention: half the key/value heads
+    if model_type in ("deepseek_v2", "deepseek_v3"):
+        keys.update(kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=4, qk_nope_head_dim=6,
+                    v_head_dim=5, n_routed_experts=2, num_experts_per_tok=1,
+                    moe_intermediate_size=8, n_group=1, topk_group=1)
+    if model_type == "phi3":
+        keys["pad_token_id"] = None
+    model = hf_model(keys, model_type)
+    prompt = 7
+    with torch.no_grad():
+        out = model(input_ids=torch.randint(0, 32, (1, prompt)), use_cache=True)
+    cache = out.past_key_values
+    held = 0
+    for layer in cache.layers:
+        held += sum(t.numel() * t.element_size() for t in (layer.keys, layer.values))
+    obj = cli.json("flops", "--hf-config", write(keys, model_type, tmp_path), "--dtype", "fp32",
+                   "--context", str(prompt))
+    assert obj["memory"]["kv_cache"] == held
+    assert obj["memory"]["kv_cache_per_token"] * prompt == held

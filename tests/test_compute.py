@@ -258,3 +258,129 @@ def test_zero_stages_shard_as_the_zero_paper_says() -> None:
     eight_bit = compute(budget(config), Settings(optimizer="adam8bit")).memory
     assert eight_bit["optimizer"] == (4 + 2) * params  # fp32 master copy and two 1-byte moments
     assert OPTIMIZERS["adam"] == 8
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_flops_json_holds_the_contract(cli: Cli) -> None:
+    obj = cli.json("flops", "--preset", "llama-3.2-1b", "--tokens", "1T", "--gpu", "h100",
+                   "--devices", "8", "--zero", "3")
+    assert {"name", "config", "flops", "per_token", "rules", "memory", "run"} <= set(obj)
+    for part in ("forward", "backward", "training_step"):
+        assert set(obj["flops"][part]) == {*COMPONENTS, "total"}
+        assert sum(obj["flops"][part][c] for c in COMPONENTS) == obj["flops"][part]["total"]
+    assert {"kv_cache_per_token", "kv_cache", "activations", "weights", "gradients",
+            "optimizer", "per_device"} <= set(obj["memory"])
+    # time = FLOPs / (8 devices × 989 TFLOP/s × 0.4)
+    assert obj["run"]["seconds"] == pytest.approx(obj["run"]["flops"] / (8 * 989e12 * 0.4))
+    assert obj["run"]["flops"] == pytest.approx(obj["per_token"]["training"] * 10**12)
+
+
+def test_llama_kv_cache_by_hand(cli: Cli) -> None:
+    """Llama 3.1 8B: 32 layers × keys and values × 8 key/value heads × 128 wide × 2 bytes."""
+    obj = cli.json("flops", "--preset", "llama-3.1-8b", "--context", "8192", "--batch-size", "4")
+    assert obj["memory"]["kv_cache_per_token"] == 32 * 2 * 8 * 128 * 2
+    assert obj["memory"]["kv_cache"] == 32 * 2 * 8 * 128 * 2 * 8192 * 4
+
+
+def test_chinchilla_pair_for_a_budget() -> None:
+    """Hoffmann et al.: C = 6·N·D with D = 20·N; Chinchilla itself, 70B on 1.4T tokens, spent
+    5.88e23 FLOPs."""
+    from paramcalc.compute import chinchilla
+
+    params, tokens = chinchilla(6 * 70e9 * 1.4e12)
+    assert params == pytest.approx(70e9, rel=1e-9)
+    assert tokens == pytest.approx(1.4e12, rel=1e-9)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mfu", "0"], "mfu"), (["--mfu", "1.01"], "mfu"), (["--mfu", "nan"], "mfu"),
+    (["--mfu", "inf"], "mfu"), (["--devices", "0"], "devices"), (["--devices", "-3"], "devices"),
+    (["--dtype", "fp64"], "fp64"), (["--optimizer", "lion"], "lion"),
+    (["--zero", "4"], "ZeRO stage 4"), (["--zero", "-1"], "ZeRO stage -1"),
+    (["--tokens", "0"], "token count"), (["--tokens", "-5"], "token count"),
+    (["--tokens", "nan"], "token count"), (["--peak-tflops", "0"], "peak-tflops"),
+    (["--peak-tflops", "inf"], "peak-tflops"), (["--gpu", "h100", "--peak-tflops", "5"], "not both"),
+    (["--batch-size", "0"], "batch-size"), (["--context", "0"], "context"),
+    (["--recompute", "some"], "some"),
+])
+def test_bad_flops_options_are_one_line(cli: Cli, args: list[str], message: str) -> None:
+    result = cli("flops", "--preset", "gpt2", *args, code=2)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("budget_text", ["0", "-1e21", "inf", "nan", "1e400", "1e21e3"])
+def test_bad_flop_budgets_are_one_line(cli: Cli, budget_text: str) -> None:
+    result = cli("solve", "--preset", "gpt2", "--for", "d_model", "--flops", budget_text, code=2)
+    assert "FLOP budget" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_solve_for_a_flop_budget_against_brute_force() -> None:
+    """The largest num_blocks whose run fits, found by trying every value with the formulas of
+    a fresh budget each time (the check is the whole run's FLOPs at each value)."""
+    from paramcalc.plan import solve
+
+    base = ModelConfig(vocab_size=1000, seq_length=64, d_model=64, num_blocks=2, n_heads=4,
+                       block="transformer", head="linear")
+    tokens = 10**9
+
+    def spent(blocks: int) -> float:
+        c = base.replace(num_blocks=blocks)
+        return compute(budget(c)).per_token_values["training"] * tokens
+
+    for limit in (3e16, 1e17, 7.7e17):  # about 87, 290 and 2,236 blocks
+        best = max(v for v in range(1, 4000) if spent(v) <= limit)
+        assert solve(base, "num_blocks", flops=int(limit), tokens=tokens).value == best
+
+
+def test_derive_of_flops_and_kv_cache(cli: Cli) -> None:
+    """∂FLOPs/∂seq_length and ∂kv_cache/∂n_kv_heads, against the hand formulas' slopes."""
+    obj = cli.json("derive", "--preset", "gpt2", "--of", "flops", "--of", "kv_cache")
+    V, S, d, n, f = 50_257, 1024, 768, 12, 3072
+    # forward = n·(2·S·(4·d² + 2·d·f) + 4·S²·d) + 2·S·d·V
+    assert obj["derivatives"]["flops"]["seq_length"]["value"] == \
+        n * (2 * (4 * d * d + 2 * d * f) + 8 * S * d) + 2 * d * V
+    assert obj["formulas"]["kv_cache"]["value"] == 2 * n * d * 2  # keys and values, bf16
+    llama = cli.json("derive", "--preset", "llama-3.1-8b", "--of", "kv_cache", "--wrt",
+                     "n_kv_heads")
+    assert llama["derivatives"]["kv_cache"]["n_kv_heads"]["value"] == 32 * 2 * 128 * 2
+
+
+def test_bad_derive_quantity(cli: Cli) -> None:
+    result = cli("derive", "--preset", "gpt2", "--of", "latency", code=2)
+    assert "unknown quantity 'latency'" in result.stderr
+
+
+def test_sweep_and_plot_carry_flops(cli: Cli) -> None:
+    """--also flops adds the forward FLOPs to every point: each equals flops of that config."""
+    obj = cli.json("sweep", "--preset", "id6", "--vary", "seq_length=8:32:8", "--also",
+                   "flops,kv_cache")
+    for point in obj["points"]:
+        one = cli.json("flops", "--preset", "id6", "--seq-length", str(point["seq_length"]))
+        assert point["flops"] == one["flops"]["forward"]["total"]
+        assert point["kv_cache"] == one["memory"]["kv_cache_per_token"]
+    plot = cli.json("plot", "--preset", "id6", "--x", "seq_length=8:32:8", "--y",
+                    "flops_per_token", "--heads", "tied-flatten")
+    assert plot["curves"]["tied-flatten"] == [
+        cli.json("flops", "--preset", "id6", "--seq-length", str(s))["per_token"]["training"]
+        for s in (8, 16, 24, 32)]
+
+
+def test_terminal_plot_has_axes_and_a_legend(cli: Cli) -> None:
+    out = cli("plot", "--preset", "gpt2", "--x", "seq_length=128:1024:128", "--y", "kv_cache",
+              "--heads", "tied", "--terminal").stdout
+    assert "seq_length" in out and "kv_cache (log scale)" in out and "tied" in out
+
+
+def test_flops_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from paramcalc.cli import main; sys.argv = ['paramcalc', 'flops', "
+            "'--preset', 'deepseek-v3', '--json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stderr.strip().splitlines()[-1] == "False"

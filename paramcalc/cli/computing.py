@@ -25,20 +25,6 @@ AttentionKind = Enum("AttentionKind", {name: name for name in ATTENTION}, type=s
 Gpu = Enum("Gpu", {name: name for name in GPUS}, type=str)  # type: ignore[misc]
 
 
-def _parse_count(text: str | None, flag: str) -> int | None:
-    """A token count: 300B, 1.4T, 2e12 (never evaluated as code)."""
-    if text is None:
-        return None
-    from ..errors import SolveError
-    from ..plan.targets import parse_budget
-
-    try:
-        return parse_budget(text)
-    except SolveError:
-        raise ParamcalcError(f"malformed {flag} {text!r}; write a positive whole number with an "
-                             "optional k, M, G (or B) or T suffix, e.g. 300B or 1.4T") from None
-
-
 @app.command()
 @model_options
 def flops(
@@ -82,13 +68,16 @@ def flops(
     token against the 6·N and Kaplan rules, a training run's compute and time, the
     Chinchilla-optimal size, and memory: KV cache, activations and training memory per device
     under ZeRO."""
+    from ..plan.targets import parse_tokens
+
     if gpu is not None and peak_tflops is not None:
         raise ParamcalcError("give --gpu or --peak-tflops, not both")
     peak = GPUS[gpu.value] if gpu is not None else peak_tflops
     settings = Settings(dtype=dtype.value, optimizer=optimizer.value, zero=zero, devices=devices,
                         batch_size=batch_size, recompute=recompute.value,
                         attention=attention.value, context=context,
-                        tokens=_parse_count(tokens, "--tokens"), peak_tflops=peak, mfu=mfu)
+                        tokens=None if tokens is None else parse_tokens(tokens),
+                        peak_tflops=peak, mfu=mfu)
     result = compute(budget(model.config), settings)
     _print(as_json, lambda: render.flops_json(model, result),
            lambda: render.flops_view(model, result))

@@ -6,10 +6,12 @@ import dataclasses
 from enum import Enum
 from typing import Annotated, Any
 
+import sympy as sp
 import typer
 
 from .. import presets, render
 from ..errors import ParamcalcError
+from ..compute import QUANTITIES
 from ..formulas import budget, conventions
 from ..formulas import memory as memory_of
 from ..presets import Preset
@@ -75,10 +77,15 @@ def derive(
     model: Preset,
     wrt: Annotated[str | None, typer.Option(
         help="only the derivative with respect to this hyperparameter (d_model or d)")] = None,
+    of: Annotated[list[str] | None, typer.Option(
+        "--of", help="also a compute or memory quantity: flops (forward over one sequence), "
+                     "flops_per_token (training), kv_cache (bytes per token, bf16), "
+                     "activations (bytes per sequence, bf16); give it more than once")] = None,
     latex: Annotated[bool, typer.Option("--latex", help="formulas as LaTeX")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every formula, and the partial derivatives of the ratio and the total.
+    """Every formula, and the partial derivatives of the ratio and the total (and, with --of,
+    of FLOPs, KV cache or activations).
 
     Each derivative is given symbolically, at the configuration, and as an elasticity
     (∂ln y/∂ln x), so that knobs of different sizes can be compared.
@@ -90,10 +97,22 @@ def derive(
         if symbol is None:
             raise ParamcalcError(f"unknown hyperparameter {wrt!r} for --wrt; choose one of: "
                                  f"{', '.join(NAMES.values())} (or their symbols)")
+    quantities = list(dict.fromkeys(of or []))
+    unknown = [q for q in quantities if q not in QUANTITIES]
+    if unknown:
+        raise ParamcalcError(f"unknown quantity {unknown[0]!r} for --of; choose one of: "
+                             f"{', '.join(QUANTITIES)}")
     ratio_rows = result.derivatives("ratio", symbol)
     total_rows = result.derivatives("total", symbol)
     active_rows = result.derivatives("active", symbol)
-    if symbol is not None and not ratio_rows and not total_rows and not active_rows:
+    extra: dict[str, Any] = {}
+    if quantities:
+        from ..compute import compute
+
+        budgets = compute(result)
+        extra = {q: (budgets.quantity(q), budgets.derivatives(q, symbol)) for q in quantities}
+    if symbol is not None and not ratio_rows and not total_rows and not active_rows and \
+            not any(rows for _, rows in extra.values()):
         raise ParamcalcError(f"neither the ratio nor the total of {model.name} depends on "
                              f"{NAMES[symbol]}")
 
@@ -102,11 +121,25 @@ def derive(
         out["derivatives"] = {"ratio": render.derivatives_json(ratio_rows),
                               "total": render.derivatives_json(total_rows),
                               "active": render.derivatives_json(active_rows)}
+        for q, (count, rows) in extra.items():
+            out["formulas"][q] = {"exact": sp.sstr(count.exact), "approx": sp.sstr(count.approx),
+                                  "value": budgets.evaluate(count.exact)}
+            out["derivatives"][q] = render.derivatives_json(rows)
         return out
 
     moe = result.active is not result.total
-    _print(as_json, obj, lambda: render.derive_view(model, result, ratio_rows, total_rows, latex,
-                                                    active_rows if moe else None))
+
+    def view() -> Any:
+        from rich.console import Group
+
+        parts = list(render.derive_view(model, result, ratio_rows, total_rows, latex,
+                                        active_rows if moe else None).renderables)
+        for q, (count, rows) in extra.items():  # one flat group: show() fits each table
+            parts += render.quantity_view(q, QUANTITIES[q], count, budgets.evaluate(count.exact),
+                                          rows, latex).renderables
+        return Group(*parts)
+
+    _print(as_json, obj, view)
 
 
 @app.command()

@@ -30,21 +30,29 @@ def solve(
     total: Annotated[str | None, typer.Option(help="the parameter budget: 250k, 1M, 1.5G")] = None,
     active: Annotated[str | None, typer.Option(
         help="the budget of active parameters per token (mixtures of experts): 3G")] = None,
+    flops: Annotated[str | None, typer.Option(
+        help="a training run's FLOP budget: 1e21; the largest value whose run fits")] = None,
+    tokens: Annotated[str | None, typer.Option(
+        help="with --flops: the run's training tokens, 300B [Chinchilla's 20 per "
+             "parameter]")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Solve the configuration's formulas for one hyperparameter against a target, round to a
     valid integer and check the answer by substitution.
 
     With --ratio it finds the smallest value reaching the ratio (or the largest, for a knob
-    that lowers it); with --total or --active the largest value within the budget.
+    that lowers it); with --total or --active the largest value within the budget; with
+    --flops the largest value whose training run (exact FLOPs per token × tokens) fits.
     """
-    from ..plan import parse_budget, parse_ratio
+    from ..plan import parse_budget, parse_flops, parse_ratio, parse_tokens
     from ..plan import solve as solve_for
 
     solution = solve_for(model.config, for_,
                          ratio=None if ratio is None else parse_ratio(ratio),
                          total=None if total is None else parse_budget(total),
-                         active=None if active is None else parse_budget(active))
+                         active=None if active is None else parse_budget(active),
+                         flops=None if flops is None else parse_flops(flops),
+                         tokens=None if tokens is None else parse_tokens(tokens))
     _print(as_json, lambda: render.solve_json(model.name, solution),
            lambda: render.solve_view(model.name, solution))
 
@@ -58,18 +66,26 @@ def sweep(
     heads: Annotated[str | None, typer.Option(help="comma-separated head designs [the "
                                               "configuration's own]")] = None,
     csv: Annotated[Path | None, typer.Option(help="write every point to this CSV file")] = None,
+    also: Annotated[str | None, typer.Option(
+        help="comma-separated compute and memory quantities for every point: flops, "
+             "flops_per_token, kv_cache, activations")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate every combination of one or two ranges for one or more heads (vectorized) and
-    print the Pareto front of total parameters against the ratio."""
+    print the Pareto front of total parameters against the ratio (with --also, FLOPs and
+    memory beside them)."""
     from ..plan import parse_range
     from ..plan import sweep as sweep_grid
 
     if not 1 <= len(vary) <= 2:
         raise ParamcalcError(f"--vary takes one or two ranges, got {len(vary)}")
     check_outputs({"--csv": csv}, {"the model file": model.path})
+    quantities = [q.strip() for q in (also or "").split(",") if q.strip()]
+    if also is not None and not quantities:
+        raise ParamcalcError("--also is empty; choose from: flops, flops_per_token, kv_cache, "
+                             "activations")
     grid = sweep_grid(model.config, [parse_range(v) for v in vary],
-                      _head_list(heads) or [model.config.head or "flatten"])
+                      _head_list(heads) or [model.config.head or "flatten"], quantities)
     if not grid.columns["valid"].any():
         raise ParamcalcError(f"none of the {len(grid):,} points is a valid configuration: "
                              f"{_why_invalid(model.config, grid)}")
@@ -86,15 +102,18 @@ def plot(
     model: Preset,
     x: Annotated[str, typer.Option(help="the hyperparameter on the x axis, with its range: "
                                    "d_model=16:512:16")],
-    y: Annotated[str, typer.Option(help="ratio, total or active")] = "ratio",
+    y: Annotated[str, typer.Option(help="ratio, total, active, flops (forward over one "
+                                   "sequence), flops_per_token (training), kv_cache (bytes per "
+                                   "token, bf16) or activations (bytes per sequence, bf16)")
+                 ] = "ratio",
     heads: Annotated[str | None, typer.Option(help="comma-separated head designs [all]")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="the plot file to write: "
                                              ".png, .pdf or .svg")] = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="draw in the terminal")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ratio, total or active parameters against one hyperparameter, one curve per head,
-    crossovers marked: to a PNG, PDF or SVG file (--out) and/or in the terminal (--terminal)."""
+    """Ratio, total or active parameters, FLOPs or memory against one hyperparameter, one
+    curve per head, crossovers marked: to a PNG, PDF or SVG file (--out) and/or in the terminal (--terminal)."""
     from ..plan import curves as make_curves
     from ..plan import parse_range
 
@@ -121,7 +140,8 @@ def plot(
             "png": None if out is None else str(out)}))
     elif terminal:
         screen = render.console()
-        screen.print(render.terminal_plot(result, width=max(20, min(100, screen.width - 14))))
+        screen.print(render.terminal_plot(result, width=max(40, min(100, screen.width)),
+                                          color=screen.is_terminal and not screen.no_color))
     if out is not None and not as_json:
         typer.echo(f"wrote {out}")
 

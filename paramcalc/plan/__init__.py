@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from .solve import Solution, solve
 from .sweep import Crossover, Curves, Grid, Range, curves, parse_range, sweep
-from .targets import (MAX_POINTS, MAX_TARGET, MAX_VALUE, follow, parse_budget, parse_ratio,
-                      symbol_for)
+from .targets import (MAX_POINTS, MAX_TARGET, MAX_VALUE, follow, parse_budget, parse_flops,
+                      parse_ratio, parse_tokens, symbol_for)
 
 __all__ = ["MAX_POINTS", "MAX_TARGET", "MAX_VALUE", "Crossover", "Curves", "Grid", "Range",
-           "Solution", "curves", "follow", "parse_budget", "parse_range", "parse_ratio", "solve",
-           "sweep", "symbol_for"]
+           "Solution", "curves", "follow", "parse_budget", "parse_flops", "parse_range",
+           "parse_ratio", "parse_tokens", "solve", "sweep", "symbol_for"]

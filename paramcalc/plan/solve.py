@@ -10,7 +10,7 @@ from fractions import Fraction
 import sympy as sp
 
 from ..errors import ConfigError, SolveError
-from ..formulas import budget
+from ..formulas import Budget, budget
 from ..spec import ModelConfig
 from ..symbols import NAMES
 
@@ -34,8 +34,19 @@ class Solution:
     at_bound: bool = False  # the answer is a validity bound: past it the target is still met
 
 
+def _training_flops(b: Budget, tokens: int | None) -> sp.Expr:
+    """A training run's FLOPs: the exact FLOPs per predicted token times D tokens, D given or
+    Chinchilla's 20 per parameter."""
+    from ..compute import CHINCHILLA_TOKENS_PER_PARAM, compute
+
+    per_token = compute(b).per_token.exact
+    return per_token * (tokens if tokens is not None
+                        else CHINCHILLA_TOKENS_PER_PARAM * b.total.exact)
+
+
 def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
-          total: int | None = None, active: int | None = None) -> Solution:
+          total: int | None = None, active: int | None = None, flops: int | None = None,
+          tokens: int | None = None) -> Solution:
     """The best value of ``name`` meeting ``ratio ≥ target``, ``total ≤ target`` or
     ``active ≤ target`` (the parameters a token passes through, for a mixture of experts).
 
@@ -48,11 +59,17 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         ratio: the least acceptable blocks ÷ head ratio.
         total: the parameter budget.
         active: the budget of active parameters per token.
+        flops: the FLOP budget of a training run on ``tokens`` tokens (Chinchilla's 20 per
+            parameter when not given): the largest value whose run fits it.
     """
-    if sum(target is not None for target in (ratio, total, active)) != 1:
-        raise SolveError("give one target: --ratio R, --total BUDGET or --active BUDGET")
+    if sum(target is not None for target in (ratio, total, active, flops)) != 1:
+        raise SolveError("give one target: --ratio R, --total BUDGET, --active BUDGET or "
+                         "--flops BUDGET")
+    if tokens is not None and flops is None:
+        raise SolveError("--tokens goes with --flops (the tokens of the run that spends it)")
     budget_of = "total" if active is None else "active"
-    total = total if active is None else active
+    budget_of = "training FLOPs" if flops is not None else budget_of
+    total = flops if flops is not None else total if active is None else active
     x = symbol_for(name, "--for")
     name = NAMES[x]
     if getattr(config, name) is None:
@@ -66,9 +83,12 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         expr, target, wanted = b.ratio.exact, sp.Rational(ratio.numerator, ratio.denominator), "ge"
         label = f"ratio ≥ {ratio}"
     else:
-        expr = b.total.exact if budget_of == "total" else b.active.exact
+        expr = (b.total.exact if budget_of == "total" else b.active.exact
+                if budget_of == "active" else _training_flops(b, tokens))
         target, wanted = sp.Integer(total or 0), "le"
-        label = f"{budget_of} ≤ {total:,}"
+        label = (f"{budget_of} ≤ {total:,}" if flops is None else
+                 f"training FLOPs ≤ {total:.4g} on "
+                 f"{f'{tokens:,} tokens' if tokens else '20 tokens per parameter'}")
     quantity = "ratio" if ratio is not None else budget_of
     if x not in expr.free_symbols:
         raise SolveError(f"the {quantity} of this configuration does not depend on {name}")
@@ -111,6 +131,9 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     def at(v: int) -> Fraction:
         """The check by substitution: the whole budget of the configuration with ``v``."""
         checked = budget(_with(config, name, v))
+        if flops is not None:
+            spent = checked.evaluate(_training_flops(checked, tokens))
+            return Fraction(int(spent.p), int(spent.q))
         if ratio is None:
             return Fraction(checked.params[budget_of])
         y = checked.ratio.value  # finite: a head that owns nothing was turned away above

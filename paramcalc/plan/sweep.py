@@ -139,6 +139,16 @@ def _lambdified(config: ModelConfig, given: frozenset[str]
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _lambdified_quantity(config: ModelConfig, given: frozenset[str], name: str
+                         ) -> Callable[..., Any]:
+    """A compute or memory quantity (compute.QUANTITIES) as a numpy function, in float64:
+    FLOPs outgrow int64 long before parameter counts do; below 2**53 they are exact."""
+    from ..compute import compute
+
+    return sp.lambdify(_ARGS, compute(budget(config)).quantity(name).exact, modules="numpy")
+
+
 def _exact(top: Callable[..., Any], bottom: Callable[..., Any] | None, args: Sequence[Any]) -> Any:
     """numerator // denominator in integers (exact at the valid points, where it divides)."""
     import numpy as np
@@ -194,15 +204,25 @@ def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
     return valid
 
 
-def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | None = None) -> Grid:
+def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | None = None,
+          quantities: Sequence[str] = ()) -> Grid:
     """Evaluate every combination of ``ranges`` for each head design, vectorized.
 
     Args:
         config: the configuration whose other hyperparameters stay as they are.
         ranges: one or two ``Range``s (``parse_range("d_model=64:1024:64")``).
         heads: the head designs to evaluate [the configuration's own].
+        quantities: compute and memory quantities to add to every point (``flops``,
+            ``flops_per_token``, ``kv_cache``, ``activations``: compute.QUANTITIES), float64.
     """
     import numpy as np
+
+    from ..compute import QUANTITIES
+
+    quantities = list(dict.fromkeys(quantities))
+    for name in quantities:
+        if name not in QUANTITIES:
+            raise SolveError(f"unknown quantity {name!r}; choose one of: {', '.join(QUANTITIES)}")
 
     heads = list(heads) if heads is not None else [config.head or "flatten"]
     names = [r.name for r in ranges]
@@ -222,7 +242,7 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
     grid = {name: axis.ravel() for name, axis in zip(names, mesh)}
     size = len(next(iter(grid.values())))
     parts: dict[str, list[Any]] = {key: [] for key in ("design", *names, *COMPONENTS, "total",
-                                                       "active", "ratio", "valid")}
+                                                       "active", "ratio", *quantities, "valid")}
     for index, head in enumerate(heads):
         head_config = config.with_head(head)
         args = _arguments(head_config, grid, size)
@@ -251,6 +271,12 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
         parts["total"].append(total)
         parts["active"].append(active)
         parts["ratio"].append(ratio)
+        given = frozenset(name for name, _ in head_config.given)
+        for name in quantities:
+            values = _lambdified_quantity(head_config, given, name)(
+                *(a.astype(np.float64) for a in args))
+            parts[name].append(np.broadcast_to(np.asarray(values, dtype=np.float64),
+                                               (size,)).copy())
         parts["valid"].append(np.broadcast_to(_validity(head_config, args), (size,)))
     # one head: its columns as they are; several: one copy into the grid's columns
     columns = {key: value[0] if len(value) == 1 else np.concatenate(value)
@@ -298,9 +324,12 @@ def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] =
     """The curves of a plot and their crossover points (linear interpolation between points)."""
     import numpy as np
 
-    if y_name not in ("ratio", "total", "active"):
-        raise SolveError(f"unknown quantity {y_name!r} to plot; choose ratio, total or active")
-    grid = sweep(config, [axis], heads)
+    from ..compute import QUANTITIES
+
+    if y_name not in ("ratio", "total", "active", *QUANTITIES):
+        raise SolveError(f"unknown quantity {y_name!r} to plot; choose one of: ratio, total, "
+                         f"active, {', '.join(QUANTITIES)}")
+    grid = sweep(config, [axis], heads, quantities=[y_name] if y_name in QUANTITIES else [])
     x = axis.values()
     y = {}
     for index, head in enumerate(heads):

@@ -27,22 +27,34 @@ MAX_POINTS = 20_000_000
 MAX_VALUE = 2**40
 
 
-def parse_budget(text: str) -> int:
+def parse_budget(text: str, what: str = "parameters", name: str = "budget") -> int:
     """A parameter budget: 250k, 1M, 1.5G, 2e9, 1_000_000 (k, M, G or B, T in either case).
-    Never evaluated as code."""
+    ``what`` and ``name`` word the errors for other amounts (FLOPs, tokens). Never evaluated
+    as code."""
     match = _NUMBER.match(text.strip().replace("_", ""))
     if not match:
-        raise SolveError(f"malformed budget {text!r}; write a number with an optional k, M, G "
-                         "(or B) or T suffix, e.g. 1M or 1.5G")
+        raise SolveError(f"malformed {name} {text!r}; write a positive number with an optional "
+                         "k, M, G (or B) or T suffix, e.g. 1M, 1.5G or 3e23")
     mantissa, exponent, suffix = match.groups()
+    too_big = f"{name} {text!r} is larger than 1e100 {what}; nothing is that big"
     if len(exponent or "") > 3 or int(exponent or 0) > 100:
-        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
+        raise SolveError(too_big)
     value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix.lower()]
     if value > MAX_TARGET:
-        raise SolveError(f"budget {text!r} is larger than 1e100 parameters; no model is that big")
+        raise SolveError(too_big)
     if value.denominator != 1 or value <= 0:
-        raise SolveError(f"budget {text!r} must be a positive whole number of parameters")
+        raise SolveError(f"{name} {text!r} must be a positive whole number of {what}")
     return int(value)
+
+
+def parse_flops(text: str) -> int:
+    """A FLOP budget: 1e24, 3.2e23, 6e21 (never evaluated as code)."""
+    return parse_budget(text, "FLOPs", "FLOP budget")
+
+
+def parse_tokens(text: str) -> int:
+    """A number of training tokens: 300B, 1.4T, 2e12 (never evaluated as code)."""
+    return parse_budget(text, "tokens", "token count")
 
 
 def parse_ratio(text: str) -> Fraction:

@@ -169,7 +169,8 @@ def _title(preset: Preset, budget: Budget) -> str:
 # the commands' views, from their modules (imported last: they use the helpers above)
 from .counts import (check_json, check_table, compare_table, conventions_table,  # noqa: E402
                      count_json, count_table, derivatives_json, derivatives_table, derive_view,
-                     formulas_json, memory_table, presets_table, ratio_view, summary_json,
+                     formulas_json, memory_table, presets_table, quantity_view, ratio_view,
+                     summary_json,
                      summary_view)
 from .compute import flops_json, flops_view  # noqa: E402
 from .images import IMAGE_FORMATS, check_image_format, image_curves, image_training  # noqa: E402
@@ -182,7 +183,7 @@ __all__ = [
     "check_image_format", "check_json", "check_table", "compare_table", "console",
     "conventions_table", "count_json", "count_table", "derivatives_json", "derivatives_table",
     "derive_view", "emit_json", "flops_json", "flops_view", "formula", "formulas_json", "image_curves", "image_training",
-    "memory_table", "number", "presets_table", "printable", "ratio_view", "show", "slope",
+    "memory_table", "number", "presets_table", "printable", "quantity_view", "ratio_view", "show", "slope",
     "solve_json", "solve_view", "summary_json", "summary_view", "sweep_columns", "sweep_json",
     "sweep_table", "terminal_plot", "text", "training_progress", "verify_json", "verify_view",
     "write_csv",

@@ -163,6 +163,22 @@ def derive_view(preset: Preset, budget: Budget, ratio_rows: Mapping[str, Derivat
     return Group(*parts)
 
 
+def quantity_view(name: str, meaning: str, count: Any, value: int,
+                  rows: Mapping[str, Derivative], latex: bool = False) -> Group:
+    """A compute or memory quantity: its formulas, its value and its derivatives."""
+    from rich.console import Group
+    from rich.table import Table
+
+    table = Table(title=f"{name}: {meaning}", title_justify="left")
+    for heading in ("exact", "leading order", "value"):
+        table.add_column(heading, justify="right" if heading == "value" else "left")
+    table.add_row(formula(count.exact, latex), formula(count.approx, latex), f"{value:,}")
+    parts: list[Any] = [table, derivatives_table(f"∂{name}/∂x", rows, latex)]
+    if latex:
+        parts = [Whole(_stacked(part).plain) for part in parts]
+    return Group(*parts)
+
+
 def compare_table(name: str, budgets: Sequence[Budget], elasticities: Sequence[Mapping[str, Derivative]],
                   skipped: Mapping[str, str], width: int = 120) -> Group:
     """Every head design on one backbone: what it owns, the total, the ratio, its elasticities.

@@ -17,55 +17,45 @@ if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output neve
 
 
 
-_MARKERS = "●▲■◆✚◇○△"
+_MARKERS = ("dot", "+", "x", "sd", "hd", "*", "o", "#")
 
 
-def terminal_plot(curves: Any, width: int = 72, height: int = 20) -> Group:
-    """The curves drawn with characters: log-scaled y, one marker per head, × at crossovers."""
+def terminal_plot(curves: Any, width: int = 72, height: int = 20, color: bool = False) -> Group:
+    """The curves drawn by plotext: log-scaled y, labelled axes, a legend, crossovers marked."""
     import numpy as np
+    import plotext as plt
     from rich.console import Group
     from rich.text import Text
 
-    finite = [y[np.isfinite(y) & (y > 0)] for y in curves.y.values()]
-    values = np.concatenate(finite) if finite else np.array([])
-    lines: list[str] = []
-    if not len(values):
+    drawn = {head: (np.isfinite(y) & (y > 0)) for head, y in curves.y.items()}
+    if not any(mask.any() for mask in drawn.values()):
         return Group(Text("nothing to draw: every point is infinite or invalid"))
-    low, high = math.log10(values.min()), math.log10(values.max())
-    high = high if high > low else low + 1
-    x0, x1 = float(curves.x[0]), float(curves.x[-1])
-    x1 = x1 if x1 > x0 else x0 + 1
-    grid = [[" "] * width for _ in range(height)]
-
-    def cell(x: float, y: float) -> tuple[int, int]:
-        column = round((x - x0) / (x1 - x0) * (width - 1))
-        row = height - 1 - round((math.log10(y) - low) / (high - low) * (height - 1))
-        return row, column
-
+    plt.clear_figure()
+    plt.plot_size(width, height)
+    plt.theme("pro" if color else "clear")
+    plt.yscale("log")
     for marker, (head, y) in zip(_MARKERS, curves.y.items()):
-        for x, value in zip(curves.x, y):
-            if math.isfinite(value) and value > 0:
-                row, column = cell(float(x), float(value))
-                grid[row][column] = marker
-    for c in curves.crossovers:
-        if c.y > 0:
-            row, column = cell(c.x, c.y)
-            grid[row][column] = "×"
-    label = curves.y_name
-    top, bottom = f"{10 ** high:.3g}", f"{10 ** low:.3g}"
-    pad = max(len(top), len(bottom))
-    for i, characters in enumerate(grid):
-        tick = top if i == 0 else bottom if i == height - 1 else ""
-        lines.append(f"{tick:>{pad}} │{''.join(characters)}")
-    lines.append(f"{'':>{pad}} └{'─' * width}")
-    left, right = f"{x0:,.0f}", f"{x1:,.0f}"
-    lines.append(f"{'':>{pad}}  {left}{right:>{width - len(left)}}")
-    lines.append(f"{'':>{pad}}  {curves.x_name} →   ({label}, log scale)")
-    legend = "   ".join(f"{m} {head}" + ("" if np.isfinite(y).any() else " (∞, not drawn)")
-                       for m, (head, y) in zip(_MARKERS, curves.y.items())) + "   × crossover"
-    notes = [f"{c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f} ({label} {c.y:.4g})"
-             for c in curves.crossovers]
-    return Group(Text("\n".join(lines)), Text(legend), *(Text(n) for n in notes))
+        mask = drawn[head]
+        if mask.any():
+            plt.plot(curves.x[mask].astype(float).tolist(), y[mask].tolist(), label=head,
+                     marker=marker)
+    crossings = [c for c in curves.crossovers if c.y > 0]
+    if crossings:
+        plt.scatter([c.x for c in crossings], [c.y for c in crossings], label="crossover",
+                    marker="X")
+    finite = np.concatenate([y[mask] for y, mask in zip(curves.y.values(), drawn.values())])
+    low, high = float(finite.min()), float(finite.max())
+    ticks = [low] if high <= low else [low * (high / low) ** (i / 4) for i in range(5)]
+    plt.yticks(ticks, [f"{tick:.3g}" for tick in ticks])
+    plt.xlabel(curves.x_name)
+    plt.ylabel(f"{curves.y_name} (log scale)")
+    chart = plt.build()
+    plt.clear_figure()
+    unseen = [head for head, mask in drawn.items() if not mask.any()]
+    notes = [f"{head}: ∞ or invalid everywhere, not drawn" for head in unseen]
+    notes += [f"{c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f} "
+              f"({curves.y_name} {c.y:.4g})" for c in curves.crossovers]
+    return Group(Text.from_ansi(chart), *(Text(n) for n in notes))
 
 
 def solve_json(name: str, solution: Any) -> dict[str, Any]:
@@ -101,9 +91,11 @@ def solve_view(name: str, solution: Any) -> Group:
     from rich.console import Group
     from rich.text import Text
 
-    what = solution.target.split(" ")[0]
+    what = solution.target.split(" ≤")[0].split(" ≥")[0]
 
     def show(value: Any) -> str:
+        if what == "training FLOPs":
+            return f"{float(value):.4e}"
         return f"{float(value):.4g}" if what == "ratio" else f"{int(value):,}"
 
     roots = (f"positive root{'s' if len(solution.roots) != 1 else ''} "
@@ -133,7 +125,15 @@ def sweep_columns(grid: Any) -> list[tuple[str, str]]:
     the head design, so the components' counts are ``embedding_params``, …, ``head_params``."""
     return ([(name, name) for name in grid.names]
             + [(f"{name}_params", name) for name in COMPONENTS]
-            + [(name, name) for name in ("total", "active", "ratio", "valid")])
+            + [(name, name) for name in ("total", "active", "ratio", *_quantities(grid),
+                                         "valid")])
+
+
+def _quantities(grid: Any) -> list[str]:
+    """The compute and memory quantities the sweep added (``--also``)."""
+    from ..compute import QUANTITIES
+
+    return [name for name in QUANTITIES if name in grid.columns]
 
 
 def sweep_json(name: str, grid: Any, front: Any) -> dict[str, Any]:
@@ -162,7 +162,8 @@ def sweep_table(name: str, grid: Any, front: Any, limit: int = 40) -> Table:
                   caption=(f"showing {limit} of {len(front):,}: --csv or --json writes every point"
                            if len(front) > limit else None), caption_justify="left")
     table.add_column("head")
-    for heading in (*grid.names, "total", "ratio"):
+    extra = _quantities(grid)
+    for heading in (*grid.names, "total", "ratio", *extra):
         table.add_column(heading, justify="right")
     shown = front if len(front) <= limit else front[:: math.ceil(len(front) / limit)]
     for i in shown:
@@ -170,7 +171,8 @@ def sweep_table(name: str, grid: Any, front: Any, limit: int = 40) -> Table:
         table.add_row(grid.heads[columns["design"][i]],
                       *(f"{int(columns[n][i]):,}" for n in grid.names),
                       f"{int(columns['total'][i]):,}",
-                      "∞" if math.isinf(ratio) else f"{ratio:.4g}")
+                      "∞" if math.isinf(ratio) else f"{ratio:.4g}",
+                      *(f"{columns[q][i]:.4g}" for q in extra))
     return table
 
 

@@ -404,8 +404,7 @@ class Compute:
         seconds = None
         if s.peak_tflops is not None:
             seconds = flops / (s.devices * s.peak_tflops * 1e12 * s.mfu)
-        budget = 6 * params * tokens
-        optimal = math.sqrt(budget / (6 * CHINCHILLA_TOKENS_PER_PARAM))
+        optimal, _ = chinchilla(flops)
         return {"tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
                 "seconds": seconds, "devices": s.devices, "peak_tflops": s.peak_tflops,
                 "mfu": s.mfu, "chinchilla_tokens": CHINCHILLA_TOKENS_PER_PARAM * params,

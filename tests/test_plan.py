@@ -210,7 +210,8 @@ def test_plot_command(cli: Cli, tmp_path: Path) -> None:
     out = cli("plot", "-p", "id4", "--x", "d_model=8:512:8", "--heads", "flatten,tied-flatten",
               "--out", str(png), "--terminal").stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "flatten × tied-flatten at d_model ≈ 257" in out and "● flatten" in out
+    assert "flatten × tied-flatten at d_model ≈ 257" in out
+    assert "•• flatten" in out and "d_model" in out and "ratio (log scale)" in out  # the legend
     obj = cli.json("plot", "-p", "id4", "--x", "num_blocks=1:4", "--y", "total")
     assert obj["curves"]["tied"] == [budget(from_name("id4").config.replace(
         head="tied", num_blocks=k)).params["total"] for k in range(1, 5)]

@@ -26,16 +26,19 @@ if _TYPE_CHECKING:
     from .hf import SUPPORTED as HF_MODEL_TYPES
     from .hf import HFConfig
     from .hf import load as load_hf_config
-    from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_range,
-                       parse_ratio, solve, sweep)
+    from .compute import QUANTITIES, Compute, Settings, chinchilla, compute_budget
+    from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_flops,
+                       parse_range, parse_ratio, parse_tokens, solve, sweep)
 
 #: names imported when first used, so that a command that only counts does not pay for them
 _LAZY = {
     "HF_MODEL_TYPES": ("hf", "SUPPORTED"), "HFConfig": ("hf", "HFConfig"),
     "load_hf_config": ("hf", "load"),
     **{name: ("plan", name) for name in ("Curves", "Grid", "Range", "Solution", "curves",
-                                         "parse_budget", "parse_range", "parse_ratio", "solve",
-                                         "sweep")},
+                                         "parse_budget", "parse_flops", "parse_range",
+                                         "parse_ratio", "parse_tokens", "solve", "sweep")},
+    **{name: ("compute", name) for name in ("QUANTITIES", "Compute", "Settings", "chinchilla",
+                                            "compute_budget")},
 }
 
 
@@ -58,11 +61,12 @@ __version__ = "0.2.0"
 
 __all__ = [
     "BLOCKS", "CELLS", "COMPONENTS", "HEADS", "HF_MODEL_TYPES", "MLPS", "NORMS",
-    "NORM_PLACEMENTS", "POSITIONALS", "QK_NORMS",
-    "Budget", "CheckpointError", "ConfigError", "Conventions", "Count", "Curves", "DataError",
+    "NORM_PLACEMENTS", "POSITIONALS", "QK_NORMS", "QUANTITIES",
+    "Budget", "CheckpointError", "Compute", "ConfigError", "Conventions", "Count", "Curves",
+    "DataError", "Settings",
     "Derivative", "Grid", "HFConfig", "ModelConfig", "ParamcalcError", "Preset", "PresetError",
     "Range", "Ratio", "Solution", "SolveError",
-    "budget", "conventions", "curves", "from_file", "from_hf_config", "from_name",
-    "load_hf_config", "names", "parse_budget", "parse_range", "parse_ratio", "resolve", "solve",
-    "sweep",
+    "budget", "chinchilla", "compute_budget", "conventions", "curves", "from_file", "from_hf_config",
+    "from_name", "load_hf_config", "names", "parse_budget", "parse_flops", "parse_range",
+    "parse_ratio", "parse_tokens", "resolve", "solve", "sweep",
 ]

@@ -443,8 +443,11 @@ def derivatives_of(count: Count, values: dict[sp.Symbol, sp.Integer],
 
 
 def compute(budget: Budget, settings: Settings | None = None) -> Compute:
-    """The FLOPs and memory of a configuration's budget."""
+    """The FLOPs and memory of a configuration's budget (``paramcalc.compute_budget``)."""
     return Compute(budget, settings)
+
+
+compute_budget = compute
 
 
 def chinchilla(flops: float) -> tuple[float, float]:

@@ -121,3 +121,18 @@ def test_from_python_a_config_json_counted_solved_and_swept() -> None:
     assert answer.value == 27
     grid = paramcalc.sweep(read.config, [paramcalc.parse_range("num_blocks=1:4")])
     assert grid.columns["total"].tolist() == [1_050_677_248 + b * 218_112_000 for b in range(1, 5)]
+
+
+def test_from_python_compute_and_memory() -> None:
+    """The README's From Python lines for compute: Llama 3.1 8B at S = 8,192."""
+    import paramcalc
+
+    read = paramcalc.load_hf_config(Path(__file__).resolve().parents[1] / "examples"
+                                    / "llama-3.1-8b")
+    budgets = paramcalc.compute_budget(paramcalc.budget(read.config.replace(seq_length=8192)),
+                                       paramcalc.Settings(zero=3, devices=8))
+    S, d, n, f, V, kv = 8192, 4096, 32, 14336, 128_256, 8 * 128
+    per_block = 2 * S * (2 * d * d + 2 * d * kv + 3 * d * f) + 4 * S * S * d
+    assert budgets.flops["forward"]["total"] == n * per_block + 2 * S * d * V
+    assert budgets.memory["kv_cache_per_token"] == n * 2 * kv * 2
+    assert budgets.derivatives("kv_cache")["n_kv_heads"].value == n * 2 * 128 * 2

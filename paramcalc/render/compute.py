@@ -21,6 +21,9 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
     """The ``flops`` object of the JSON contract (README.md, Commands)."""
     formulas = {"forward": {name: sp.sstr(compute.forward[name].exact) for name in COMPONENTS}}
     formulas["forward"]["total"] = sp.sstr(compute.forward_total.exact)
+    formulas["forward_approx"] = {name: sp.sstr(compute.forward[name].approx)
+                                  for name in COMPONENTS}
+    formulas["forward_approx"]["total"] = sp.sstr(compute.forward_total.approx)
     formulas["backward"] = {"total": sp.sstr(compute.backward_total.exact)}
     formulas["training_per_token"] = {"exact": sp.sstr(compute.per_token.exact),
                                       "approx": sp.sstr(compute.per_token.approx)}

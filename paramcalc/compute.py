@@ -26,9 +26,9 @@ from functools import cached_property
 import sympy as sp
 
 from .errors import ConfigError
-from .formulas import COMPONENTS, Budget, Count, Derivative, attention_widths
+from .formulas import COMPONENTS, Budget, Count, Derivative, attention_widths, derivatives_of
 from .spec import ModelConfig
-from .symbols import (NAMES, SYMBOLS, E_S, K, S, V, E, d, d_N, d_R, d_V, f, f_E, f_S, h, k, n,
+from .symbols import (E_S, K, S, V, E, d, d_N, d_R, d_V, f, f_E, f_S, h, k, n,
                       r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
@@ -62,7 +62,7 @@ def matmul(rows: sp.Expr, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
     return 2 * rows * inputs * outputs
 
 
-def linear(config: ModelConfig, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
+def linear(inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
     """A dense layer applied at every position of one sequence."""
     return matmul(S, inputs, outputs)
 
@@ -71,26 +71,26 @@ def attention_flops(config: ModelConfig) -> tuple[sp.Expr, sp.Expr]:
     """The projections' FLOPs, and the two products over the S × S scores (queries · keys,
     weights · values), for one block over one sequence."""
     if config.block == "seed":
-        return 3 * linear(config, d, d), 2 * matmul(S, d, S)
+        return 3 * linear(d, d), 2 * matmul(S, d, S)
     if config.latent:
         head = d_N + d_R
         if config.q_lora_rank is not None:
-            queries = linear(config, d, r_q) + linear(config, r_q, h * head)
+            queries = linear(d, r_q) + linear(r_q, h * head)
         else:
-            queries = linear(config, d, h * head)
-        keys_values = linear(config, d, r_kv + d_R) + linear(config, r_kv, h * (d_N + d_V))
-        projections = queries + keys_values + linear(config, h * d_V, d)
+            queries = linear(d, h * head)
+        keys_values = linear(d, r_kv + d_R) + linear(r_kv, h * (d_N + d_V))
+        projections = queries + keys_values + linear(h * d_V, d)
         return projections, h * matmul(S, head, S) + h * matmul(S, S, d_V)
     head_width, queries, keys = attention_widths(config)
-    projections = (linear(config, d, queries) + 2 * linear(config, d, keys)
-                   + linear(config, queries, d))
+    projections = (linear(d, queries) + 2 * linear(d, keys)
+                   + linear(queries, d))
     return projections, 2 * h * matmul(S, head_width, S)
 
 
 def feed_forward_flops(config: ModelConfig, width: sp.Expr = f) -> sp.Expr:
     """d → width → d at every position; a gated layer has two input matrices."""
     inputs = 2 if config.mlp == "gated" else 1
-    return inputs * linear(config, d, width) + linear(config, width, d)
+    return inputs * linear(d, width) + linear(width, d)
 
 
 def block_flops(config: ModelConfig, moe: bool = False) -> sp.Expr:
@@ -98,14 +98,14 @@ def block_flops(config: ModelConfig, moe: bool = False) -> sp.Expr:
     the router, its K experts and the shared experts."""
     projections, scores = attention_flops(config)
     if config.block == "seed":
-        return projections + scores + linear(config, d, d)
+        return projections + scores + linear(d, d)
     if not moe:
         return projections + scores + feed_forward_flops(config)
-    mixing = linear(config, d, E) + K * feed_forward_flops(config, f_E)
+    mixing = linear(d, E) + K * feed_forward_flops(config, f_E)
     if config.shared_experts:
         mixing += feed_forward_flops(config, E_S * f_S)
         if config.shared_expert_gate:
-            mixing += linear(config, d, 1)
+            mixing += linear(d, 1)
     return projections + scores + mixing
 
 
@@ -423,23 +423,6 @@ QUANTITIES = {
     "kv_cache": "KV-cache bytes per token",
     "activations": "activation bytes per sequence, all blocks",
 }
-
-
-def derivatives_of(count: Count, values: dict[sp.Symbol, sp.Integer],
-                   wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
-    """∂y/∂x of a count for every hyperparameter it depends on (or only ``wrt``)."""
-    value = count.exact.xreplace(values)
-    result = {}
-    for symbol in SYMBOLS.values():
-        if symbol not in count.exact.free_symbols or wrt not in (None, symbol):
-            continue
-        formula = sp.factor(sp.diff(count.exact, symbol))
-        slope = formula.xreplace(values)
-        result[NAMES[symbol]] = Derivative(
-            name=NAMES[symbol], symbol=symbol, formula=formula,
-            approx_formula=sp.factor(sp.diff(count.approx, symbol)), value=slope,
-            elasticity=slope * values[symbol] / value if value else sp.Integer(0))
-    return result
 
 
 def compute(budget: Budget, settings: Settings | None = None) -> Compute:

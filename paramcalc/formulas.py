@@ -330,17 +330,24 @@ class Budget:
             exact, approx = self.active.exact, self.active.approx
         else:
             exact, approx = self.total.exact, self.total.approx
-        value = self.evaluate(exact)
-        symbols = [s for s in SYMBOLS.values() if s in exact.free_symbols and wrt in (None, s)]
-        result = {}
-        for symbol in symbols:
-            formula = sp.factor(sp.diff(exact, symbol))
-            slope = self.evaluate(formula)
-            result[NAMES[symbol]] = Derivative(
-                name=NAMES[symbol], symbol=symbol, formula=formula,
-                approx_formula=sp.factor(sp.diff(approx, symbol)), value=slope,
-                elasticity=slope * self.values[symbol] / value)
-        return result
+        return derivatives_of(Count(exact, approx), self.values, wrt)
+
+
+def derivatives_of(count: Count, values: dict[sp.Symbol, sp.Integer],
+                   wrt: sp.Symbol | None = None) -> dict[str, Derivative]:
+    """∂y/∂x of a count for every hyperparameter it depends on (or only ``wrt``)."""
+    value = count.exact.xreplace(values)
+    result = {}
+    for symbol in SYMBOLS.values():
+        if symbol not in count.exact.free_symbols or wrt not in (None, symbol):
+            continue
+        formula = sp.factor(sp.diff(count.exact, symbol))
+        slope = formula.xreplace(values)
+        result[NAMES[symbol]] = Derivative(
+            name=NAMES[symbol], symbol=symbol, formula=formula,
+            approx_formula=sp.factor(sp.diff(count.approx, symbol)), value=slope,
+            elasticity=slope * values[symbol] / value if value else sp.Integer(0))
+    return result
 
 
 def tidy_ratio(numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:

@@ -75,8 +75,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
 @pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
 def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path: Path,
                                                      cli: Cli) -> None:
-    """A short prompt through transformers' model: the bytes of its cache's keys and values
-    against ``kv_cache_per_token`` × tokens (fp32, as the model is built)."""
+    """A short generation with transformers' model: the bytes of its cache's keys and values
+    against ``kv_cache_per_token`` × the tokens it holds (fp32, as the model is built)."""
     keys = dict(vocab_size=32, num_hidden_layers=3, num_attention_heads=4,
                 max_position_embeddings=64)
     if model_type in ("gpt2", "ctrl"):
@@ -96,14 +96,16 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
     if model_type == "phi3":
         keys["pad_token_id"] = None
     model = hf_model(keys, model_type)
-    prompt = 7
+    prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():
-        out = model(input_ids=torch.randint(0, 32, (1, prompt)), use_cache=True)
+        out = model.generate(prompt, max_new_tokens=4, do_sample=False, use_cache=True,
+                             return_dict_in_generate=True, pad_token_id=0)
     cache = out.past_key_values
-    held = 0
-    for layer in cache.layers:
-        held += sum(t.numel() * t.element_size() for t in (layer.keys, layer.values))
+    tokens = cache.get_seq_length()  # the prompt and every generated token but the last
+    assert tokens == 7 + 4 - 1
+    held = sum(t.numel() * t.element_size() for layer in cache.layers
+               for t in (layer.keys, layer.values))
     obj = cli.json("flops", "--hf-config", write(keys, model_type, tmp_path), "--dtype", "fp32",
-                   "--context", str(prompt))
+                   "--context", str(tokens))
     assert obj["memory"]["kv_cache"] == held
-    assert obj["memory"]["kv_cache_per_token"] * prompt == held
+    assert obj["memory"]["kv_cache_per_token"] * tokens == held

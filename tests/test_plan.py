@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
 import random
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc import HEADS, ModelConfig, SolveError, budget, from_name
-from paramcalc.plan import curves, parse_budget, parse_range, parse_ratio, solve, sweep
+from paramcalc.plan import (curves, parse_budget, parse_flops, parse_range, parse_ratio,
+                            parse_tokens, solve, sweep)
 
 
 def test_smallest_num_blocks_for_ratio_1_on_id6_is_8() -> None:
@@ -394,3 +397,127 @@ def test_a_given_size_and_its_default_sweep_differently() -> None:
 
     assert follows == [by_hand(32, 32), by_hand(64, 64)]
     assert held == [by_hand(32, 32), by_hand(64, 32)]
+
+
+_SUFFIX_HINT = "write a positive number with an optional k, M, G (or B) or T suffix, e.g. 1M, 1.5G or 3e23"
+
+
+@pytest.mark.parametrize("parse, text, message", [
+    (parse_budget, "1Q", f"malformed budget '1Q'; {_SUFFIX_HINT}"),
+    (parse_budget, "1e101", "budget '1e101' is larger than 1e100 parameters; nothing is that big"),
+    (parse_budget, "1e1000", "budget '1e1000' is larger than 1e100 parameters; nothing is that big"),
+    (parse_budget, "2e100T", "budget '2e100T' is larger than 1e100 parameters; nothing is that big"),
+    (parse_budget, "1.5", "budget '1.5' must be a positive whole number of parameters"),
+    (parse_budget, "0", "budget '0' must be a positive whole number of parameters"),
+    (parse_flops, "-1", f"malformed FLOP budget '-1'; {_SUFFIX_HINT}"),
+    (parse_flops, "0.5", "FLOP budget '0.5' must be a positive whole number of FLOPs"),
+    (parse_tokens, "1e200", "token count '1e200' is larger than 1e100 tokens; nothing is that big"),
+    (parse_ratio, "abc", "malformed ratio 'abc'; write a number such as 1, 0.5 or 1/8"),
+    (parse_ratio, "1/0", "malformed ratio '1/0'; write a number such as 1, 0.5 or 1/8"),
+    (parse_ratio, "-2", "ratio target must be positive, got '-2'"),
+    (parse_ratio, "0", "ratio target must be positive, got '0'"),
+    (parse_ratio, "1e101", "ratio target '1e101' is out of range: write one between 1e-100 and 1e100"),
+    (parse_ratio, "1e-101", "ratio target '1e-101' is out of range: write one between 1e-100 and "
+                            "1e100"),
+    (parse_ratio, "1e-99999", "ratio target '1e-99999' is out of range: write one between 1e-100 "
+                              "and 1e100"),
+    (parse_range, "d_model=64:16", "range 'd_model=64:16' is reversed or empty: 16 < 64"),
+    (parse_range, "d_model=16:64:0", "range 'd_model=16:64:0' has a zero step"),
+    (parse_range, "d_model=16:64:-8", "range 'd_model=16:64:-8' has a negative step; write it "
+                                      "from low to high"),
+    (parse_range, "d_model=1..4", "malformed range 'd_model=1..4'; write NAME=START:STOP[:STEP], "
+                                  "e.g. d_model=16:1024:16"),
+    (parse_range, "d_model=0:4", "range 'd_model=0:4' must start at a positive integer"),
+    (parse_range, "d_model=1:2000000000000", "range 'd_model=1:2000000000000' goes past "
+                                             "1,099,511,627,776 (2**40), beyond any model; narrow it"),
+    (parse_range, "d_model=1:30000000", "range 'd_model=1:30000000' has 30,000,000 points; at most "
+                                        "20,000,000 are evaluated: take a larger step"),
+])
+def test_parser_messages_in_full(parse: Any, text: str, message: str) -> None:
+    """Each parser's one line, word for word: what the user reads."""
+    with pytest.raises(SolveError) as error:
+        parse(text)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("text, value", [
+    ("250K", 250_000), ("3m", 3 * 10**6), ("1.5g", 1_500_000_000), ("2B", 2 * 10**9),
+    ("1t", 10**12), ("1e100", 10**100), ("2.5e3", 2_500), ("1E+3", 1_000), (".5k", 500),
+    (" 12 ", 12)])
+def test_every_suffix_and_exponent(text: str, value: int) -> None:
+    assert parse_budget(text) == value
+
+
+def test_ratio_forms() -> None:
+    assert parse_ratio(" 3/4 ") == Fraction(3, 4)
+    assert parse_ratio("1e100") == 10**100 and parse_ratio("1e-100") == Fraction(1, 10**100)
+    assert parse_ratio("2.5") == Fraction(5, 2)
+
+
+def test_range_forms() -> None:
+    r = parse_range(" d-model = 16 : 64 : 16 ")
+    assert (r.name, r.start, r.stop, r.step, len(r)) == ("d_model", 16, 64, 16, 4)
+    assert parse_range("S=8:10").values().tolist() == [8, 9, 10]
+    assert parse_range("d=1:1099511627776:1099511627775").stop == 2**40  # at the bound: allowed
+    assert len(parse_range("d=1:20000000")) == 20_000_000  # at the most points: allowed
+
+
+def test_the_front_point_by_point_with_invalid_and_infinite_points() -> None:
+    """The front, by its definition, checked point by point: sorted by total (the higher
+    ratio first among equal totals), a point is kept when its ratio beats every point
+    before it. Invalid points (n_heads = 2 not dividing an odd d_model) never count, and the
+    tied head's infinite ratios are ranked among themselves."""
+    import numpy as np
+
+    config = from_name("id6").config.replace(n_heads=2)
+    grid = sweep(config, [parse_range("d_model=7:40:1"), parse_range("num_blocks=1:3")],
+                 ["flatten", "tied", "tied-flatten"])
+    total, ratio, valid = (grid.columns[k] for k in ("total", "ratio", "valid"))
+    assert not valid.all() and bool(np.isinf(ratio).any()) and bool(np.isfinite(ratio).any())
+    expected = []
+    for finite in (True, False):
+        group = [i for i in range(len(grid)) if valid[i] and math.isfinite(ratio[i]) == finite]
+        order = sorted(group, key=lambda i: (total[i], -ratio[i], i))
+        best = -math.inf
+        for position, i in enumerate(order):
+            if position == 0 or ratio[i] > best:
+                expected.append(i)
+            best = max(best, ratio[i])
+    assert grid.front().tolist() == expected
+
+
+def test_sweep_divides_exactly_where_the_denominator_is_1() -> None:
+    """Given key/value heads and a default head width, keys are g·d/h wide: at n_heads = 1 the
+    denominator is 1, and every total must still equal the budget of that configuration."""
+    config = from_name("llama-3.2-1b").config.replace(num_blocks=1, n_kv_heads=1, seq_length=8)
+    grid = sweep(config, [parse_range("n_heads=1:4")])
+    for i, heads in enumerate(grid.columns["n_heads"].tolist()):
+        if grid.columns["valid"][i]:
+            assert grid.columns["total"][i] == budget(config.replace(n_heads=heads)).params["total"]
+
+
+def test_crossovers_lie_on_both_curves() -> None:
+    """Each crossover, interpolated linearly between grid points, is a point of both curves."""
+    import numpy as np
+
+    result = curves(from_name("id4").config, parse_range("d_model=8:64:8"), "ratio",
+                    ["flatten", "bottleneck", "td-dense", "tied-flatten", "linear"])
+    assert result.crossovers
+    for c in result.crossovers:
+        a, b = (np.interp(c.x, result.x, result.y[head]) for head in c.heads)
+        assert c.y == pytest.approx(a, rel=1e-9) and c.y == pytest.approx(b, rel=1e-9)
+        j = np.searchsorted(result.x, c.x) - 1
+        assert result.x[j] < c.x < result.x[j + 1]  # strictly between two grid points
+        before, after = (result.y[c.heads[0]][k] - result.y[c.heads[1]][k] for k in (j, j + 1))
+        assert before * after < 0
+
+
+def test_curves_meeting_at_a_grid_point_are_a_crossover() -> None:
+    """flatten and tied-flatten meet exactly at d_model = V = 257 (by hand, see above): with 257
+    on the grid (one head, so that 257 is a valid width) the meeting point itself is the
+    crossover."""
+    result = curves(from_name("id4").config.replace(n_heads=1), parse_range("d_model=241:273:8"),
+                    "ratio",
+                    ["flatten", "tied-flatten"])
+    [crossing] = result.crossovers
+    assert crossing.x == 257 and crossing.heads == ("flatten", "tied-flatten")

@@ -354,6 +354,10 @@ def test_statistics_by_hand() -> None:
     assert stats.confidence_min == pytest.approx(0.5, rel=1e-5)
     assert stats.confidence_max == pytest.approx(0.969, rel=1e-5)
     assert stats.windows == 4
+    assert stats.to_dict() == {"accuracy": 3 / 4, "loss": stats.loss, "windows": 4,
+                               "confidence": {"mean": stats.confidence_mean,
+                                              "min": stats.confidence_min,
+                                              "max": stats.confidence_max}}
 
 
 @pytest.mark.parametrize("p, memorized", [(0.969, False), (0.9701, True)])

@@ -348,5 +348,11 @@ def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] =
                 cx = x[j] + share * (x[j + 1] - x[j])
                 cy = y[a][j] + share * (y[a][j + 1] - y[a][j])
                 crossings.append(Crossover(float(cx), float(cy), (a, b)))
+            # the curves meet exactly at a grid point (not along a run of equal points)
+            equal = finite & (diff == 0)
+            alone = equal & ~np.concatenate(([False], equal[:-1])) & \
+                ~np.concatenate((equal[1:], [False]))
+            for j in np.flatnonzero(alone):
+                crossings.append(Crossover(float(x[j]), float(y[a][j]), (a, b)))
     return Curves(axis.name, y_name, x, y, sorted(crossings, key=lambda c: c.x))
 

@@ -521,3 +521,89 @@ def test_curves_meeting_at_a_grid_point_are_a_crossover() -> None:
                     ["flatten", "tied-flatten"])
     [crossing] = result.crossovers
     assert crossing.x == 257 and crossing.heads == ("flatten", "tied-flatten")
+
+
+# every point of a sweep against the configuration spec.py builds for it: the constraints
+# (valid or not) and the counts, the compute columns and the ratio
+_SWEEP_CASES = [
+    # (preset, overrides, head, knobs that may vary)
+    ("id4", {}, "flatten", ["d_model", "n_heads", "seq_length", "num_blocks"]),
+    ("id4", {"positional": "learned", "n_positions": 40}, "bottleneck",
+     ["seq_length", "head_width", "d_model", "n_positions"]),
+    ("id4", {}, "conv", ["kernel_size", "seq_length", "head_width", "d_model"]),
+    ("id4", {}, "td-dense", ["head_width", "d_model"]),
+    ("id4", {"block": "transformer", "head_dim": 6}, "linear", ["n_heads", "d_model", "d_ff"]),
+    ("llama-3.2-1b", {"num_blocks": 3, "seq_length": 16, "n_kv_heads": 2}, "tied",
+     ["n_heads", "n_kv_heads", "d_model", "num_blocks"]),
+    ("mixtral-8x7b", {"num_blocks": 3, "seq_length": 16, "d_model": 64, "n_heads": 4,
+                      "n_kv_heads": 2, "dense_layers": [1]}, "linear",
+     ["num_experts", "experts_per_token", "num_blocks", "expert_d_ff"]),
+    # defaults that follow a varied size, varied themselves too: each keeps its own value
+    ("id4", {"block": "transformer", "positional": "learned"}, "bottleneck",
+     ["d_model", "d_ff", "seq_length", "n_positions", "n_heads", "n_kv_heads", "head_width"]),
+    ("id4", {"block": "transformer", "mlp": "gated", "num_experts": 4, "experts_per_token": 2,
+             "shared_experts": 1}, "linear",
+     ["d_model", "d_ff", "expert_d_ff", "shared_d_ff", "n_heads", "n_kv_heads"]),
+]
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(case=st.sampled_from(_SWEEP_CASES), data=st.data())
+def test_sweep_point_by_point_against_the_configuration(case: tuple, data: Any) -> None:
+    from paramcalc import ConfigError
+    from paramcalc.compute import compute
+
+    preset, overrides, head, knobs = case
+    config = from_name(preset).config.replace(**overrides).with_head(head)
+    names = data.draw(st.lists(st.sampled_from(knobs), min_size=1, max_size=2, unique=True))
+    ranges = []
+    for name in names:
+        start = data.draw(st.integers(1, 12))
+        ranges.append(parse_range(f"{name}={start}:{start + data.draw(st.integers(0, 5))}"))
+    grid = sweep(config, ranges, [head], quantities=["flops", "kv_cache"])
+    for i in range(len(grid)):
+        point = {name: int(grid.columns[name][i]) for name in names}
+        try:
+            expected = config.replace(**point)
+        except ConfigError:
+            assert not grid.columns["valid"][i], point
+            continue
+        assert grid.columns["valid"][i], point
+        b = budget(expected)
+        for key in ("total", "active", "embedding", "blocks", "head"):
+            assert grid.columns[key][i] == b.params[key], (point, key)
+        ratio = b.ratio.value
+        assert grid.columns["ratio"][i] == (math.inf if ratio is None else float(ratio))
+        c = compute(b)
+        assert grid.columns["flops"][i] == float(c.flops["forward"]["total"])
+        assert grid.columns["kv_cache"][i] == float(c.memory["kv_cache_per_token"])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: sweep(c, [parse_range("d=8:16"), parse_range("d_model=8:9")]),
+     "--vary names ['d_model', 'd_model'] more than once"),
+    (lambda c: sweep(c, [parse_range("d_ff=8:16")]),
+     "d_ff does not apply to this configuration (seed blocks, sinusoidal positions)"),
+    (lambda c: sweep(c, [parse_range("d=1:4")], ["flatten"], ["latency"]),
+     "unknown quantity 'latency'; choose one of: flops, flops_per_token, kv_cache, activations"),
+    (lambda c: sweep(c, [parse_range("d=1:4000"), parse_range("n=1:4000")], ["flatten", "conv"]),
+     "these ranges make 32,000,000 points (4000 × 4000 × 2 head designs); at most 20,000,000 "
+     "are evaluated: take larger steps or fewer heads"),
+    (lambda c: sweep(c, [parse_range("d=1:5000"), parse_range("n=1:5000")]),
+     "these ranges make 25,000,000 points (5000 × 5000 × 1 head design); at most 20,000,000 are "
+     "evaluated: take larger steps or fewer heads"),
+    (lambda c: sweep(c, [parse_range("d=1000000:1000001"), parse_range("V=1000000000000:1000000000001")]),
+     "the total passes 4.6e18 parameters somewhere in these ranges; narrow them"),
+    (lambda c: curves(c, parse_range("d=8:16"), "cost", ["flatten"]),
+     "unknown quantity 'cost' to plot; choose one of: ratio, total, active, flops, "
+     "flops_per_token, kv_cache, activations"),
+])
+def test_sweep_errors_word_for_word(call: Any, message: str) -> None:
+    with pytest.raises(SolveError) as error:
+        call(from_name("id4").config)
+    assert str(error.value) == message
+
+
+def test_exactly_the_most_points_is_allowed() -> None:
+    grid = sweep(from_name("id4").config, [parse_range("n=1:4000"), parse_range("d=1:5000")])
+    assert len(grid) == 20_000_000

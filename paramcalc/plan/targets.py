@@ -90,27 +90,28 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
     """Let the defaults that follow a varied hyperparameter follow it in ``values``.
 
     d_ff = 4·d_model, n_positions = seq_length, n_kv_heads = n_heads, expert_d_ff = d_ff and
-    shared_d_ff = expert_d_ff when they were not given; a default head_width = d_model/8
-    (d_model for the bottleneck) too, except in symbolic use, where the floor would leave
-    the polynomials behind.
+    shared_d_ff = expert_d_ff when they were neither given nor varied themselves; a default
+    head_width = d_model/8 (d_model for the bottleneck) too, except in symbolic use, where the
+    floor would leave the polynomials behind.
     """
-    given = dict(config.given)
+    # a size the user gave, or one varied itself, keeps its own value
+    fixed = set(dict(config.given)) | set(varied)
     d_ff_moves = "d_ff" in varied
-    if "d_model" in varied and config.block == "transformer" and "d_ff" not in given:
+    if "d_model" in varied and config.block == "transformer" and "d_ff" not in fixed:
         values["d_ff"] = 4 * values["d_model"]
         d_ff_moves = True
-    if "seq_length" in varied and config.positional == "learned" and "n_positions" not in given:
+    if "seq_length" in varied and config.positional == "learned" and "n_positions" not in fixed:
         values["n_positions"] = values["seq_length"]
-    if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in given:
+    if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in fixed:
         values["n_kv_heads"] = values["n_heads"]
     expert_moves = "expert_d_ff" in varied
-    if config.num_experts and "expert_d_ff" not in given and d_ff_moves:
+    if config.num_experts and "expert_d_ff" not in fixed and d_ff_moves:
         values["expert_d_ff"] = values["d_ff"]  # an expert is d_ff wide unless told otherwise
         expert_moves = True
-    if config.shared_experts and "shared_d_ff" not in given and expert_moves:
+    if config.shared_experts and "shared_d_ff" not in fixed and expert_moves:
         values["shared_d_ff"] = values["expert_d_ff"]
     if (not symbolic and "d_model" in varied and config.head_width is not None
-            and "head_width" not in given):
+            and "head_width" not in fixed):
         width = values["d_model"]
         values["head_width"] = width if config.head == "bottleneck" else (width // 8).clip(1)
 

@@ -607,3 +607,20 @@ def test_sweep_errors_word_for_word(call: Any, message: str) -> None:
 def test_exactly_the_most_points_is_allowed() -> None:
     grid = sweep(from_name("id4").config, [parse_range("n=1:4000"), parse_range("d=1:5000")])
     assert len(grid) == 20_000_000
+
+
+@pytest.mark.parametrize("name, target, message", [
+    ("d_model", {"ratio": Fraction(10)}, "no valid d_model meets ratio ≥ 10: the ratio is 1.455 "
+     "at d_model = 1 and approaches 0.5 as d_model grows, never reaching 10"),
+    ("num_blocks", {"total": 1_000}, "no valid num_blocks meets total ≤ 1,000: even "
+     "num_blocks = 1 gives a total of 164,480"),
+    ("seq_length", {"total": 10}, "no valid seq_length meets total ≤ 10: even seq_length = 1 "
+     "gives a total of 88,192"),
+])
+def test_why_no_value_works_word_for_word(name: str, target: dict, message: str) -> None:
+    """id6 by hand: 16,448 + 4·16,896 = 84,032 outside the head; its head is S·d·d + d, at
+    S = 1 64·64 + 64 = 4,160 more: 88,192. With one block, 16,448 + 16,896 + 131,136. The
+    ratio tends to 4·n·d² / (S·d²) = 16/32 = 0.5 as d grows."""
+    with pytest.raises(SolveError) as error:
+        solve(from_name("id6").config, name, **target)
+    assert str(error.value) == message

@@ -624,3 +624,99 @@ def test_why_no_value_works_word_for_word(name: str, target: dict, message: str)
     with pytest.raises(SolveError) as error:
         solve(from_name("id6").config, name, **target)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("preset, overrides, head, ranges", [
+    ("id4", {}, "td-dense", ["head_width=1:12", "d_model=4:12:4"]),  # head_width ≤ d
+    ("id4", {"seq_length": 1}, "bottleneck", ["seq_length=1:3", "head_width=2:40:2",
+                                              "d_model=4:12:4"]),  # head_width ≤ S·d
+    ("id4", {}, "conv", ["kernel_size=1:6", "seq_length=1:6"]),  # kernel ≤ S
+    ("id4", {"n_heads": 2}, "flatten", ["n_heads=1:4", "d_model=4:8"]),  # h | d (seed)
+    ("id4", {"block": "transformer", "head_dim": 3, "n_kv_heads": 1}, "linear",
+     ["d_model=5:7", "n_heads=1:5", "n_kv_heads=1:2"]),  # h need not divide d; g | h
+    ("id4", {"block": "transformer", "n_kv_heads": 2}, "linear", ["n_heads=1:8", "n_kv_heads=1:3"]),
+    ("id4", {"positional": "learned", "seq_length": 4, "n_positions": 4}, "linear",
+     ["seq_length=2:6", "n_positions=2:6"]),  # n_positions ≥ seq_length
+    ("id4", {"block": "transformer", "num_blocks": 3, "num_experts": 2, "dense_layers": [1]},
+     "linear",
+     ["num_blocks=1:3", "num_experts=1:4"]),
+    ("id4", {"block": "transformer", "num_experts": 4}, "linear",
+     ["experts_per_token=1:4", "num_experts=1:4"]),
+])
+def test_validity_on_both_sides_of_every_constraint(preset: str, overrides: dict, head: str,
+                                                    ranges: list[str]) -> None:
+    """Grids that straddle each constraint spec.py checks: the valid column is exactly where
+    spec.py builds the configuration (two ranges at a time, the third held)."""
+    from paramcalc import ConfigError
+
+    config = from_name(preset).config.replace(**overrides).with_head(head)
+    outcomes = set()
+    for pair in ([ranges[0], ranges[1]], [ranges[-2], ranges[-1]]):
+        grid = sweep(config, [parse_range(r) for r in pair], [head])
+        for i in range(len(grid)):
+            point = {name: int(grid.columns[name][i]) for name in grid.names}
+            try:
+                config.replace(**point)
+                ok = True
+            except ConfigError:
+                ok = False
+            assert bool(grid.columns["valid"][i]) == ok, point
+            outcomes.add(ok)
+    assert outcomes == {True, False}  # the grids really straddle the constraint
+
+
+def test_the_first_range_varies_slowest() -> None:
+    grid = sweep(from_name("id6").config, [parse_range("d_model=8:16:8"),
+                                           parse_range("num_blocks=1:3")])
+    assert list(zip(grid.columns["d_model"].tolist(), grid.columns["num_blocks"].tolist())) == \
+        [(8, 1), (8, 2), (8, 3), (16, 1), (16, 2), (16, 3)]
+
+
+def test_a_knob_of_another_head_design_can_be_swept() -> None:
+    """id4's flatten head has no head_width, td-dense has: sweeping it for td-dense works."""
+    grid = sweep(from_name("id4").config, [parse_range("head_width=1:4")], ["td-dense"])
+    assert grid.columns["total"].tolist() == [
+        budget(from_name("id4").config.with_head("td-dense").replace(head_width=k)).params["total"]
+        for k in range(1, 5)]
+    with pytest.raises(SolveError, match="head_width does not apply"):
+        sweep(from_name("id4").config, [parse_range("head_width=1:4")], ["flatten", "tied"])
+
+
+def test_compute_columns_tell_a_given_size_from_its_default() -> None:
+    """The FLOPs of equal configurations, one with head_dim given (held when d_model moves),
+    one left to follow d/h: the cache of compiled forms must not mix them up."""
+    base = dict(vocab_size=100, seq_length=8, d_model=32, num_blocks=1, n_heads=4,
+                block="transformer", head="tied")
+    ranges = [parse_range("d_model=32:64:32")]
+    follows = sweep(ModelConfig(**base), ranges, quantities=["flops"]).columns["flops"]
+    held = sweep(ModelConfig(**base, head_dim=8), ranges, quantities=["flops"]).columns["flops"]
+    assert follows[0] == held[0] and follows[1] != held[1]
+
+
+def test_fixed_sizes_up_to_2_to_the_40() -> None:
+    from paramcalc.plan import MAX_VALUE
+
+    assert MAX_VALUE == 2**40
+    config = from_name("id4").config
+    sweep(config.replace(vocab_size=2**40), [parse_range("num_blocks=1:2")])
+    with pytest.raises(SolveError) as error:
+        sweep(config.replace(vocab_size=2**40 + 1), [parse_range("num_blocks=1:2")])
+    assert str(error.value) == ("vocab_size = 1,099,511,627,777 is past 1,099,511,627,776 "
+                                "(2**40): sweeps count in int64; give a smaller value")
+
+
+@pytest.mark.parametrize("axis", ["d_model=257:273:8", "d_model=241:257:8"])
+def test_curves_meeting_at_the_first_or_last_grid_point(axis: str) -> None:
+    config = from_name("id4").config.replace(n_heads=1)
+    result = curves(config, parse_range(axis), "ratio", ["flatten", "tied-flatten"])
+    [crossing] = result.crossovers
+    expected = float(budget(config.replace(d_model=257)).ratio.value)
+    assert (crossing.x, crossing.heads) == (257, ("flatten", "tied-flatten"))
+    assert crossing.y == pytest.approx(expected, rel=1e-12)
+
+
+def test_nothing_to_draw_when_every_curve_is_infinite(cli: Cli) -> None:
+    result = cli("plot", "-p", "gpt2", "--x", "num_blocks=1:4", "--heads", "tied", "--terminal",
+                 code=2)
+    assert result.stderr.strip() == ("Error: nothing to draw: every point of num_blocks is "
+                                     "invalid or infinite for tied (nothing written)")

@@ -159,7 +159,7 @@ def _exact(top: Callable[..., Any], bottom: Callable[..., Any] | None, args: Seq
     return numerator // np.maximum(np.asarray(bottom(*args), dtype=np.int64), 1)
 
 
-def _arguments(config: ModelConfig, grid: dict[str, Any], size: int) -> list[Any]:
+def _arguments(config: ModelConfig, grid: dict[str, Any]) -> list[Any]:
     """One array (or scalar) per symbol: varied, fixed, or following a varied one."""
     import numpy as np
 
@@ -228,7 +228,6 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
     names = [r.name for r in ranges]
     if len(set(names)) != len(names):
         raise SolveError(f"--vary names {names} more than once")
-    heads = list(heads) if heads is not None else [config.head or "flatten"]
     for r in ranges:
         if all(getattr(config.with_head(h), r.name) is None for h in heads):
             raise SolveError(f"{r.name} does not apply to this configuration "
@@ -245,7 +244,7 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
                                                        "active", "ratio", *quantities, "valid")}
     for index, head in enumerate(heads):
         head_config = config.with_head(head)
-        args = _arguments(head_config, grid, size)
+        args = _arguments(head_config, grid)
         evaluators = _evaluators(head_config)
         # counts have non-negative coefficients and every argument grows with the varied
         # ones, so the largest total sits where every argument is largest: check int64 there
@@ -257,12 +256,8 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
                   for name, (top, bottom) in evaluators.items()}
         total = sum(counts[name] for name in COMPONENTS)
         active = total - counts["idle"] if "idle" in counts else total
-        owned = counts["head"]
-        if bool((owned > 0).all()):
-            ratio = counts["blocks"] / owned
-        else:  # a head that owns nothing somewhere: its ratio is infinite there
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(owned > 0, counts["blocks"] / np.maximum(owned, 1), np.inf)
+        owned = counts["head"]  # where the head owns nothing, its ratio is infinite
+        ratio = np.divide(counts["blocks"], owned, out=np.full(size, np.inf), where=owned > 0)
         parts["design"].append(np.broadcast_to(np.int64(index), (size,)))
         for name in names:
             parts[name].append(grid[name])
@@ -285,13 +280,11 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
 
 
 def _full(values: Any, size: int) -> Any:
-    """An int64 column of ``size``: a computed array as it is, a constant broadcast."""
+    """An int64 column of ``size``: a computed array as it is, a constant repeated (every
+    argument is a whole column or one value, so a count is one or the other)."""
     import numpy as np
 
-    if values.shape == (size,):
-        return values
-    return np.full(size, values, dtype=np.int64) if values.ndim == 0 else \
-        np.broadcast_to(values, (size,)).copy()
+    return values if values.shape == (size,) else np.full(size, values, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -340,16 +333,15 @@ def curves(config: ModelConfig, axis: Range, y_name: str, heads: Sequence[str] =
     crossings = []
     for i, a in enumerate(heads):
         for b in heads[i + 1:]:
-            diff = y[a] - y[b]
-            finite = np.isfinite(diff)
-            sign = np.sign(diff)
-            for j in np.flatnonzero(finite[:-1] & finite[1:] & (sign[:-1] * sign[1:] < 0)):
+            diff = y[a] - y[b]  # NaN where a point is invalid or a ratio infinite
+            sign = np.sign(diff)  # NaN signs never compare below 0: no crossing there
+            for j in np.flatnonzero(sign[:-1] * sign[1:] < 0):
                 share = diff[j] / (diff[j] - diff[j + 1])
                 cx = x[j] + share * (x[j + 1] - x[j])
                 cy = y[a][j] + share * (y[a][j + 1] - y[a][j])
                 crossings.append(Crossover(float(cx), float(cy), (a, b)))
             # the curves meet exactly at a grid point (not along a run of equal points)
-            equal = finite & (diff == 0)
+            equal = diff == 0
             alone = equal & ~np.concatenate(([False], equal[:-1])) & \
                 ~np.concatenate((equal[1:], [False]))
             for j in np.flatnonzero(alone):

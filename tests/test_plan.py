@@ -720,3 +720,66 @@ def test_nothing_to_draw_when_every_curve_is_infinite(cli: Cli) -> None:
                  code=2)
     assert result.stderr.strip() == ("Error: nothing to draw: every point of num_blocks is "
                                      "invalid or infinite for tied (nothing written)")
+
+
+@pytest.mark.parametrize("preset, overrides, name, bounds", [
+    ("id4", {"head": "td-dense", "head_width": 5}, "head_width", (1, 16)),  # ≤ d
+    ("id4", {"head": "bottleneck", "head_width": 5}, "head_width", (1, 32 * 16)),  # ≤ S·d
+    ("id4", {"head": "conv"}, "kernel_size", (1, 32)),  # ≤ S
+    ("id4", {"head": "conv", "kernel_size": 5}, "seq_length", (5, None)),  # S ≥ the kernel
+    ("id4", {"positional": "learned", "n_positions": 40}, "seq_length", (1, 40)),  # ≤ P given
+    ("id4", {"positional": "learned"}, "seq_length", (1, None)),  # P follows S
+    ("id4", {"positional": "learned", "n_positions": 40}, "n_positions", (32, None)),  # P ≥ S
+    ("id4", {"head": "td-dense", "head_width": 5}, "d_model", (5, None)),  # d ≥ head_width
+    ("id4", {"head": "bottleneck", "head_width": 65}, "d_model", (3, None)),  # S·d ≥ 65: d ≥ 3
+    ("id4", {}, "d_model", (1, None)),
+    ("mixtral-8x7b", {}, "experts_per_token", (1, 8)),  # K ≤ E
+    ("mixtral-8x7b", {}, "num_experts", (2, None)),  # E ≥ K = 2
+    ("llama-3.2-1b", {}, "n_kv_heads", (1, 32)),  # g ≤ h
+    ("llama-3.2-1b", {}, "n_heads", (8, None)),  # h ≥ the given g = 8
+    ("gpt2", {}, "n_heads", (1, None)),  # g follows h
+    ("deepseek-v3", {}, "num_blocks", (3, None)),  # past the dense layers 0, 1, 2
+    ("gpt2", {}, "num_blocks", (1, None)),
+])
+def test_the_bounds_each_constraint_sets(preset: str, overrides: dict, name: str,
+                                         bounds: tuple) -> None:
+    from paramcalc.plan.solve import _bounds
+
+    assert _bounds(from_name(preset).config.replace(**overrides), name) == bounds
+
+
+def test_solve_for_flops_at_20_tokens_a_parameter() -> None:
+    """Without --tokens the run is Chinchilla's: D = 20·N. Brute force over num_blocks."""
+    from paramcalc.compute import compute
+
+    base = ModelConfig(vocab_size=1000, seq_length=64, d_model=64, num_blocks=2, n_heads=4,
+                       block="transformer", head="linear")
+
+    def spent(blocks: int) -> float:
+        b = budget(base.replace(num_blocks=blocks))
+        return compute(b).per_token_values["training"] * 20 * b.params["total"]
+
+    spends = {v: spent(v) for v in range(1, 80)}
+    for limit in (1e13, 1e14, 2e15):
+        best = max(v for v, flops in spends.items() if flops <= limit)
+        answer = solve(base, "num_blocks", flops=int(limit))
+        assert answer.value == best and answer.target.endswith("on 20 tokens per parameter")
+
+
+def test_solving_for_d_model_holds_a_default_head_width() -> None:
+    """td-dense's head_width defaults to d/8 = 2 at id4's d = 16; solving for d_model holds
+    it at 2 (the answer's configuration says so), as the brute force does."""
+    config = from_name("id4").config.with_head("td-dense")
+    assert config.head_width == 2
+    answer = solve(config, "d_model", total=500_000)
+    totals = {d: budget(config.replace(head_width=2, d_model=d)).params["total"]
+              for d in range(4, 400, 4)}
+    assert answer.value == max(d for d, t in totals.items() if t <= 500_000)
+    assert answer.config.head_width == 2
+
+
+def test_budget_and_range_edges() -> None:
+    assert parse_budget("1") == 1
+    parse_range("d=2:40000001:2")  # 20,000,000 points exactly
+    with pytest.raises(SolveError, match="has 20,000,001 points"):
+        parse_range("d=1:20000001")

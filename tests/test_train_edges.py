@@ -215,3 +215,78 @@ def test_a_corpus_past_the_config_limit_still_reads(tmp_path: Path) -> None:
     big.write_bytes(bytes(range(256)) * (5 * 2**20 // 256))
     data, source = load_corpus(big)
     assert len(data) == 5 * 2**20 and source == str(big)
+
+
+class Nudged(torch.nn.Module):
+    """Gives each window's target a logit of ln 256 + w over 256 zeros: p(target) is 1/2 at
+    w = 0 and e/(e + 1) = 0.731 at w = 1, where Adam's first step at lr 1 takes w."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = ModelConfig(vocab_size=257, seq_length=2, d_model=4, num_blocks=1)
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, tokens: torch.Tensor, every_position: bool = False) -> torch.Tensor:
+        logits = torch.zeros(len(tokens), 257)
+        target = torch.zeros(len(tokens), 257)
+        target[torch.arange(len(tokens)), tokens[:, 0] + 2] = 1.0  # window (i, i+1) → i + 2
+        return logits + target * (math.log(256) + self.w)
+
+
+def test_memorized_by_the_last_step_is_memorized() -> None:
+    """The running figures of the only epoch come before its update (p = 0.5 < 0.6); the model
+    after it is at 0.731: the verdict is memorized, and the reason says so."""
+    data = make_dataset(CORPUS, seq_length=2, samples=4, test_samples=2)
+    result = train(Nudged(), data, TrainOptions(max_epochs=1, lr=1.0, batch_size=4,
+                                                min_confidence=0.6))
+    assert result.history[0].accuracy == 1.0 and result.history[0].loss == pytest.approx(
+        math.log(2), rel=1e-5)
+    assert (result.memorized, result.reason) == (True, "memorized")
+    assert result.min_learnable_confidence == pytest.approx(math.e / (math.e + 1), rel=1e-4)
+
+
+def test_the_order_of_batches_is_the_seeds_not_the_global_generator() -> None:
+    config = from_name("id4").config
+    data = make_dataset(CORPUS * 4, config.seq_length, 24)
+    histories = []
+    for global_seed in (1, 2):
+        model = new_model(config, 0, CPU)
+        torch.manual_seed(global_seed)  # whatever the global generator holds
+        result = train(model, data, TrainOptions(max_epochs=2, batch_size=5, seed=7))
+        histories.append([(e.loss, e.accuracy) for e in result.history])
+    assert histories[0] == histories[1]
+
+
+def test_accuracy_is_counted_per_row_in_batches_of_two() -> None:
+    data = make_dataset(CORPUS, seq_length=2, samples=4, test_samples=2)
+    model = Fixed({0: {2: 0.3, 9: 0.6}, 1: {3: 0.9}, 2: {4: 0.5, 7: 0.2}, 3: {5: 0.969}})
+    result = train(model, data, TrainOptions(max_epochs=1, batch_size=2, min_confidence=0.97))
+    assert result.history[0].accuracy == 3 / 4
+
+
+def test_a_configuration_torch_cannot_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    import paramcalc.train as train_module
+
+    def refuse(config: ModelConfig) -> None:
+        raise RuntimeError("no room for it\nsecond line")
+
+    monkeypatch.setattr(train_module, "build", refuse)
+    with pytest.raises(ConfigError) as error:
+        new_model(from_name("id4").config, 0, CPU)
+    assert str(error.value) == "cannot build this configuration in torch on cpu: no room for it"
+
+
+def test_on_cuda_the_free_memory_is_what_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.cuda.mem_get_info() is (free, total): the refusal uses the free bytes."""
+    config = from_name("gpt2-xl").config
+    need = training_bytes(config, 64)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (need - 1, 10 * need))
+    with pytest.raises(ConfigError) as error:
+        check_fits(config, 64, torch.device("cuda"))
+    assert str(error.value) == (f"training this model needs about {need / 2**30:,.1f} GiB "
+                                "(1,557,611,200 parameters at 16 bytes each for Adam, plus one "
+                                f"batch of activations), but {(need - 1) / 2**30:,.1f} GiB is "
+                                "available on cuda; make it smaller")
+    assert f"{need / 2**30:,.1f}" != f"{need / 2**31:,.1f}"
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (need, need))
+    check_fits(config, 64, torch.device("cuda"))

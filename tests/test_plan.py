@@ -783,3 +783,27 @@ def test_budget_and_range_edges() -> None:
     parse_range("d=2:40000001:2")  # 20,000,000 points exactly
     with pytest.raises(SolveError, match="has 20,000,001 points"):
         parse_range("d=1:20000001")
+
+
+def test_a_ratio_out_of_range_without_an_exponent() -> None:
+    """1/10¹⁰¹ written out: no exponent for the quick check, the range check still says it."""
+    text = "1/1" + "0" * 101
+    with pytest.raises(SolveError) as error:
+        parse_ratio(text)
+    assert str(error.value) == (f"ratio target {text!r} is out of range: write one between "
+                                "1e-100 and 1e100")
+
+
+def test_why_not_for_a_quantity_that_grows_without_bound() -> None:
+    """A ratio that grows without bound can still miss a target where the valid values stop
+    (a bound): the reason says how it grows."""
+    import sympy as sp
+
+    from paramcalc.plan.solve import _why_not
+
+    t = sp.Symbol("t", positive=True)
+    assert _why_not(t**2 / 4, t, sp.Integer(100), "ge", "kernel_size", "ratio") == (
+        "the ratio is 0.25 at kernel_size = 1 and grows without bound as kernel_size grows, "
+        "never reaching 100")
+    assert _why_not(1 + 1 / t, t, sp.Integer(3), "ge", "d_model", "ratio") == (
+        "the ratio is 2 at d_model = 1 and approaches 1 as d_model grows, never reaching 3")

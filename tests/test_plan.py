@@ -807,3 +807,68 @@ def test_why_not_for_a_quantity_that_grows_without_bound() -> None:
         "never reaching 100")
     assert _why_not(1 + 1 / t, t, sp.Integer(3), "ge", "d_model", "ratio") == (
         "the ratio is 2 at d_model = 1 and approaches 1 as d_model grows, never reaching 3")
+
+
+@pytest.mark.parametrize("case", _SWEEP_CASES, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_each_knob_alone_against_the_configuration(case: tuple) -> None:
+    """Every knob of every case swept alone over small values (below 8 too, where a default
+    head_width d/8 would reach 0): the defaults that follow it follow as spec.py has them."""
+    from paramcalc import ConfigError
+
+    preset, overrides, head, knobs = case
+    config = from_name(preset).config.replace(**overrides).with_head(head)
+    for name in knobs:
+        grid = sweep(config, [parse_range(f"{name}=1:9")], [head])
+        for i, value in enumerate(grid.columns[name].tolist()):
+            try:
+                expected = budget(config.replace(**{name: value})).params
+            except ConfigError:
+                assert not grid.columns["valid"][i], (name, value)
+                continue
+            assert grid.columns["valid"][i], (name, value)
+            assert (grid.columns["total"][i], grid.columns["active"][i]) == \
+                (expected["total"], expected["active"]), (name, value)
+
+
+def test_an_ordinary_answer_is_not_at_a_bound() -> None:
+    answer = solve(from_name("id6").config, "num_blocks", total=1_000_000)
+    assert answer.at_bound is False and answer.value is not None
+    assert answer.neighbour == answer.value + 1
+
+
+def test_an_unbounded_answer_keeps_its_name_and_equation() -> None:
+    answer = solve(from_name("id6").config, "d_model", ratio=Fraction(1, 2))
+    assert (answer.name, answer.value, answer.unbounded_from) == ("d_model", None, 8)
+    assert str(answer.equation) != "None" and "d" in str(answer.equation)
+
+
+def test_nothing_to_solve_word_for_word() -> None:
+    with pytest.raises(SolveError) as error:
+        solve(from_name("gpt2").config, "num_blocks", ratio=Fraction(1))
+    assert str(error.value) == ("every num_blocks meets ratio ≥ 1: the tied head owns no "
+                                "parameters (its matrix is the embedding's), so blocks ÷ head is "
+                                "infinite; there is nothing to solve")
+    with pytest.raises(SolveError) as error:
+        solve(from_name("id4").config, "n_kv_heads", total=10**6)
+    assert str(error.value) == ("n_kv_heads does not apply to this configuration (flatten head, "
+                                "seed blocks, sinusoidal positions)")
+
+
+def test_the_flops_target_is_named() -> None:
+    base = ModelConfig(vocab_size=1000, seq_length=64, d_model=64, num_blocks=2, n_heads=4,
+                       block="transformer", head="linear")
+    assert solve(base, "num_blocks", flops=10**16, tokens=10**9).target == \
+        "training FLOPs ≤ 1e+16 on 1,000,000,000 tokens"
+
+
+def test_a_default_size_can_be_solved_for_and_swept() -> None:
+    """n_kv_heads and head_dim left to their defaults are written through n_heads and d/h; solved
+    for or swept they are their own sizes (against spec.py's configuration at each value)."""
+    config = from_name("id4").config.replace(block="transformer", n_heads=8, d_model=32)
+    assert not config.is_given("n_kv_heads") and not config.is_given("head_dim")
+    totals = {g: budget(config.replace(n_kv_heads=g)).params["total"] for g in (1, 2, 4, 8)}
+    target = totals[2] + 1
+    assert solve(config, "n_kv_heads", total=target).value == 2
+    grid = sweep(config, [parse_range("head_dim=1:6")])
+    assert grid.columns["total"].tolist() == [
+        budget(config.replace(head_dim=a)).params["total"] for a in range(1, 7)]

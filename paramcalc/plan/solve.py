@@ -14,7 +14,7 @@ from ..formulas import Budget, budget
 from ..spec import ModelConfig
 from ..symbols import NAMES
 
-from .targets import _linked, symbol_for
+from .targets import _linked, giving, symbol_for
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     if getattr(config, name) is None:
         raise SolveError(f"{name} does not apply to this configuration ({config.head} head, "
                          f"{config.block} blocks, {config.positional} positions)")
+    config = giving(config, [name])
     b = budget(config)
     if ratio is not None:
         if b.ratio.exact is None:

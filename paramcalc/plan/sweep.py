@@ -17,7 +17,7 @@ from ..formulas import COMPONENTS, budget
 from ..spec import HEADS, ModelConfig
 from ..symbols import NAMES, SYMBOLS
 
-from .targets import MAX_POINTS, MAX_VALUE, follow, symbol_for
+from .targets import MAX_POINTS, MAX_VALUE, follow, giving, symbol_for
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def sweep(config: ModelConfig, ranges: Sequence[Range], heads: Sequence[str] | N
     parts: dict[str, list[Any]] = {key: [] for key in ("design", *names, *COMPONENTS, "total",
                                                        "active", "ratio", *quantities, "valid")}
     for index, head in enumerate(heads):
-        head_config = config.with_head(head)
+        head_config = giving(config.with_head(head), names)
         args = _arguments(head_config, grid)
         evaluators = _evaluators(head_config)
         # counts have non-negative coefficients and every argument grows with the varied

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from collections.abc import Iterable
 from typing import Any
 
 import sympy as sp
@@ -114,6 +115,18 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
             and "head_width" not in fixed):
         width = values["d_model"]
         values["head_width"] = width if config.head == "bottleneck" else (width // 8).clip(1)
+
+
+def giving(config: ModelConfig, names: Iterable[str]) -> ModelConfig:
+    """``config`` with the sizes in ``names`` given at their current values.
+
+    A size left to its default is written through what it follows (n_kv_heads = n_heads,
+    head_dim = d_model/n_heads), so its own symbol is not in the formulas; a size that is
+    varied or solved for must be its own symbol.
+    """
+    values = {name: getattr(config, name) for name in names
+              if getattr(config, name) is not None and not config.is_given(name)}
+    return config.replace(**values) if values else config
 
 
 def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:

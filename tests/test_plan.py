@@ -872,3 +872,29 @@ def test_a_default_size_can_be_solved_for_and_swept() -> None:
     grid = sweep(config, [parse_range("head_dim=1:6")])
     assert grid.columns["total"].tolist() == [
         budget(config.replace(head_dim=a)).params["total"] for a in range(1, 7)]
+
+
+def test_given_expert_widths_stay_when_d_model_moves() -> None:
+    config = from_name("id4").config.replace(block="transformer", num_experts=4,
+                                             experts_per_token=2, expert_d_ff=24,
+                                             shared_experts=1, shared_d_ff=12)
+    grid = sweep(config, [parse_range("d_model=4:16:4")])
+    assert grid.columns["total"].tolist() == [
+        budget(config.replace(d_model=d)).params["total"] for d in (4, 8, 12, 16)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "give one target: --ratio R, --total BUDGET, --active BUDGET or --flops BUDGET"),
+    ({"total": 10**6, "tokens": 10**9},
+     "--tokens goes with --flops (the tokens of the run that spends it)"),
+    ({"flops": 10, "tokens": 10},
+     "no valid num_blocks meets training FLOPs ≤ 10 on 10 tokens: even num_blocks = 1 gives a "
+     "training FLOPs of 48,172,800"),
+])
+def test_solve_target_messages(kwargs: dict, message: str) -> None:
+    """The last by hand: id6's window head predicts once per sequence, so a token costs the
+    whole training step; at one block 3 × (2·32·4·64² + 4·32²·64 + 2·(32·64)·64 + 2·64·257)
+    = 3 × 1,605,760 = 4,817,280 FLOPs, times 10 tokens."""
+    with pytest.raises(SolveError) as error:
+        solve(from_name("id6").config, "num_blocks", **kwargs)
+    assert str(error.value) == message

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Cli
+from paramcalc import ModelConfig
 
 # Mixtral 8x7B, by hand: one expert is gate, up and down, 3 × 4,096 × 14,336
 EXPERT = 3 * 4096 * 14336
@@ -144,7 +145,7 @@ def test_a_tiny_moe_model_checks_clean_and_memorizes(cli: Cli) -> None:
     assert obj["memorized"], obj["reason"]
 
 
-def _every_switch(**changes: object) -> "ModelConfig":
+def _every_switch(**changes: object) -> ModelConfig:
     from paramcalc import ModelConfig
 
     values: dict = dict(vocab_size=100, seq_length=8, d_model=16, num_blocks=2, n_heads=2,

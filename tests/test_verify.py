@@ -16,7 +16,7 @@ import torch
 
 from conftest import Cli
 from paramcalc import HEADS, DataError, ModelConfig, from_name
-from paramcalc.train import (Epoch, TrainOptions, default_corpus, evaluate, load_corpus,
+from paramcalc.train import (Epoch, TrainOptions, default_corpus, evaluate,
                              make_dataset,
                              new_model, train)
 

@@ -277,9 +277,9 @@ class Compute:
         self.budget = budget
         self.config = config = budget.config
         self.settings = settings or Settings()
-        moe_layers = {kind.name: kind.count for kind in budget.kinds}
+        kinds = {kind.name: kind.count for kind in budget.kinds}  # dense and/or moe blocks
         blocks = sp.Add(*(count * block_flops(config, moe=name == "moe")
-                          for name, count in moe_layers.items()))
+                          for name, count in kinds.items()))
         forward = {"embedding": _ZERO, "positional": _ZERO, "blocks": blocks,
                    "final_norm": _ZERO, "head": head_flops(config)}
         #: forward FLOPs over one sequence, per component
@@ -300,7 +300,7 @@ class Compute:
         self.kv_cache = Count.of(kv_cache_values(config) * self.settings.bytes)
         self.activations = Count.of(sp.Add(*(
             count * activation_values(config, self.settings.attention, moe=name == "moe")
-            for name, count in moe_layers.items())) * self.settings.bytes)
+            for name, count in kinds.items())) * self.settings.bytes)
 
     def evaluate(self, expr: sp.Expr) -> int:
         value = self.budget.evaluate(expr)
@@ -383,9 +383,8 @@ class Compute:
         precision keeps 16-bit weights and gradients and an fp32 master copy with the moments
         (the ZeRO paper's 2 + 2 + 12 bytes per parameter for Adam)."""
         s = self.settings
-        mixed = s.dtype != "fp32"
-        weight_bytes = s.bytes if mixed else 4
-        state_bytes = OPTIMIZERS[s.optimizer] + (4 if mixed else 0)
+        weight_bytes = s.bytes  # fp32, or the 16- or 8-bit copy of mixed precision
+        state_bytes = OPTIMIZERS[s.optimizer] + (4 if s.dtype != "fp32" else 0)  # fp32 master
 
         def shard(total: int, sharded: bool) -> int:
             return -(-total // s.devices) if sharded else total

@@ -177,3 +177,40 @@ def test_no_number_is_cut_short_at_80_columns(cli: Cli, monkeypatch: pytest.Monk
     out = cli(*args).stdout
     assert "…" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def _as_seen(app: object, args: list[str]) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, args)  # type: ignore[arg-type]
+    return result.exit_code, result.stdout, result.stderr
+
+
+COMMANDS = ["count", "ratio", "derive", "compare", "presets", "check", "summary", "verify",
+            "sweep", "plot", "solve", "flops"]
+
+
+@pytest.mark.parametrize("args", [
+    *([name, "--help"] for name in COMMANDS),
+    ["count", "--preset", "id4"], ["ratio", "--preset", "gpt2", "--json"],
+    ["count", "--d-model", "x"], ["count", "--bogus"], ["count"], ["presets"],
+    ["derive", "--preset", "id6", "--json"], ["flops", "--preset", "gpt2", "--json"],
+    ["cont", "--preset", "id4"], ["--version"], ["--help"], [],
+])
+def test_the_console_script_builds_only_the_command_it_runs(args: list[str]) -> None:
+    """main() hands typer an app with just the named command (typer builds every command's
+    forty-odd options before it parses); what the user sees is what the whole app shows."""
+    from paramcalc.cli import app, invoked
+
+    lean = invoked(args)
+    named = bool(args) and args[0] in COMMANDS
+    assert len(lean.registered_commands) == (1 if named else len(app.registered_commands))
+    assert _as_seen(lean, args) == _as_seen(app, args)
+
+
+def test_every_command_is_in_the_list_above() -> None:
+    from typer.main import get_command
+
+    from paramcalc.cli import app
+
+    assert sorted(get_command(app).commands) == sorted(COMMANDS)  # type: ignore[attr-defined]

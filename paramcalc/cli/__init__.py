@@ -7,6 +7,7 @@ commands that build models import ``check``/``train`` inside their bodies.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import sys
@@ -266,10 +267,29 @@ def _legible_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def invoked(args: Sequence[str]) -> typer.Typer:
+    """The app that ``args`` need: with only the command they name, if they name one.
+
+    typer turns every command it knows into a click command, forty-odd options each, before it
+    parses anything; a run needs one of them. Any other first argument (``--help``, a typo that
+    deserves a suggestion, nothing) gets the whole app.
+    """
+    if not args:
+        return app
+    chosen = [info for info in app.registered_commands
+              if args[0] in (info.name, info.callback and
+                          typer.main.get_command_name(info.callback.__name__))]
+    if not chosen:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands = chosen
+    return lean
+
+
 def main() -> None:
     """The console script."""
     _legible_streams()
-    app()
+    invoked(sys.argv[1:])()
 
 
 # the commands, by family (imported last: they register on ``app``)

@@ -881,6 +881,13 @@ def test_given_expert_widths_stay_when_d_model_moves() -> None:
     grid = sweep(config, [parse_range("d_model=4:16:4")])
     assert grid.columns["total"].tolist() == [
         budget(config.replace(d_model=d)).params["total"] for d in (4, 8, 12, 16)]
+    # the experts follow d_ff = 4·d_model; the shared expert, given 12 wide, stays 12
+    config = from_name("id4").config.replace(block="transformer", num_experts=4,
+                                             experts_per_token=2, shared_experts=1,
+                                             shared_d_ff=12)
+    grid = sweep(config, [parse_range("d_model=4:16:4")])
+    assert grid.columns["total"].tolist() == [
+        budget(config.replace(d_model=d)).params["total"] for d in (4, 8, 12, 16)]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -898,3 +905,146 @@ def test_solve_target_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(SolveError) as error:
         solve(from_name("id6").config, "num_blocks", **kwargs)
     assert str(error.value) == message
+
+
+def test_a_flops_answer_is_checked_on_the_tokens_given() -> None:
+    """id6 (V 257, S 32, d 64, seed blocks, tied-flatten head), 2·M·K·N per product, training
+    = 3 × forward, one prediction per window. Per block: Q, K, V and the feed-forward Dense,
+    4 · 2·S·d² = 1,048,576, scores and values 2 · 2·S²·d = 262,144; the head: flatten S·d → d,
+    2·S·d² = 262,144, logits d → V through the shared table, 2·d·V = 32,896."""
+    def per_window(blocks: int) -> int:
+        return 3 * (blocks * (1_048_576 + 262_144) + 262_144 + 32_896)
+
+    answer = solve(from_name("id6").config, "num_blocks", flops=2 * 10**16, tokens=10**9)
+    assert answer.value == 4  # 3·(1,310,720·n + 295,040)·10⁹ ≤ 2·10¹⁶: n ≤ 4.86
+    assert answer.achieved == 10**9 * per_window(4) == 16_613_760 * 10**9
+    assert answer.neighbour == 5 and answer.neighbour_achieved == 10**9 * per_window(5)
+
+
+# Llama 3.2 1B (V 128,256, d 2,048, 16 blocks, 32 heads of 64, d_ff 8,192, tied) with 32
+# key/value heads: per block Q and O 2·2048², K and V 2·2048·(32·64), the gated MLP 3·2048·8192,
+# two RMSNorms 2·2048; then the table 128256·2048 and the final norm 2048
+LLAMA_1B_32_KV = (16 * (2 * 2048**2 + 2 * 2048 * 32 * 64 + 3 * 2048 * 8192 + 2 * 2048)
+                  + 128256 * 2048 + 2048)
+
+
+@pytest.mark.parametrize("preset, name, target, value, neighbour, at_bound", [
+    # the smallest n reaching 150/683 (ratio 88·n/683) is 2; n = 1 is the valid one below
+    ("id6", "num_blocks", {"ratio": Fraction(150, 683)}, 2, 1, False),
+    # d_ff = 1 already meets a tiny ratio; d_ff = 0 would too, but it is not a size at all
+    ("llama-3.1-8b", "d_ff", {"ratio": Fraction(1, 10**6)}, 1, None, False),
+    # two experts per token: num_experts cannot go below 2, where a tiny ratio is still met
+    ("mixtral-8x7b", "num_experts", {"ratio": Fraction(1, 10**6)}, 2, None, True),
+    # exactly the budget of 32 key/value heads: the budget binds as much as n_heads = 32
+    ("llama-3.2-1b", "n_kv_heads", {"total": LLAMA_1B_32_KV}, 32, None, False),
+    # twice that: a 33rd would fit, but n_kv_heads ≤ n_heads
+    ("llama-3.2-1b", "n_kv_heads", {"total": 2 * LLAMA_1B_32_KV}, 32, None, True),
+])
+def test_an_answer_at_the_edge_of_the_valid_range(preset: str, name: str, target: dict,
+                                                  value: int, neighbour: int | None,
+                                                  at_bound: bool) -> None:
+    answer = solve(from_name(preset).config, name, **target)
+    assert (answer.value, answer.neighbour, answer.at_bound) == (value, neighbour, at_bound)
+    if neighbour is None:  # nothing valid past the answer: nothing achieved there either
+        assert answer.neighbour_achieved is None
+    else:  # id6: blocks ÷ head = 88·n/683
+        assert answer.neighbour_achieved == Fraction(88 * neighbour, 683)
+
+
+def test_a_sweep_counts_up_to_the_int64_guard_and_refuses_past_it() -> None:
+    """id6 at width d: the table 257·d, four blocks of four Dense d → d and two LayerNorms,
+    4·(4·(d² + d) + 4·d), the tied-flatten head's S·d → d Dense, 32·d² + d: 48·d² + 290·d.
+    The guard refuses a grid whose largest count passes 2⁶² (int64 ends at 2⁶³)."""
+    config = from_name("id6").config
+    d = 300_000_000  # 48·d² ≈ 0.94 · 2⁶²
+    grid = sweep(config, [parse_range(f"d_model={d}:{d}")])
+    assert grid.columns["total"].tolist() == [48 * d**2 + 290 * d]
+    d = 350_000_000  # ≈ 1.28 · 2⁶²: it would still fit in int64, but not with room to spare
+    with pytest.raises(SolveError, match="^the total passes 4.6e18 parameters somewhere in "
+                                         "these ranges; narrow them$"):
+        sweep(config, [parse_range(f"d_model={d}:{d}")])
+
+
+def test_an_unknown_name_lists_every_name_word_for_word() -> None:
+    from paramcalc.plan.targets import symbol_for
+
+    with pytest.raises(SolveError) as error:
+        symbol_for("width", "--for")
+    assert str(error.value) == (
+        "unknown hyperparameter 'width' in --for; choose one of: vocab_size, seq_length, "
+        "d_model, num_blocks, d_ff, n_positions, head_width, kernel_size, n_heads, n_kv_heads, "
+        "head_dim, num_experts, experts_per_token, expert_d_ff, shared_experts, shared_d_ff, "
+        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim "
+        "(or their symbols)")
+
+
+def test_sweeping_n_heads_from_one_where_a_width_is_divided_by_it() -> None:
+    """One key/value head given; a head is d/h wide by default, so K and V are g·(d/h) wide,
+    a quotient by the varied n_heads, and at h = 1 a quotient by 1."""
+    config = ModelConfig(vocab_size=50, seq_length=8, d_model=12, num_blocks=2, n_heads=3,
+                         n_kv_heads=1, block="transformer", head="linear")
+    grid = sweep(config, [parse_range("n_heads=1:4")])
+
+    def by_hand(h: int) -> int:
+        # d = 12, d_ff 48; per block Q and O 2·(12·12 + 12), K and V 2·(12·w + w) with
+        # w = 12/h, the MLP 12·48 + 48 + 48·12 + 12, two LayerNorms 2·24; the table 50·12 and
+        # the head 12·50 with its logits bias 50 (no final norm here)
+        w = 12 // h
+        per_block = 2 * (144 + 12) + 2 * (12 * w + w) + (576 + 48 + 576 + 12) + 48
+        return 2 * per_block + 600 + 600 + 50
+
+    assert grid.columns["valid"].tolist() == [True, True, True, True]
+    assert grid.columns["total"].tolist() == [by_hand(h) for h in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize("segments, meets, valid, smallest, low, high, expected", [
+    # no bound above: the largest of an open run is "unbounded"; a bound above takes its place
+    ([(1, None)], lambda v: True, lambda v: True, False, 1, None, "unbounded"),
+    ([(1, None)], lambda v: True, lambda v: True, False, 1, 5, 5),
+    ([(1, None)], lambda v: True, lambda v: True, True, 3, 5, 3),
+    # the run that meets lies past the bound: on to the next run that meets, below it
+    ([(1, 2), (3, 4), (5, None)], lambda v: v <= 2 or v >= 5, lambda v: True, False, 1, 4, 2),
+    # no valid value in the meeting run: never a value of the next run, which does not meet
+    ([(1, 3), (4, None)], lambda v: v <= 3, lambda v: v >= 4, True, 1, None, None),
+    ([(1, 3), (4, 6)], lambda v: v >= 4, lambda v: v <= 3, False, 1, None, None),
+    # one search exhausted in a run without valid values goes on to the next run
+    ([(1, 200_001), (200_002, None)], lambda v: True, lambda v: v == 200_002 or v == 7,
+     True, 8, None, 200_002),
+])
+def test_extremal_on_crafted_runs(segments: list, meets: Any, valid: Any, smallest: bool,
+                                  low: int, high: int | None, expected: Any) -> None:
+    from paramcalc.plan.solve import _extremal
+
+    assert _extremal(segments, meets, valid, smallest, low, high) == expected
+
+
+def test_first_meeting_starts_at_the_last_run() -> None:
+    from paramcalc.plan.solve import _first_meeting
+
+    assert _first_meeting([(1, 3), (4, None)], lambda v: True, 1) == 4
+    assert _first_meeting([(1, 3), (4, None)], lambda v: True, 6) == 6
+    assert _first_meeting([(1, 3), (4, None)], lambda v: v % 5 == 0, 1) == 5
+
+
+def test_a_curve_of_zeros_cannot_be_drawn_on_a_log_axis() -> None:
+    import numpy as np
+
+    from paramcalc.plan.sweep import Curves
+
+    zeros = Curves("d_model", "total", np.arange(3), {"tied": np.zeros(3)}, [])
+    assert not zeros.drawable()
+    assert Curves("d_model", "total", np.arange(3), {"tied": np.array([0.0, 2.0, np.inf])},
+                  []).drawable()
+
+
+def test_the_front_keeps_the_best_ratio_among_equal_totals() -> None:
+    """Crafted points: two of equal total; the one with the higher ratio is on the front, the
+    other is beaten by it (same parameters, lower ratio)."""
+    import numpy as np
+
+    from paramcalc.plan.sweep import Grid
+
+    grid = Grid(names=["d_model"], heads=["linear"], columns={
+        "total": np.array([100, 100, 200, 300]), "ratio": np.array([1.0, 2.0, 1.5, 3.0]),
+        "valid": np.array([True, True, True, True])})
+    assert grid.front().tolist() == [1, 3]  # 100 at ratio 2, then 300 at ratio 3

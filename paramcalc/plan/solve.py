@@ -103,8 +103,8 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         return bool(y >= target) if wanted == "ge" else bool(y <= target)
 
     equation = sp.together(curve - target)
-    exact_roots = sorted((r for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0),
-                         key=lambda r: r.evalf(30))
+    # real_roots() lists the roots in increasing order (sympy sorts their isolating intervals)
+    exact_roots = [r for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0]
     roots = tuple(float(r) for r in exact_roots)
 
     def valid(value: int) -> bool:
@@ -113,7 +113,7 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     # which way the answer lies: the smallest value for a quantity that grows toward the
     # target (more blocks to reach a ratio), the largest for one that grows away from it
     limit = sp.limit(curve, t, sp.oo)
-    grows = bool(limit == sp.oo) or bool(limit > curve.xreplace({t: sp.Integer(1)}))
+    grows = bool(limit > curve.xreplace({t: sp.Integer(1)}))  # oo > any value: grows
     smallest = grows if wanted == "ge" else not grows
     low, high = _bounds(config, name)
     found = _extremal(_segments(exact_roots), meets, valid, smallest, low, high)
@@ -122,8 +122,8 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
                          f"{_why_not(curve, t, target, wanted, name, quantity)}")
     if found == "unbounded":
         return Solution(name, label, None, None, None, None, config, equation.xreplace({t: x}),
-                        roots, unbounded_from=_first_meeting(_segments(exact_roots), meets,
-                                                             valid, low))
+                        roots, unbounded_from=_first_meeting(_segments(exact_roots), valid,
+                                                             low))
     value = int(found)
     outward = -1 if smallest else 1
     neighbour = next((v for v in range(value + outward, value + outward * 1000, outward)
@@ -143,11 +143,14 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     achieved = at(value)
     if not (achieved >= ratio if ratio is not None else achieved <= (total or 0)):
         raise AssertionError(f"{name} = {value} fails {label} on substitution")  # a bug, not input
-    bound = value in (low, high) and (neighbour is None or not valid(value + outward))
+    # at a bound of the range the other hyperparameters allow, with the target still met past
+    # it (a valid value past it that met the target would have been the answer)
+    beyond = value + outward
+    at_bound = value in (low, high) and beyond >= 1 and meets(beyond)
     return Solution(name, label, value, achieved, neighbour,
                     None if neighbour is None else at(neighbour),
                     _with(config, name, value), equation.xreplace({t: x}), roots,
-                    at_bound=bound and meets(value + outward) if value + outward >= 1 else False)
+                    at_bound=at_bound)
 
 
 def _with(config: ModelConfig, name: str, value: int) -> ModelConfig:
@@ -242,8 +245,8 @@ def _extremal(segments: list[tuple[int, int | None]], meets: Callable[[int], boo
     return None
 
 
-def _first_meeting(segments: list[tuple[int, int | None]], meets: Callable[[int], bool],
-                   valid: Callable[[int], bool], low: int) -> int | None:
+def _first_meeting(segments: list[tuple[int, int | None]], valid: Callable[[int], bool],
+                   low: int) -> int | None:
     """The smallest valid value from which on the target is always met."""
     first, _ = segments[-1]
     for value in range(max(first, low), max(first, low) + _SEARCH):

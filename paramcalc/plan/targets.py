@@ -124,9 +124,8 @@ def giving(config: ModelConfig, names: Iterable[str]) -> ModelConfig:
     head_dim = d_model/n_heads), so its own symbol is not in the formulas; a size that is
     varied or solved for must be its own symbol.
     """
-    values = {name: getattr(config, name) for name in names
-              if getattr(config, name) is not None and not config.is_given(name)}
-    return config.replace(**values) if values else config
+    return config.replace(**{name: getattr(config, name) for name in names
+                             if getattr(config, name) is not None})
 
 
 def _linked(config: ModelConfig, x: sp.Symbol) -> dict[sp.Symbol, sp.Expr]:

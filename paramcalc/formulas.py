@@ -159,8 +159,9 @@ def head(config: ModelConfig) -> sp.Expr:
 
 
 def leading(expr: sp.Expr) -> sp.Expr:
-    """The terms of highest total degree in the hyperparameter symbols."""
-    terms = sp.Add.make_args(sp.expand(expr))
+    """The terms of highest total degree in the hyperparameter symbols of an expanded
+    expression (a sum of monomials, as ``Count.of`` makes it)."""
+    terms = sp.Add.make_args(expr)
     if not terms or expr == 0:
         return _ZERO
     symbols = set(SYMBOLS.values())

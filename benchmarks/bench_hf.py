@@ -1,7 +1,8 @@
 """`paramcalc count --hf-config config.json --json` against `count --preset gpt2` and against what a
 user would do instead: build the model with transformers on the meta device and sum it.
 
-Run: python benchmarks/bench_hf.py [--repeat N]   (the files: examples/*/config.json)
+Run: python benchmarks/bench_hf.py [--repeat N]   (the files: examples/*/config.json, and for
+each other model_type paramcalc reads, the one transformers' config class writes by default)
 Targets: each config.json costs no more than `count --preset gpt2` (+10%), and is at least 10x
 faster than transformers' meta-device build of the same file. Every route is a whole process.
 """
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from _measure import have, measure, paramcalc_command
+from _measure import Run, have, measure, paramcalc_command
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -28,9 +32,37 @@ print(sum(p.numel() for p in model.parameters()))  # parameters() yields a tied 
 """
 
 
-def config_files() -> dict[str, Path]:
-    """The config.json of each preset of today's models, shipped in examples/."""
-    return {path.parent.name: path for path in sorted(EXAMPLES.glob("*/config.json"))}
+# for each model_type paramcalc reads and examples/ lacks, the config.json transformers' own
+# config class writes with its defaults; in a child process, so that this one stays small (a
+# child forked from a process holding torch would report that process's memory as its peak)
+WRITE_DEFAULTS = """
+import json, sys
+from pathlib import Path
+import transformers
+from paramcalc.hf import SUPPORTED
+folder, covered = Path(sys.argv[1]), set(sys.argv[2:])
+complete = {"deepseek_v2": {"num_experts_per_tok": 6}}  # unset by default; DeepSeek-V2 routes 6
+for model_type in SUPPORTED:
+    if model_type not in covered:
+        path = folder / model_type / "config.json"
+        path.parent.mkdir()
+        config = transformers.AutoConfig.for_model(model_type, **complete.get(model_type, {}))
+        config.to_json_file(path, use_diff=False)
+        print(model_type)
+"""
+
+
+def config_files(folder: Path) -> dict[str, Path]:
+    """The config.json of each preset of today's models, shipped in examples/, and for each
+    other model_type paramcalc reads, the file transformers' own config class writes with its
+    defaults (``to_json_file``), in ``folder``."""
+    files = {path.parent.name: path for path in sorted(EXAMPLES.glob("*/config.json"))}
+    covered = {json.loads(path.read_text())["model_type"] for path in files.values()}
+    written = subprocess.run([sys.executable, "-c", WRITE_DEFAULTS, str(folder), *covered],
+                             capture_output=True, text=True, check=True).stdout.split()
+    for model_type in written:
+        files[f"{model_type} (defaults)"] = folder / model_type / "config.json"
+    return files
 
 
 def main() -> None:
@@ -40,24 +72,41 @@ def main() -> None:
     if not have("transformers"):
         sys.exit("this benchmark needs transformers: pip install transformers")
     baseline_command = [*paramcalc_command(), "count", "--preset", "gpt2", "--json"]
+    folder = Path(tempfile.mkdtemp(prefix="bench_hf_"))
+    try:
+        measure_all(config_files(folder), args.repeat, baseline_command)
+    finally:
+        shutil.rmtree(folder)
+
+
+def measure_all(files: dict[str, Path], repeat: int, baseline_command: list[str]) -> None:
+    """Each file against count --preset gpt2 (interleaved) and transformers' meta build."""
     worst_cost, worst_speedup, agree = 0.0, float("inf"), True
-    for name, path in config_files().items():
+    first = next(iter(files.values()))
+    for command in ([*paramcalc_command(), "count", "--hf-config", str(first), "--json"],
+                    baseline_command, [sys.executable, "-c", META_ROUTE, str(first)]):
+        measure(command, repeat=1, warmup=1)  # warm-up: the file cache, the bytecode
+    for name, path in files.items():
         ours_command = [*paramcalc_command(), "count", "--hf-config", str(path), "--json"]
-        # interleaved, a run of each in turn, so that both see the same machine
-        ours_runs, baseline_runs = [], []
-        for _ in range(args.repeat):
+        meta_command = [sys.executable, "-c", META_ROUTE, str(path)]
+        # interleaved, a run of each in turn (transformers' every third turn), so that all
+        # three see the same machine
+        ours_runs, baseline_runs, meta_runs = [], [], []
+        for turn in range(repeat):
             ours_runs.append(measure(ours_command, repeat=1, warmup=0))
             baseline_runs.append(measure(baseline_command, repeat=1, warmup=0))
+            if turn % 3 == 0:
+                meta_runs.append(measure(meta_command, repeat=1, warmup=0))
         ours_s = statistics.median(r.seconds for r in ours_runs)
         baseline_s = statistics.median(r.seconds for r in baseline_runs)
         peak = max(r.peak_mb for r in ours_runs)
-        meta = measure([sys.executable, "-c", META_ROUTE, str(path)],
-                       repeat=max(3, args.repeat // 3))
+        meta = Run(statistics.median(r.seconds for r in meta_runs),
+                   max(r.peak_mb for r in meta_runs), meta_runs[-1].stdout)
         total, theirs = json.loads(ours_runs[-1].stdout)["params"]["total"], int(meta.stdout)
         agree &= total == theirs
         cost, speedup = ours_s / baseline_s, meta.seconds / ours_s
         worst_cost, worst_speedup = max(worst_cost, cost), min(worst_speedup, speedup)
-        print(f"{name:>13}: count --hf-config {ours_s:.3f} s, count --preset gpt2 "
+        print(f"{name:>22}: count --hf-config {ours_s:.3f} s, count --preset gpt2 "
               f"{baseline_s:.3f} s beside it ({cost:.2f}x), {peak:.0f} MB; transformers on meta "
               f"{meta.seconds:.3f} s, {meta.peak_mb:.0f} MB; {speedup:.1f}x faster; total "
               f"{total:,}{'' if total == theirs else f' != {theirs:,}'}")

@@ -82,12 +82,13 @@ def main() -> None:
 def measure_all(files: dict[str, Path], repeat: int, baseline_command: list[str]) -> None:
     """Each file against count --preset gpt2 (interleaved) and transformers' meta build."""
     worst_cost, worst_speedup, agree = 0.0, float("inf"), True
+    paramcalc = paramcalc_command()  # compiles paramcalc once, before anything is measured
     first = next(iter(files.values()))
-    for command in ([*paramcalc_command(), "count", "--hf-config", str(first), "--json"],
+    for command in ([*paramcalc, "count", "--hf-config", str(first), "--json"],
                     baseline_command, [sys.executable, "-c", META_ROUTE, str(first)]):
         measure(command, repeat=1, warmup=1)  # warm-up: the file cache, the bytecode
     for name, path in files.items():
-        ours_command = [*paramcalc_command(), "count", "--hf-config", str(path), "--json"]
+        ours_command = [*paramcalc, "count", "--hf-config", str(path), "--json"]
         meta_command = [sys.executable, "-c", META_ROUTE, str(path)]
         # interleaved, a run of each in turn (transformers' every third turn), so that all
         # three see the same machine

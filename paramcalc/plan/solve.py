@@ -116,14 +116,14 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     grows = bool(limit > curve.xreplace({t: sp.Integer(1)}))  # oo > any value: grows
     smallest = grows if wanted == "ge" else not grows
     low, high = _bounds(config, name)
-    found = _extremal(_segments(exact_roots), meets, valid, smallest, low, high)
+    segments = _segments(exact_roots)
+    found = _extremal(segments, meets, valid, smallest, low, high)
     if found is None:
         raise SolveError(f"no valid {name} meets {label}: "
                          f"{_why_not(curve, t, target, wanted, name, quantity)}")
     if found == "unbounded":
         return Solution(name, label, None, None, None, None, config, equation.xreplace({t: x}),
-                        roots, unbounded_from=_first_meeting(_segments(exact_roots), valid,
-                                                             low))
+                        roots, unbounded_from=_first_meeting(segments, valid, low))
     value = int(found)
     outward = -1 if smallest else 1
     neighbour = next((v for v in range(value + outward, value + outward * 1000, outward)

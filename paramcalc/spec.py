@@ -75,6 +75,8 @@ _FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual"
 _LISTS = ("dense_layers",)
 _MAY_BE_ZERO = ("num_experts", "shared_experts")  # 0 routed experts: a dense model
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
+#: the largest value any size may take: past it no model is meant, and sweeps count in int64
+MAX_SIZE = 2**40
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ class ModelConfig:
             if name in _MAY_BE_ZERO and value == 0 and type(value) is int:
                 continue
             if value is not None and (type(value) is not int or value <= 0):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {_shown(value)}")
+            if value is not None and value > MAX_SIZE:
+                raise ConfigError(f"{name} must be at most 2**40 ({MAX_SIZE:,}), got "
+                                  f"{_shown(value)}")
         for name in REQUIRED:
             if getattr(self, name) is None:
                 raise ConfigError(f"{name} is required (a positive integer)")
@@ -319,6 +324,13 @@ class ModelConfig:
 def field_names() -> tuple[str, ...]:
     """Every hyperparameter name, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "given")
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: a long integer as its first digits and its length."""
+    if type(value) is int and value.bit_length() > 100:  # str() of a huge int is slow or refused
+        return f"{'-' if value < 0 else ''}an integer of about {value.bit_length() * 3 // 10} digits"
+    return repr(value)
 
 
 def _expected_type(name: str) -> type:

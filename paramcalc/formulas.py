@@ -13,6 +13,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from .pattern import ORDER, Group, group_name, growth, period
 from .spec import ModelConfig
 from .symbols import (NAMES, SYMBOLS, E_S, K, P, S, V, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k,
                       n, r_kv, r_q, w)
@@ -223,18 +224,35 @@ class BlockKind:
     count: sp.Expr  # n, or n less the dense layers of a mixture-of-experts model
     size: Count  # one block
     idle: sp.Expr  # what one block holds that a token does not pass through: unrouted experts
+    mixer: str = "full"  # its attention: "full" or "sliding" (a window of sliding_window tokens)
 
 
 def block_kinds(config: ModelConfig) -> list[BlockKind]:
-    """The kinds of block: one for most models; dense and MoE blocks for DeepSeek's kind."""
-    if not config.num_experts:
-        return [BlockKind("dense", n, Count.of(block(config)), _ZERO)]
+    """The kinds of block, from the layer pattern: one for most models; dense and MoE blocks
+    for DeepSeek's kind, full and sliding-window attention for Gemma 2's.
+
+    Each kind's count is its number of blocks plus its share of the layers past the last
+    one: with L = the pattern's period, a kind that the next L layers would add m blocks of
+    counts c + m·(n − n₀)/L. So ∂/∂num_blocks adds blocks as the pattern adds them (1 MoE
+    block per block for DeepSeek, 1/6 full and 5/6 sliding for Gemma 3), and every count is
+    exact at n₀ and, for an interleaved pattern, at n₀ plus a multiple of L.
+    """
+    groups = config.groups
+    added = growth(config) if config.block == "transformer" else {("full", "dense"): 1}
+    every = period(config) if config.block == "transformer" else 1
+    present = {(g.mixer, g.ffn): g.count for g in groups}
+    for key in added:
+        present.setdefault(key, 0)
+    keys = [key for key in ORDER if key in present]
+    named = tuple(Group(m, f, present[m, f]) for m, f in keys)
     kinds = []
-    dense_layers = len(config.dense_layers or ())
-    if dense_layers:
-        kinds.append(BlockKind("dense", sp.Integer(dense_layers), Count.of(block(config)), _ZERO))
-    idle = sp.expand((E - K) * expert(config))
-    kinds.append(BlockKind("moe", n - dense_layers, Count.of(block(config, moe=True)), idle))
+    for group in named:
+        moe = group.ffn == "moe"
+        share = sp.Rational(added.get((group.mixer, group.ffn), 0), every)
+        count = sp.Integer(group.count) + share * (n - config.num_blocks)
+        idle = sp.expand((E - K) * expert(config)) if moe else _ZERO
+        kinds.append(BlockKind(group_name(group, named), sp.expand(count),
+                               Count.of(block(config, moe=moe)), idle, group.mixer))
     return kinds
 
 

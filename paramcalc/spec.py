@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .pattern import LAYER_TYPES, Group, groups
 
 BLOCKS = ("seed", "transformer")
 POSITIONALS = ("sinusoidal", "learned", "rotary")
@@ -66,14 +67,21 @@ MOE_SIZES = ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts"
 LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
                 "v_head_dim")
 
+#: the sizes of the per-layer pattern
+PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size")
+          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size",
+          *PATTERN_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
 _FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
           "shared_expert_gate", "logits_bias")
-_LISTS = ("dense_layers",)
-_MAY_BE_ZERO = ("num_experts", "shared_experts")  # 0 routed experts: a dense model
+_LISTS = ("dense_layers", "layer_types")
+_MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed experts: a dense model
+#: what a transformer block has and the log's seed block does not
+TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
+                    "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
+                    *LATENT_SIZES, "layer_types", "full_every", "sliding_window")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
 MAX_SIZE = 2**40
@@ -110,6 +118,11 @@ class ModelConfig:
     shared_d_ff: int | None = None  # f_S: inner width of one shared expert (default f_E)
     shared_expert_gate: bool | None = None  # a sigmoid gate d → 1 on the shared experts (Qwen-MoE)
     dense_layers: tuple[int, ...] | None = None  # layers (from 0) whose feed-forward stays dense
+    first_dense: int | None = None  # the first k layers keep a dense feed-forward (DeepSeek) [0]
+    moe_step: int | None = None  # a mixture of experts in every k-th layer, (i+1) % k == 0 [1]
+    layer_types: tuple[str, ...] | None = None  # each layer's attention: full or sliding
+    full_every: int | None = None  # every k-th layer (i+1) % k == 0 full attention, the rest sliding
+    sliding_window: int | None = None  # W: tokens a sliding-window layer attends to (and caches)
     q_lora_rank: int | None = None  # r_q: latent attention's query rank (none: no compression)
     kv_lora_rank: int | None = None  # r_kv: latent attention's key/value rank (sets latent attention)
     qk_rope_head_dim: int | None = None  # d_R: rotary part of a query/key head (latent attention)
@@ -162,8 +175,10 @@ class ModelConfig:
             if n_positions < self.seq_length:
                 raise ConfigError(f"n_positions ({n_positions}) must be at least "
                                   f"seq_length ({self.seq_length})")
-        else:
-            _set(self, "n_positions", None)
+        elif self.n_positions is not None:
+            raise ConfigError(f"n_positions is the row count of a learned position table, and "
+                              f"positional is {self.positional}: give positional = learned "
+                              "or drop n_positions")
         self._resolve_head(head)
 
     def _resolve_block(self, n_heads: int) -> None:
@@ -174,9 +189,13 @@ class ModelConfig:
             if self.d_model % n_heads:
                 raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
         if not transformer:
-            for name in ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
-                         "shared_expert_gate", "dense_layers", *LATENT_SIZES):
-                _set(self, name, None)
+            used = [name for name in TRANSFORMER_ONLY if getattr(self, name) is not None]
+            if used:
+                why = ("the default without a preset" if not self.is_given("block")
+                       else "block = seed")
+                raise ConfigError(f"{used[0]} belongs to transformer blocks, and this model has "
+                                  f"the log's seed block ({why}), which has none: give "
+                                  f"block = transformer (--block transformer) or drop {used[0]}")
             return
         _set(self, "d_ff", self.d_ff or 4 * self.d_model)
         _set(self, "head_dim", self.head_dim or self.d_model // n_heads)
@@ -190,12 +209,14 @@ class ModelConfig:
                 _set(self, name, default)
         self._resolve_experts()
         self._resolve_latent()
+        self._resolve_layer_types()
 
     def _resolve_experts(self) -> None:
         """A mixture-of-experts feed-forward layer's sizes, or none of them for a dense model."""
         _set = object.__setattr__
         switches = [name for name in ("experts_per_token", "expert_d_ff", "shared_experts",
-                                      "shared_d_ff", "shared_expert_gate", "dense_layers")
+                                      "shared_d_ff", "shared_expert_gate", "dense_layers",
+                                      "first_dense", "moe_step")
                     if getattr(self, name) is not None]
         if not self.num_experts:
             if self.num_experts == 0 and switches:
@@ -204,7 +225,7 @@ class ModelConfig:
             if switches:
                 raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
                                   "mixture-of-experts layer)")
-            for name in (*MOE_SIZES, "shared_expert_gate", "dense_layers"):
+            for name in MOE_SIZES:
                 _set(self, name, None)
             return
         top_k = self.experts_per_token or 1
@@ -226,6 +247,37 @@ class ModelConfig:
         if len(set(layers)) != len(layers):
             raise ConfigError(f"dense_layers names a layer twice: {list(layers)}")
         _set(self, "dense_layers", tuple(sorted(layers)))
+        if self.first_dense is not None and self.first_dense > self.num_blocks:
+            raise ConfigError(f"first_dense ({self.first_dense:,}) must not exceed num_blocks "
+                              f"({self.num_blocks:,})")
+
+    def _resolve_layer_types(self) -> None:
+        """Which layers attend to a sliding window: listed, periodic, or all of them."""
+        types = self.layer_types
+        if types is not None:
+            if self.full_every is not None:
+                raise ConfigError("give layer_types or full_every, not both: each says which "
+                                  "layers attend in full")
+            unknown = [t for t in types if t not in LAYER_TYPES]
+            if unknown:
+                raise ConfigError(f"layer_types names {unknown[0]!r}; choose from: "
+                                  f"{', '.join(LAYER_TYPES)}")
+            if len(types) != self.num_blocks:
+                raise ConfigError(f"layer_types lists {len(types):,} layers, but num_blocks is "
+                                  f"{self.num_blocks:,}")
+            _set = object.__setattr__
+            _set(self, "layer_types", tuple(types))
+        slides = (self.full_every is not None and self.full_every > 1) if types is None else \
+            "sliding_attention" in types
+        if self.full_every is not None and self.sliding_window is None:
+            raise ConfigError("full_every makes the other layers sliding-window layers: give "
+                              "sliding_window too")
+        if types is not None and slides and self.sliding_window is None:
+            raise ConfigError("layer_types lists sliding_attention layers: give sliding_window "
+                              "too")
+        if types is not None and not slides and self.sliding_window is not None:
+            raise ConfigError(f"sliding_window ({self.sliding_window:,}) is given, but "
+                              "layer_types lists no sliding_attention layer")
 
     def _resolve_latent(self) -> None:
         """Multi-head latent attention's ranks and head widths, when kv_lora_rank is given."""
@@ -245,6 +297,12 @@ class ModelConfig:
     def _resolve_head(self, head: str) -> None:
         _set = object.__setattr__
         uses = HEAD_OPTIONS[head]
+        unused = [name for name in ("head_width", "kernel_size", "cell")
+                  if name not in uses and getattr(self, name) is not None]
+        if unused:
+            users = [h for h, options in HEAD_OPTIONS.items() if unused[0] in options]
+            raise ConfigError(f"{unused[0]} is not used by the {head} head; it belongs to the "
+                              f"{', '.join(users)} head{'s' if len(users) > 1 else ''}")
         defaults: dict[str, Any] = {
             "head_width": self.d_model if head == "bottleneck" else max(1, self.d_model // 8),
             "kernel_size": 3,
@@ -278,10 +336,13 @@ class ModelConfig:
                 value = list(value)
             if value is not None and type(value) is not expected:
                 kind = {int: "an integer", str: "a string", bool: "true or false",
-                        list: "a list of layer numbers"}[expected]
+                        list: "a list of layer types" if name == "layer_types"
+                        else "a list of layer numbers"}[expected]
                 raise ConfigError(f"{where}{name} must be {kind}, got {value!r}")
-            if isinstance(value, list) and any(type(item) is not int for item in value):
-                raise ConfigError(f"{where}{name} must be a list of layer numbers, got {value!r}")
+            item_type = str if name == "layer_types" else int
+            if isinstance(value, list) and any(type(item) is not item_type for item in value):
+                what = "layer types" if name == "layer_types" else "layer numbers"
+                raise ConfigError(f"{where}{name} must be a list of {what}, got {value!r}")
         try:
             return cls(**values)
         except TypeError:  # a required key is missing
@@ -298,8 +359,15 @@ class ModelConfig:
         return ModelConfig.from_mapping(values)
 
     def with_head(self, head: str) -> ModelConfig:
-        """The same backbone with another head design, taking that head's defaults."""
-        return self.replace(head=head)
+        """The same backbone with another head design, taking that head's defaults; the
+        options of the old head that the new one does not use are left behind."""
+        uses = HEAD_OPTIONS[head]
+        values = {key: value for key, value in self.given
+                  if key not in ("head_width", "kernel_size", "cell") or key in uses}
+        values["head"] = head
+        if "logits_bias" not in uses:
+            values.pop("logits_bias", None)
+        return ModelConfig.from_mapping(values)
 
     @property
     def latent(self) -> bool:
@@ -309,7 +377,14 @@ class ModelConfig:
     @property
     def moe_layers(self) -> int:
         """How many blocks have a mixture-of-experts feed-forward layer."""
-        return self.num_blocks - len(self.dense_layers or ()) if self.num_experts else 0
+        return sum(group.count for group in self.groups if group.ffn == "moe")
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        """The blocks that are alike, grouped, with their counts (closed form)."""
+        if self.block == "seed":
+            return (Group("full", "dense", self.num_blocks),)
+        return groups(self)
 
     def is_given(self, name: str) -> bool:
         """Whether the user gave ``name`` (rather than letting it take its default)."""
@@ -329,7 +404,8 @@ def field_names() -> tuple[str, ...]:
 def _shown(value: Any) -> str:
     """A value for a message: a long integer as its first digits and its length."""
     if type(value) is int and value.bit_length() > 100:  # str() of a huge int is slow or refused
-        return f"{'-' if value < 0 else ''}an integer of about {value.bit_length() * 3 // 10} digits"
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"{'-' if value < 0 else ''}an integer of about {digits:,} digits"
     return repr(value)
 
 

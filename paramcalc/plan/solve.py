@@ -11,7 +11,8 @@ import sympy as sp
 
 from ..errors import ConfigError, SolveError
 from ..formulas import Budget, budget
-from ..spec import ModelConfig
+from ..pattern import period
+from ..spec import MAX_SIZE, ModelConfig
 from ..symbols import NAMES
 
 from .targets import _linked, giving, symbol_for
@@ -107,7 +108,12 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     exact_roots = [r for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0]
     roots = tuple(float(r) for r in exact_roots)
 
+    every = period(config)
+
     def valid(value: int) -> bool:
+        # an interleaved layer pattern's formulas hold at whole periods past its blocks
+        if name == "num_blocks" and (value - config.num_blocks) % every:
+            return False
         return _valid(config, name, value)
 
     # which way the answer lies: the smallest value for a quantity that grows toward the
@@ -192,9 +198,9 @@ def _bounds(config: ModelConfig, name: str) -> tuple[int, int | None]:
         high = c.n_heads
     elif name == "n_heads" and c.is_given("n_kv_heads"):
         low = c.n_kv_heads or 1
-    elif name == "num_blocks" and c.dense_layers:
-        low = max(c.dense_layers) + 1
-    return low, high
+    elif name == "num_blocks" and (c.dense_layers or c.first_dense):
+        low = max(max(c.dense_layers or (0,)) + 1, c.first_dense or 1)
+    return low, MAX_SIZE if high is None else min(high, MAX_SIZE)
 
 
 def _segments(roots: Sequence[sp.Expr]) -> list[tuple[int, int | None]]:

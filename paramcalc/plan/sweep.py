@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..errors import SolveError
 from ..formulas import COMPONENTS, budget
+from ..pattern import period
 from ..spec import HEADS, ModelConfig
 from ..symbols import NAMES, SYMBOLS
 
@@ -201,6 +202,11 @@ def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
         valid &= x["experts_per_token"] <= x["num_experts"]
         if config.dense_layers:
             valid &= max(config.dense_layers) < x["num_blocks"]
+        if config.first_dense:
+            valid &= config.first_dense <= x["num_blocks"]
+    every = period(config)
+    if every > 1:  # an interleaved pattern's formulas hold at whole periods past its blocks
+        valid &= (x["num_blocks"] - config.num_blocks) % every == 0
     return valid
 
 

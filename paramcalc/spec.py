@@ -13,8 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sympy as sp
+
+from .defaults import DEFAULTS, applying, head_width_default
 from .errors import ConfigError
 from .pattern import LAYER_TYPES, Group, groups
+from .symbols import SYMBOLS
 
 BLOCKS = ("seed", "transformer")
 POSITIONALS = ("sinusoidal", "learned", "rotary")
@@ -161,34 +165,23 @@ class ModelConfig:
             if value is not None and type(value) is not bool:
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
 
-        n_heads = self.n_heads or 1
-        _set(self, "n_heads", n_heads)
         _set(self, "block", self.block or "seed")
         _set(self, "positional", self.positional or "sinusoidal")
         _set(self, "final_norm", bool(self.final_norm))
-        head = self.head or "flatten"
-        _set(self, "head", head)
-        self._resolve_block(n_heads)
-        if self.positional == "learned":
-            n_positions = self.n_positions or self.seq_length
-            _set(self, "n_positions", n_positions)
-            if n_positions < self.seq_length:
-                raise ConfigError(f"n_positions ({n_positions}) must be at least "
-                                  f"seq_length ({self.seq_length})")
-        elif self.n_positions is not None:
-            raise ConfigError(f"n_positions is the row count of a learned position table, and "
-                              f"positional is {self.positional}: give positional = learned "
-                              "or drop n_positions")
-        self._resolve_head(head)
+        _set(self, "head", self.head or "flatten")
+        self._refuse_unused()
+        self._fill_defaults()
+        for constraint in applying(self):
+            if not constraint.holds(self.values()):
+                raise ConfigError(constraint.message(self.__dict__))
+        if self.num_experts:
+            self._check_dense_layers()
+        if self.block == "transformer":
+            self._check_layer_types()
 
-    def _resolve_block(self, n_heads: int) -> None:
-        """The transformer block's switches and attention widths; a seed block has none."""
-        _set = object.__setattr__
-        transformer = self.block == "transformer"
-        if self.head_dim is None or not transformer:
-            if self.d_model % n_heads:
-                raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
-        if not transformer:
+    def _refuse_unused(self) -> None:
+        """A value given for something this model does not have is an error, never ignored."""
+        if self.block == "seed":
             used = [name for name in TRANSFORMER_ONLY if getattr(self, name) is not None]
             if used:
                 why = ("the default without a preset" if not self.is_given("block")
@@ -196,62 +189,82 @@ class ModelConfig:
                 raise ConfigError(f"{used[0]} belongs to transformer blocks, and this model has "
                                   f"the log's seed block ({why}), which has none: give "
                                   f"block = transformer (--block transformer) or drop {used[0]}")
-            return
-        _set(self, "d_ff", self.d_ff or 4 * self.d_model)
-        _set(self, "head_dim", self.head_dim or self.d_model // n_heads)
-        n_kv_heads = self.n_kv_heads or n_heads
-        _set(self, "n_kv_heads", n_kv_heads)
-        if n_heads % n_kv_heads:
-            raise ConfigError(f"n_kv_heads ({n_kv_heads}) must divide n_heads ({n_heads}): each "
-                              "key/value head serves a whole group of query heads")
-        for name, default in BLOCK_OPTIONS.items():
-            if getattr(self, name) is None:
-                _set(self, name, default)
-        self._resolve_experts()
-        self._resolve_latent()
-        self._resolve_layer_types()
-
-    def _resolve_experts(self) -> None:
-        """A mixture-of-experts feed-forward layer's sizes, or none of them for a dense model."""
-        _set = object.__setattr__
+        if self.positional != "learned" and self.n_positions is not None:
+            raise ConfigError(f"n_positions is the row count of a learned position table, and "
+                              f"positional is {self.positional}: give positional = learned "
+                              "or drop n_positions")
         switches = [name for name in ("experts_per_token", "expert_d_ff", "shared_experts",
                                       "shared_d_ff", "shared_expert_gate", "dense_layers",
                                       "first_dense", "moe_step")
                     if getattr(self, name) is not None]
-        if not self.num_experts:
-            if self.num_experts == 0 and switches:
+        if not self.num_experts and switches:
+            if self.num_experts == 0:
                 raise ConfigError(f"num_experts is 0 (a dense model) but {switches[0]} is set; "
                                   "give num_experts of 1 or more, or drop the expert options")
-            if switches:
-                raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
-                                  "mixture-of-experts layer)")
-            for name in MOE_SIZES:
+            raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
+                              "mixture-of-experts layer)")
+        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
+                  and getattr(self, name) is not None]
+        if self.kv_lora_rank is None and others:
+            raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank too")
+        uses = HEAD_OPTIONS[str(self.head)]
+        unused = [name for name in ("head_width", "kernel_size", "cell")
+                  if name not in uses and getattr(self, name) is not None]
+        if unused:
+            users = [h for h, options in HEAD_OPTIONS.items() if unused[0] in options]
+            raise ConfigError(f"{unused[0]} is not used by the {self.head} head; it belongs to "
+                              f"the {', '.join(users)} head{'s' if len(users) > 1 else ''}")
+
+    def _fill_defaults(self) -> None:
+        """Each size left out takes its default from ``defaults.DEFAULTS``; a size this model
+        does not have is None. Then the switches' defaults."""
+        _set = object.__setattr__
+        for name, default in DEFAULTS.items():
+            if not default.applies(self):
                 _set(self, name, None)
-            return
-        top_k = self.experts_per_token or 1
-        if top_k > self.num_experts:
-            raise ConfigError(f"experts_per_token ({top_k}) must not exceed num_experts "
-                              f"({self.num_experts})")
-        _set(self, "experts_per_token", top_k)
-        _set(self, "expert_d_ff", self.expert_d_ff or self.d_ff)
-        _set(self, "shared_experts", self.shared_experts or 0)
-        _set(self, "shared_d_ff", (self.shared_d_ff or self.expert_d_ff) if self.shared_experts
-             else None)
-        _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.shared_experts
-             else None)
-        layers = tuple(self.dense_layers or ())
+            elif getattr(self, name) is None:
+                _set(self, name, int(default.value.xreplace(self.values())))
+        uses = HEAD_OPTIONS[str(self.head)]
+        switches: dict[str, Any] = {
+            "head_width": head_width_default(str(self.head)),
+            "cell": "gru",
+            "logits_bias": self.head not in ("tied", "tied-flatten"),
+        }
+        for name, default in switches.items():
+            if name not in uses:
+                _set(self, name, None)
+            elif getattr(self, name) is None:
+                value = default.xreplace(self.values()) if isinstance(default, sp.Expr) else default
+                _set(self, name, int(value) if isinstance(value, sp.Expr) else value)
+        if self.block == "transformer":
+            for name, value in BLOCK_OPTIONS.items():
+                if getattr(self, name) is None:
+                    _set(self, name, value)
+        _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.num_experts
+             and self.shared_experts else None)
+        if self.num_experts:
+            _set(self, "dense_layers", tuple(sorted(self.dense_layers or ())))
+        if self.layer_types is not None:
+            _set(self, "layer_types", tuple(self.layer_types))
+
+    def values(self) -> dict[sp.Symbol, sp.Integer]:
+        """Each size that applies, by its symbol (what formulas and defaults substitute)."""
+        return {symbol: sp.Integer(getattr(self, name)) for name, symbol in SYMBOLS.items()
+                if getattr(self, name) is not None}
+
+    def _check_dense_layers(self) -> None:
+        layers = self.dense_layers or ()
         for index in layers:
-            if type(index) is not int or not 0 <= index < self.num_blocks:
+            if not 0 <= index < self.num_blocks:
                 raise ConfigError(f"dense_layers names layer {index!r}, but the layers are 0 to "
                                   f"{self.num_blocks - 1} (num_blocks = {self.num_blocks})")
         if len(set(layers)) != len(layers):
             raise ConfigError(f"dense_layers names a layer twice: {list(layers)}")
-        _set(self, "dense_layers", tuple(sorted(layers)))
         if self.first_dense is not None and self.first_dense > self.num_blocks:
             raise ConfigError(f"first_dense ({self.first_dense:,}) must not exceed num_blocks "
                               f"({self.num_blocks:,})")
 
-    def _resolve_layer_types(self) -> None:
+    def _check_layer_types(self) -> None:
         """Which layers attend to a sliding window: listed, periodic, or all of them."""
         types = self.layer_types
         if types is not None:
@@ -265,8 +278,6 @@ class ModelConfig:
             if len(types) != self.num_blocks:
                 raise ConfigError(f"layer_types lists {len(types):,} layers, but num_blocks is "
                                   f"{self.num_blocks:,}")
-            _set = object.__setattr__
-            _set(self, "layer_types", tuple(types))
         slides = (self.full_every is not None and self.full_every > 1) if types is None else \
             "sliding_attention" in types
         if self.full_every is not None and self.sliding_window is None:
@@ -278,49 +289,6 @@ class ModelConfig:
         if types is not None and not slides and self.sliding_window is not None:
             raise ConfigError(f"sliding_window ({self.sliding_window:,}) is given, but "
                               "layer_types lists no sliding_attention layer")
-
-    def _resolve_latent(self) -> None:
-        """Multi-head latent attention's ranks and head widths, when kv_lora_rank is given."""
-        _set = object.__setattr__
-        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
-                  and getattr(self, name) is not None]
-        if self.kv_lora_rank is None:
-            if others:
-                raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank "
-                                  "too")
-            return
-        head = self.head_dim or self.d_model // (self.n_heads or 1)
-        _set(self, "qk_rope_head_dim", self.qk_rope_head_dim or head // 2)
-        _set(self, "qk_nope_head_dim", self.qk_nope_head_dim or head)
-        _set(self, "v_head_dim", self.v_head_dim or head)
-
-    def _resolve_head(self, head: str) -> None:
-        _set = object.__setattr__
-        uses = HEAD_OPTIONS[head]
-        unused = [name for name in ("head_width", "kernel_size", "cell")
-                  if name not in uses and getattr(self, name) is not None]
-        if unused:
-            users = [h for h, options in HEAD_OPTIONS.items() if unused[0] in options]
-            raise ConfigError(f"{unused[0]} is not used by the {head} head; it belongs to the "
-                              f"{', '.join(users)} head{'s' if len(users) > 1 else ''}")
-        defaults: dict[str, Any] = {
-            "head_width": self.d_model if head == "bottleneck" else max(1, self.d_model // 8),
-            "kernel_size": 3,
-            "cell": "gru",
-            "logits_bias": self.head not in ("tied", "tied-flatten"),
-        }
-        for name, default in defaults.items():
-            value = getattr(self, name)
-            _set(self, name, (default if value is None else value) if name in uses else None)
-        if self.head_width is not None:
-            reduced, what = ((self.seq_length * self.d_model, "seq_length × d_model")
-                             if self.head == "bottleneck" else (self.d_model, "d_model"))
-            if self.head_width > reduced:
-                raise ConfigError(f"head_width ({self.head_width}) must not exceed the width the "
-                                  f"{self.head} head reduces, {what} = {reduced}")
-        if self.kernel_size is not None and self.kernel_size > self.seq_length:
-            raise ConfigError(f"kernel_size ({self.kernel_size}) must not exceed "
-                              f"seq_length ({self.seq_length})")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], origin: str = "") -> ModelConfig:

@@ -124,10 +124,13 @@ def test_check_command_table_and_json(cli: Cli) -> None:
 
 
 def test_check_exits_1_on_a_mismatch(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import paramcalc.formulas as formulas
+    import dataclasses
 
-    honest = formulas.head
-    monkeypatch.setattr(formulas, "head", lambda config: honest(config) + 1)  # a wrong formula
+    from paramcalc import layers
+
+    honest = layers.HEADS["flatten"]
+    monkeypatch.setitem(layers.HEADS, "flatten", lambda config: dataclasses.replace(
+        honest(config), params=honest(config).params + 1))  # a wrong formula
     result = cli("check", "--preset", "id4", code=1)
     assert "✗" in result.stdout
     obj = cli.json("check", "--preset", "id4", code=1)

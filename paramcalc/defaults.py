@@ -156,20 +156,20 @@ def applying(config: ModelConfig) -> tuple[Constraint, ...]:
 
 
 def bounds_for(config: ModelConfig, symbol: sp.Symbol,
-               values: Mapping[sp.Symbol, int]) -> tuple[int, int | None]:
-    """The range of ``symbol`` that the ``le`` constraints allow with the other sizes at
-    ``values`` (and, for n, the layer pattern)."""
+               values: Mapping[sp.Symbol, sp.Integer]) -> tuple[int, int | None]:
+    """The range of ``symbol`` that the constraints allow with the other sizes at ``values``
+    (a side holding a size not in ``values``, one that moves with ``symbol``, bounds
+    nothing), and, for n, the layer pattern. ``a | b`` bounds like ``a ≤ b``."""
     low, high = 1, None
     for c in applying(config):
-        if c.kind != "le":
+        if not (c.low.free_symbols | c.high.free_symbols) - {symbol} <= set(values):
             continue
         if c.high.has(symbol) and not c.low.has(symbol):
-            # low ≤ high(symbol): high grows with symbol (a product of positive sizes)
-            bound = c.low.xreplace(values)
+            # low ≤ high(symbol), high a product of positive sizes: symbol ≥ low / (high / symbol)
             rest = sp.cancel(c.high / symbol).xreplace(values)
-            low = max(low, int(sp.ceiling(bound / rest)))
+            low = max(low, int(sp.ceiling(c.low.xreplace(values) / rest)))
         elif c.low.has(symbol) and not c.high.has(symbol):
-            limit = int(c.high.xreplace(values))
+            limit = int(c.high.xreplace(values) / sp.cancel(c.low / symbol).xreplace(values))
             high = limit if high is None else min(high, limit)
     if symbol == n:
         low = max(low, int(layer_limits(config)))

@@ -740,13 +740,15 @@ def test_nothing_to_draw_when_every_curve_is_infinite(cli: Cli) -> None:
     ("id4", {"positional": "learned"}, "seq_length", (1, None)),  # P follows S
     ("id4", {"positional": "learned", "n_positions": 40}, "n_positions", (32, None)),  # P ≥ S
     ("id4", {"head": "td-dense", "head_width": 5}, "d_model", (5, None)),  # d ≥ head_width
-    ("id4", {"head": "bottleneck", "head_width": 65}, "d_model", (3, None)),  # S·d ≥ 65: d ≥ 3
-    ("id4", {}, "d_model", (1, None)),
+    ("id4", {"head": "bottleneck", "head_width": 65}, "d_model", (4, None)),  # S·d ≥ 65: d ≥ 3;
+    # and n_heads = 4 divides d: d ≥ 4
+    ("id4", {"n_heads": 1, "head": "bottleneck", "head_width": 65}, "d_model", (3, None)),
+    ("id4", {}, "d_model", (4, None)),  # n_heads = 4 divides d
     ("mixtral-8x7b", {}, "experts_per_token", (1, 8)),  # K ≤ E
     ("mixtral-8x7b", {}, "num_experts", (2, None)),  # E ≥ K = 2
     ("llama-3.2-1b", {}, "n_kv_heads", (1, 32)),  # g ≤ h
     ("llama-3.2-1b", {}, "n_heads", (8, None)),  # h ≥ the given g = 8
-    ("gpt2", {}, "n_heads", (1, None)),  # g follows h
+    ("gpt2", {}, "n_heads", (1, 768)),  # g follows h; h divides d = 768
     ("deepseek-v3", {}, "num_blocks", (3, None)),  # past the dense layers 0, 1, 2
     ("gpt2", {}, "num_blocks", (1, None)),
 ])
@@ -983,8 +985,8 @@ def test_an_unknown_name_lists_every_name_word_for_word() -> None:
         "unknown hyperparameter 'width' in --for; choose one of: vocab_size, seq_length, "
         "d_model, num_blocks, d_ff, n_positions, head_width, kernel_size, n_heads, n_kv_heads, "
         "head_dim, num_experts, experts_per_token, expert_d_ff, shared_experts, shared_d_ff, "
-        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim "
-        "(or their symbols)")
+        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, "
+        "sliding_window (or their symbols)")
 
 
 def test_sweeping_n_heads_from_one_where_a_width_is_divided_by_it() -> None:

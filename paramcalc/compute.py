@@ -230,14 +230,36 @@ class Compute:
         activations *= s.batch_size
         params = self.budget.params["total"]
         states = self.model_states(params)
+        by_kind = self.kv_cache_by_kind(context)
         return {"kv_cache_per_token": per_token,
-                "kv_cache": per_token * context * s.batch_size,
+                "kv_cache": sum(by_kind.values()),
+                "kv_cache_by_kind": by_kind,
                 "context": context,
                 "activations_per_sequence": per_sequence,
                 "activations": activations,
                 **states,
                 "per_device": states["weights"] + states["gradients"] + states["optimizer"]
                 + activations}
+
+    def kv_cache_by_kind(self, context: int) -> dict[str, int]:
+        """Bytes the cache holds for ``context`` tokens of each sequence of the batch, per kind
+        of block: a full-attention layer every token, a sliding-window layer the last W − 1
+        (the window less the token being computed, which is what transformers keeps between
+        steps: ``DynamicSlidingWindowLayer``)."""
+        out: dict[str, int] = {}
+        for kind in self.budget.kinds:
+            held = 0
+            for layer in kind.layers:
+                values = self.evaluate(layer.cache)
+                if not values:
+                    continue
+                tokens = context
+                if layer.window is not None:
+                    tokens = min(context, self.evaluate(layer.window) - 1)
+                held += values * tokens
+            out[kind.name] = self.evaluate(kind.count) * held * self.settings.bytes * \
+                self.settings.batch_size
+        return out
 
     def model_states(self, params: int) -> dict[str, int]:
         """Weights, gradients and optimizer state per device under the ZeRO stage: mixed

@@ -139,6 +139,9 @@ class ModelConfig:
     logits_bias: bool | None = None  # a V-sized bias on the logits
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
+    #: the sizes the formulas write through their defaults (head_dim as d/h): part of
+    #: equality, since a given head_dim of the same value is another formula
+    follows: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
         _set = object.__setattr__
@@ -170,6 +173,9 @@ class ModelConfig:
         _set(self, "final_norm", bool(self.final_norm))
         _set(self, "head", self.head or "flatten")
         self._refuse_unused()
+        _set(self, "follows", frozenset(name for name, default in DEFAULTS.items()
+                                        if default.written and default.applies(self)
+                                        and getattr(self, name) is None))
         self._fill_defaults()
         for constraint in applying(self):
             if not constraint.holds(self.values()):
@@ -366,7 +372,8 @@ class ModelConfig:
 
 def field_names() -> tuple[str, ...]:
     """Every hyperparameter name, in declaration order."""
-    return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "given")
+    return tuple(f.name for f in dataclasses.fields(ModelConfig)
+                 if f.name not in ("given", "follows"))
 
 
 def _shown(value: Any) -> str:

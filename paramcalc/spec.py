@@ -91,52 +91,84 @@ REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 MAX_SIZE = 2**40
 
 
+#: the panels the model options are shown in, by the field metadata's ``panel``
+PANELS = {"model": "Model (a preset or file, then overrides)",
+          "block": "Transformer block switches (defaults: GPT-2's block)",
+          "moe": "Mixture of experts and latent attention"}
+
+
+def _meta(help: str, panel: str = "model") -> dict[str, str]:
+    """A field's help line and panel: what ``--help`` shows for its flag."""
+    return {"help": help, "panel": panel}
+
+
+def _field(help: str, panel: str = "model") -> Any:
+    """An optional field (None: its default), with its help line."""
+    return field(default=None, metadata=_meta(help, panel))
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A transformer language model's hyperparameters, backbone and head."""
 
-    vocab_size: int  # V: tokens in the vocabulary (257 for byte-level models)
-    seq_length: int  # S: tokens the model sees at once
-    d_model: int  # d: width of the embedding and of every block
-    num_blocks: int  # n: encoder/transformer blocks
-    n_heads: int | None = None  # h: attention heads; must divide d_model (default 1)
-    d_ff: int | None = None  # f: feed-forward inner width of transformer blocks (default 4·d)
-    block: str | None = None  # "seed" (the log's Keras block) or "transformer" (GPT-2)
-    positional: str | None = None  # "sinusoidal" (no parameters) or "learned"
-    n_positions: int | None = None  # P: rows of a learned position table (default S)
-    final_norm: bool | None = None  # a norm after the last block
-    n_kv_heads: int | None = None  # g: key/value heads, grouped-query attention (default h)
-    head_dim: int | None = None  # d_h: width of one attention head (default d/h)
-    norm: str | None = None  # "layernorm" (scale and shift) or "rmsnorm" (scale only)
-    mlp: str | None = None  # "plain" (d→f→d) or "gated" (gate and up d→f, down f→d)
-    qkv_bias: bool | None = None  # biases on the query, key and value projections
-    proj_bias: bool | None = None  # a bias on the attention output projection
-    mlp_bias: bool | None = None  # biases on the feed-forward layers
-    qk_norm: str | None = None  # norms on queries and keys: "none", per "head", or "full" width
-    norm_placement: str | None = None  # "pre", "post" (OLMo 2) or "sandwich" (Gemma 2/3)
-    parallel_residual: bool | None = None  # attention and feed-forward side by side (GPT-NeoX)
-    num_experts: int | None = None  # E: routed experts of a mixture-of-experts layer (0: dense)
-    experts_per_token: int | None = None  # K: routed experts each token is sent to
-    expert_d_ff: int | None = None  # f_E: inner width of one expert (default d_ff)
-    shared_experts: int | None = None  # E_S: experts every token passes through (default 0)
-    shared_d_ff: int | None = None  # f_S: inner width of one shared expert (default f_E)
-    shared_expert_gate: bool | None = None  # a sigmoid gate d → 1 on the shared experts (Qwen-MoE)
-    dense_layers: tuple[int, ...] | None = None  # layers (from 0) whose feed-forward stays dense
-    first_dense: int | None = None  # the first k layers keep a dense feed-forward (DeepSeek) [0]
-    moe_step: int | None = None  # a mixture of experts in every k-th layer, (i+1) % k == 0 [1]
-    layer_types: tuple[str, ...] | None = None  # each layer's attention: full or sliding
-    full_every: int | None = None  # every k-th layer (i+1) % k == 0 full attention, the rest sliding
-    sliding_window: int | None = None  # W: tokens a sliding-window layer attends to (and caches)
-    q_lora_rank: int | None = None  # r_q: latent attention's query rank (none: no compression)
-    kv_lora_rank: int | None = None  # r_kv: latent attention's key/value rank (sets latent attention)
-    qk_rope_head_dim: int | None = None  # d_R: rotary part of a query/key head (latent attention)
-    qk_nope_head_dim: int | None = None  # d_N: the other part of a query/key head
-    v_head_dim: int | None = None  # d_V: width of a value head (latent attention)
-    head: str | None = None  # the head design, one of HEADS (default flatten)
-    head_width: int | None = None  # k: the width a reducing head reduces to
-    kernel_size: int | None = None  # w: the conv head's kernel (default 3)
-    cell: str | None = None  # the rnn head's cell: gru or lstm (default gru)
-    logits_bias: bool | None = None  # a V-sized bias on the logits
+    vocab_size: int = field(metadata=_meta("V: tokens in the vocabulary"))
+    seq_length: int = field(metadata=_meta("S: tokens the model sees at once"))
+    d_model: int = field(metadata=_meta("d: embedding and block width"))
+    num_blocks: int = field(metadata=_meta("n: number of blocks"))
+    n_heads: int | None = _field("h: attention heads (must divide d_model)")
+    d_ff: int | None = _field("f: feed-forward width of transformer blocks [4·d]")
+    block: str | None = _field("block kind")
+    positional: str | None = _field("position encoding")
+    n_positions: int | None = _field("P: rows of a learned position table [S]")
+    final_norm: bool | None = _field("a norm after the last block")
+    n_kv_heads: int | None = _field(
+        "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
+    head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
+    norm: str | None = _field("norm kind: layernorm or rmsnorm (scale only)", panel="block")
+    mlp: str | None = _field(
+        "feed-forward kind: plain d→f→d or gated (gate, up, down)", panel="block")
+    qkv_bias: bool | None = _field("biases on the query, key and value projections", panel="block")
+    proj_bias: bool | None = _field("a bias on the attention output projection", panel="block")
+    mlp_bias: bool | None = _field("biases on the feed-forward layers", panel="block")
+    qk_norm: str | None = _field(
+        "norms on queries and keys: none, per head, or over the full width", panel="block")
+    norm_placement: str | None = _field(
+        "norms before each part (pre), after it (post) or both (sandwich)", panel="block")
+    parallel_residual: bool | None = _field(
+        "attention and feed-forward side by side", panel="block")
+    num_experts: int | None = _field("E: routed experts per MoE layer (0: dense)", panel="moe")
+    experts_per_token: int | None = _field("K: routed experts a token is sent to [1]", panel="moe")
+    expert_d_ff: int | None = _field("f_E: inner width of one expert [d_ff]", panel="moe")
+    shared_experts: int | None = _field("E_S: experts every token passes through [0]", panel="moe")
+    shared_d_ff: int | None = _field("f_S: inner width of one shared expert [f_E]", panel="moe")
+    shared_expert_gate: bool | None = _field(
+        "a sigmoid gate d → 1 on the shared experts (Qwen-MoE)", panel="moe")
+    dense_layers: tuple[int, ...] | None = _field(
+        "layers (from 0) whose feed-forward stays dense: 0,1,2", panel="moe")
+    first_dense: int | None = _field(
+        "the first k layers keep a dense feed-forward (DeepSeek's first_k_dense_replace) [0]",
+        panel="moe")
+    moe_step: int | None = _field(
+        "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
+    layer_types: tuple[str, ...] | None = _field(
+        "each layer's attention, comma-separated: full_attention or sliding_attention",
+        panel="block")
+    full_every: int | None = _field(
+        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern)",
+        panel="block")
+    sliding_window: int | None = _field(
+        "W: tokens a sliding-window layer attends to and caches", panel="block")
+    q_lora_rank: int | None = _field("r_q: latent attention's query rank [none]", panel="moe")
+    kv_lora_rank: int | None = _field(
+        "r_kv: latent attention's key/value rank (turns latent attention on)", panel="moe")
+    qk_rope_head_dim: int | None = _field("d_R: rotary part of a query/key head", panel="moe")
+    qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
+    v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
+    head: str | None = _field(f"the output-head design: {', '.join(HEADS)}")
+    head_width: int | None = _field("k: width a reducing head reduces to [d/8; bottleneck: d]")
+    kernel_size: int | None = _field("w: the conv head's kernel [3]")
+    cell: str | None = _field("the rnn head's cell [gru]")
+    logits_bias: bool | None = _field("a V-sized bias on the logits")
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
     #: the sizes the formulas write through their defaults (head_dim as d/h): part of

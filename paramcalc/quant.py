@@ -81,7 +81,7 @@ def bytes_per_weight(fmt: WeightFormat, width: int | sp.Expr | None = None,
             if side.rows is None and side.cols is None:
                 continue  # one value per matrix: a constant, not a rate
             needed = "width" if cols is None else "height"
-            raise ConfigError(f"{fmt.name} keeps a {side.what} per "
+            raise ConfigError(f"{fmt.name} keeps one {side.what} per "
                               f"{'row' if needed == 'width' else 'column'}: its bytes per weight "
                               f"need the matrix {needed}")
         total += sp.Integer(side.bits) / (rows * cols)
@@ -108,15 +108,15 @@ def tensor_nbytes(fmt: WeightFormat, shape: tuple[int, ...], tensor: str = "a we
     rows, cols = (shape[-2], shape[-1]) if len(shape) > 1 else (1, shape[0])
     matrices = elements // (rows * cols)
     check_width(fmt, cols, tensor)
-    packed = elements * fmt.element_bits / 8
-    if packed.denominator != 1:
+    payload = elements * fmt.element_bits / 8
+    if payload.denominator != 1:
         raise ConfigError(f"{fmt.name}: {tensor} of shape {shape} does not fill whole bytes")
     side_bits = 0
     for side in fmt.sides:
         per_rows = 1 if side.rows is None else ceil(rows / side.rows)
         per_cols = 1 if side.cols is None else ceil(cols / side.cols)
         side_bits += matrices * per_rows * per_cols * side.bits
-    return int(packed) + ceil(Fraction(side_bits, 8)) + fmt.constant_bytes
+    return int(payload) + ceil(Fraction(side_bits, 8)) + fmt.constant_bytes
 
 
 # --- the formats -------------------------------------------------------------------------
@@ -187,40 +187,37 @@ def _fixed() -> dict[str, WeightFormat]:
     return {fmt.name: fmt for fmt in formats}
 
 
+#: the grouped formats: element bits, the scale and the zero point stored per group (name,
+#: bits), and where the layout comes from. GPTQ and AWQ checkpoints hold int32 words of 8
+#: int4 values: scales fp16 (K/G, N), qzeros int32 (K/G, N/8), 4 bits per zero point
+_GROUPS: dict[str, tuple[int, tuple[str, int], tuple[str, int], str, str]] = {
+    "int8": (8, ("fp32 scale", 32), ("int8 zero point", 8), "int8",
+             "torchao Int8WeightOnlyConfig(granularity=PerGroup(G)): scale fp32 and zero_point "
+             f"int8 per group; {_TRANSFORMERS_SKIPS}"),
+    "int4": (4, ("bf16 scale", 16), ("bf16 zero point", 16), "int4",
+             "torchao Int4WeightOnlyConfig(group_size=G, default 128): qdata packed two per "
+             f"byte, scale and zero_point (K/G, N) in the model's dtype; {_TRANSFORMERS_SKIPS}"),
+    "gptq": (4, ("fp16 scale", 16), ("int4 zero point", 4), "GPTQ int4",
+             "AutoGPTQ / GPTQModel checkpoints (qweight, qzeros, scales, and g_idx: an int32 "
+             "group index per input column); embeddings, lm_head and norms are not quantized"),
+    "awq": (4, ("fp16 scale", 16), ("int4 zero point", 4), "AWQ int4",
+            "AutoAWQ GEMM checkpoints (qweight, qzeros, scales); embeddings, lm_head and norms "
+            "are not quantized"),
+}
+
+
 def _grouped(kind: str, group: int) -> WeightFormat:
-    """int8-gG, int4-gG, gptq-gG, awq-gG: a scale (and zero point) per group of G weights."""
-    if kind == "int8":
-        return WeightFormat(f"int8-g{group}", Fraction(8),
-                            (Side("fp32 scale", 32, 1, group), Side("int8 zero point", 8, 1, group)),
-                            group, f"int8, an fp32 scale and an int8 zero point per {group}",
-                            "torchao Int8WeightOnlyConfig(granularity=PerGroup(G)): scale fp32 and "
-                            f"zero_point int8 per group; {_TRANSFORMERS_SKIPS}", _LINEAR_ONLY,
-                            group=group)
-    if kind == "int4":
-        return WeightFormat(f"int4-g{group}", Fraction(4),
-                            (Side("bf16 scale", 16, 1, group), Side("bf16 zero point", 16, 1, group)),
-                            group, f"int4, a bf16 scale and a bf16 zero point per {group}",
-                            "torchao Int4WeightOnlyConfig(group_size=G, default 128): qdata "
-                            "packed two per byte, scale and zero_point (K/G, N) in the model's "
-                            f"dtype; {_TRANSFORMERS_SKIPS}", _LINEAR_ONLY, group=group)
-    # GPTQ and AWQ checkpoints: int32 words holding 8 int4 values; scales fp16 (K/G, N),
-    # qzeros int32 (K/G, N/8): 4 bits per zero point
-    sides = (Side("fp16 scale", 16, 1, group), Side("int4 zero point", 4, 1, group))
+    """int8-gG, int4-gG, gptq-gG, awq-gG: a scale and a zero point per group of G weights."""
+    bits, (scale, scale_bits), (zero, zero_bits), label, source = _GROUPS[kind]
+    sides = (Side(scale, scale_bits, 1, group), Side(zero, zero_bits, 1, group))
     if kind == "gptq":
-        return WeightFormat(f"gptq-g{group}", Fraction(4),
-                            (*sides, Side("int32 g_idx", 32, None, 1)), group,
-                            f"GPTQ int4, an fp16 scale and an int4 zero point per {group}, an "
-                            "int32 group index per input column",
-                            "AutoGPTQ / GPTQModel checkpoints (qweight, qzeros, scales, g_idx); "
-                            "embeddings, lm_head and norms are not quantized", _LINEAR_ONLY,
-                            group=group)
-    return WeightFormat(f"awq-g{group}", Fraction(4), sides, group,
-                        f"AWQ int4, an fp16 scale and an int4 zero point per {group}",
-                        "AutoAWQ GEMM checkpoints (qweight, qzeros, scales); embeddings, lm_head "
-                        "and norms are not quantized", _LINEAR_ONLY, group=group)
+        sides += (Side("int32 g_idx", 32, None, 1),)
+    return WeightFormat(f"{kind}-g{group}", Fraction(bits), sides, group,
+                        f"{label}, one {scale} and one {zero} per {group} weights", source,
+                        _LINEAR_ONLY, group=group)
 
 
-_GROUPED = ("int8", "int4", "gptq", "awq")
+_GROUPED = tuple(_GROUPS)
 #: the group size a grouped format takes when its name gives none
 DEFAULT_GROUP = 128
 #: the largest group size accepted (a group wider than any weight matrix means nothing)

@@ -45,7 +45,7 @@ def test_side_values_per_row_and_per_column_are_formulas() -> None:
     # fp8's one scale per matrix is a constant: out of the rate, in the tensor's bytes
     assert bytes_per_weight(weight_format("fp8")) == 1
     assert tensor_nbytes(weight_format("fp8"), (4096, 4096)) == 4096 * 4096 + 4
-    with pytest.raises(ConfigError, match="int8 keeps a fp32 scale per row: its bytes per "
+    with pytest.raises(ConfigError, match="int8 keeps one fp32 scale per row: its bytes per "
                                           "weight need the matrix width"):
         bytes_per_weight(weight_format("int8"))
 

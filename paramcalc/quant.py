@@ -63,6 +63,10 @@ class WeightFormat:
     flat: bool = False          # blocks over the flattened tensor (bitsandbytes), not along rows
     group: int | None = None    # the group size a name such as int4-g128 set
 
+    def __post_init__(self) -> None:
+        # formats are shared (cached): their keeps must not be changed by a caller
+        object.__setattr__(self, "keeps", MappingProxyType(dict(self.keeps)))
+
 
 def bytes_per_weight(fmt: WeightFormat, width: int | sp.Expr | None = None,
                      height: int | sp.Expr | None = None) -> sp.Expr:
@@ -103,7 +107,7 @@ def tensor_nbytes(fmt: WeightFormat, shape: tuple[int, ...], tensor: str = "a we
     elements = prod(shape)
     if fmt.flat:
         packed = ceil(elements * fmt.element_bits / 8)
-        sides = sum(ceil(elements / side.cols) * side.bits for side in fmt.sides if side.cols)
+        sides = sum(-(-elements // side.cols) * side.bits for side in fmt.sides if side.cols)
         return packed + ceil(Fraction(sides, 8)) + fmt.constant_bytes
     rows, cols = (shape[-2], shape[-1]) if len(shape) > 1 else (1, shape[0])
     matrices = elements // (rows * cols)
@@ -113,8 +117,8 @@ def tensor_nbytes(fmt: WeightFormat, shape: tuple[int, ...], tensor: str = "a we
         raise ConfigError(f"{fmt.name}: {tensor} of shape {shape} does not fill whole bytes")
     side_bits = 0
     for side in fmt.sides:
-        per_rows = 1 if side.rows is None else ceil(rows / side.rows)
-        per_cols = 1 if side.cols is None else ceil(cols / side.cols)
+        per_rows = 1 if side.rows is None else -(-rows // side.rows)  # partial blocks count
+        per_cols = 1 if side.cols is None else -(-cols // side.cols)
         side_bits += matrices * per_rows * per_cols * side.bits
     return int(payload) + ceil(Fraction(side_bits, 8)) + fmt.constant_bytes
 
@@ -209,7 +213,7 @@ _GROUPS: dict[str, tuple[int, tuple[str, int], tuple[str, int], str, str]] = {
 def _grouped(kind: str, group: int) -> WeightFormat:
     """int8-gG, int4-gG, gptq-gG, awq-gG: a scale and a zero point per group of G weights."""
     bits, (scale, scale_bits), (zero, zero_bits), label, source = _GROUPS[kind]
-    sides = (Side(scale, scale_bits, 1, group), Side(zero, zero_bits, 1, group))
+    sides: tuple[Side, ...] = (Side(scale, scale_bits, 1, group), Side(zero, zero_bits, 1, group))
     if kind == "gptq":
         sides += (Side("int32 g_idx", 32, None, 1),)
     return WeightFormat(f"{kind}-g{group}", Fraction(bits), sides, group,
@@ -243,7 +247,7 @@ def _gguf() -> dict[str, WeightFormat]:
             "*_norm.weight in F32 and never quantizes the router (ffn_gate_inp, F32 from "
             "convert_hf_to_gguf), and gives output.weight Q6_K unless the type is Q8_0 "
             "(src/llama-quant.cpp)" if quantized else "gguf.constants.GGML_QUANT_SIZES",
-            MappingProxyType(keeps))
+            keeps)
     return formats
 
 

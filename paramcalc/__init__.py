@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 if _TYPE_CHECKING:
-    from .hf import SUPPORTED as HF_MODEL_TYPES
-    from .hf import HFConfig
-    from .hf import load as load_hf_config
+    from .families import SUPPORTED as HF_MODEL_TYPES
+    from .families import HFConfig
+    from .families import load as load_hf_config
     from .compute import QUANTITIES, Compute, Settings, chinchilla, compute_budget
     from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_flops,
                        parse_range, parse_ratio, parse_tokens, solve, sweep)
 
 #: names imported when first used, so that a command that only counts does not pay for them
 _LAZY = {
-    "HF_MODEL_TYPES": ("hf", "SUPPORTED"), "HFConfig": ("hf", "HFConfig"),
-    "load_hf_config": ("hf", "load"),
+    "HF_MODEL_TYPES": ("families", "SUPPORTED"), "HFConfig": ("families", "HFConfig"),
+    "load_hf_config": ("families", "load"),
     **{name: ("plan", name) for name in ("Curves", "Grid", "Range", "Solution", "curves",
                                          "parse_budget", "parse_flops", "parse_range",
                                          "parse_ratio", "parse_tokens", "solve", "sweep")},

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc import budget, from_name
-from paramcalc.hf import SUPPORTED, load
+from paramcalc.families import SUPPORTED, load
 
 transformers = pytest.importorskip("transformers")
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")

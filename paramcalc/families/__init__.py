@@ -11,6 +11,7 @@ is refused by name, never counted wrong.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,14 @@ SUPPORTED = tuple(FAMILIES)
 def supported() -> str:
     """The supported model types, as --help and the errors list them."""
     return ", ".join(SUPPORTED)
+
+
+def readme_section() -> str:
+    """The README's list of the supported model types (``generate`` writes it there)."""
+    dense = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is None]
+    moe = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is not None]
+    return textwrap.fill(f"{', '.join(dense)}; and the mixtures of experts "
+                         f"{', '.join(moe[:-1])} and {moe[-1]}.", width=92)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ record derives them as transformers does. A key that is no field of the class (`
 of Qwen2, which its attention still reads) defaults to ``null``, absent. ``nullable`` lists
 the keys whose field accepts ``null``.
 
-This is the one module of paramcalc that imports transformers; nothing imports it.
+It also writes the README's list of model types from the registry, in the source tree. This
+is the one module of paramcalc that imports transformers; nothing imports it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ import json
 import sys
 from typing import Any
 
+from pathlib import Path
+
 from ..files import atomic_write
+from . import readme_section
 from .record import DEFAULTS_FILE
 from .records import RECORDS
+
+#: the source tree's README, whose list of model types is written from the registry
+README = Path(__file__).resolve().parents[2] / "README.md"
+BEGIN, END = "<!-- model types: written by python -m paramcalc.families.generate -->", "<!-- end -->"
 
 
 def _declared(field: dataclasses.Field[Any]) -> Any:
@@ -66,6 +74,13 @@ def generate() -> dict[str, Any]:
     return {"transformers": transformers.__version__, "families": families}
 
 
+def with_section(readme: str) -> str:
+    """The README with its list of model types written from the registry."""
+    before, _, rest = readme.partition(BEGIN + "\n")
+    _, _, after = rest.partition("\n" + END)
+    return f"{before}{BEGIN}\n{readme_section()}\n{END}{after}"
+
+
 def text(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, sort_keys=False) + "\n"
 
@@ -81,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     atomic_write(DEFAULTS_FILE, lambda f: f.write(text(data).encode("utf-8")))
     print(f"wrote {DEFAULTS_FILE} from transformers {data['transformers']}")
+    if README.exists() and BEGIN in (readme := README.read_text(encoding="utf-8")):
+        atomic_write(README, lambda f: f.write(with_section(readme).encode("utf-8")))
+        print(f"wrote the list of model types in {README}")
     return 0
 
 

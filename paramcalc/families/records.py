@@ -140,6 +140,15 @@ RECORDS: tuple[Family, ...] = (
     Family("deepseek_v3", _latent(False), aliases={"n_routed_experts": "num_local_experts"},
            experts=_DEEPSEEK_EXPERTS, hook=_shared_experts_of_deepseek,
            reads=(count("n_shared_experts"),)),
+    # RMSNorms on queries and keys over the whole projection, then 64 narrow experts a layer
+    Family("olmoe", decoder(**biased(BIAS), qk_norm="full"),
+           aliases={"num_experts": "num_local_experts"},
+           refusals=(Refusal(optional("head_dim"), "differs from hidden_size / "
+                             "num_attention_heads ({hidden_size} / {num_attention_heads}): "
+                             "OLMoE's query norm stays hidden_size wide",
+                             lambda width, keys: width is not None and width
+                             * keys["num_attention_heads"] != keys["hidden_size"]),),
+           experts=Experts("num_experts", "intermediate_size")),
     Family("starcoder2", decoder(**biased(flag("use_bias")), mlp_bias=flag("use_bias"),
                                  n_kv_heads=size("num_key_value_heads"), norm="layernorm",
                                  mlp="plain")),

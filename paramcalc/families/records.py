@@ -149,6 +149,15 @@ RECORDS: tuple[Family, ...] = (
                              lambda width, keys: width is not None and width
                              * keys["num_attention_heads"] != keys["hidden_size"]),),
            experts=Experts("num_experts", "intermediate_size")),
+    # LayerNorms (weight and bias) around every part and at the end, biased attention, 16
+    # experts a layer, and a bias on the output layer (lm_head_bias), tied or not; its router
+    # (sparsemixer) takes the best expert and then the best of the others: always 2
+    Family("phimoe", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
+                             norm="layernorm", logits_bias=flag("lm_head_bias")),
+           refusals=(Refusal(size("num_experts_per_tok"), "is not what PhiMoE's router does: "
+                             "it sends every token to 2 experts, whatever this key says",
+                             lambda top_k, keys: top_k != 2),),
+           experts=Experts("num_local_experts", "intermediate_size")),
     Family("starcoder2", decoder(**biased(flag("use_bias")), mlp_bias=flag("use_bias"),
                                  n_kv_heads=size("num_key_value_heads"), norm="layernorm",
                                  mlp="plain")),

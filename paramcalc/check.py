@@ -17,6 +17,7 @@ from torch import nn
 from .errors import ConfigError, ParamcalcError, first_line
 from .formulas import COMPONENTS, budget
 from .modules import LanguageModel, MixtureOfExperts, build
+from .pattern import Group, group_name, mixer_of
 from .spec import ModelConfig
 
 #: the rows of a check, in order; ``per_block`` becomes one row per kind of block where the
@@ -64,11 +65,12 @@ def module_counts(model: LanguageModel) -> dict[str, int]:
     of each kind; and the active count, the total less the experts a token is not routed to."""
     seen: set[int] = set()
     counts = {name: unique_numel(getattr(model, name).parameters(), seen) for name in COMPONENTS}
+    kinds = tuple(Group(str(b.mixer), str(b.ffn), 1) for b in model.blocks)  # type: ignore[arg-type]
     firsts: dict[str, nn.Module] = {}
-    for block in model.blocks:
-        firsts.setdefault(str(block.kind), block)
-    for kind, block in firsts.items():
-        key = "per_block" if len(firsts) == 1 else f"per_block[{kind}]"
+    for block, group in zip(model.blocks, kinds):
+        firsts.setdefault(group_name(group, kinds), block)
+    for name, block in firsts.items():
+        key = "per_block" if len(firsts) == 1 else f"per_block[{name}]"
         counts[key] = unique_numel(block.parameters(), set())
     counts["total"] = unique_numel(model.parameters(), set())
     idle = 0
@@ -118,7 +120,7 @@ def check(config: ModelConfig) -> Check:
     return Check(config, rows(formula_counts(config), module_counts(build_meta(config))))
 
 
-def transformers_counts(path: Path) -> dict[str, int]:
+def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[str, int]:
     """Parameters per component of transformers' own model for a config.json, built on the
     meta device; a parameter no component name matches is counted as ``other``."""
     try:
@@ -145,7 +147,12 @@ def transformers_counts(path: Path) -> dict[str, int]:
             if ".experts." in name:  # transformers keeps a layer's experts stacked: (E, …)
                 experts[layer] = experts.get(layer, 0) + p.numel()
                 routed = p.shape[0]
-    firsts = {"moe" if layer in experts else "dense": size
+    # sliding and full attention hold the same parameters: the mixer is paramcalc's reading
+    # of the file, the feed-forward kind what transformers built
+    kinds = {layer: Group(mixer_of(config, layer) if config is not None else "full",
+                          "moe" if layer in experts else "dense", 1) for layer in layers}
+    every = tuple(kinds.values())
+    firsts = {group_name(kinds[layer], every): size
               for layer, size in sorted(layers.items(), reverse=True)}  # the first of each kind
     for kind, size in firsts.items():
         counts["per_block" if len(firsts) == 1 else f"per_block[{kind}]"] = size
@@ -178,7 +185,7 @@ def _component(name: str) -> tuple[str, int | None]:
 
 def check_transformers(config: ModelConfig, path: Path) -> Check:
     """Compare every component's formula with transformers' own model for the config.json."""
-    return Check(config, rows(formula_counts(config), transformers_counts(path)))
+    return Check(config, rows(formula_counts(config), transformers_counts(path, config)))
 
 
 @dataclass(frozen=True)

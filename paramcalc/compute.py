@@ -20,16 +20,17 @@ Counting FLOPs imports neither torch nor transformers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import sympy as sp
 
 from .errors import ConfigError
-from .formulas import COMPONENTS, Budget, Count, Derivative, attention_widths, derivatives_of
+from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
+from .layers import total
 from .spec import ModelConfig
-from .symbols import (E_S, K, S, V, E, d, d_N, d_R, d_V, f, f_E, f_S, h, k, n,
-                      r_kv, r_q, w)
+from .symbols import S
 
 _ZERO = sp.Integer(0)
 
@@ -57,158 +58,20 @@ GPUS = {"v100": 125.0, "a100": 312.0, "h100": 989.0, "h200": 989.0, "mi300x": 13
 CHINCHILLA_TOKENS_PER_PARAM = 20
 
 
-def matmul(rows: sp.Expr, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
-    """FLOPs of (rows × inputs) @ (inputs × outputs): one multiply and one add per term."""
-    return 2 * rows * inputs * outputs
-
-
-def linear(inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
-    """A dense layer applied at every position of one sequence."""
-    return matmul(S, inputs, outputs)
-
-
-def attention_flops(config: ModelConfig) -> tuple[sp.Expr, sp.Expr]:
-    """The projections' FLOPs, and the two products over the S × S scores (queries · keys,
-    weights · values), for one block over one sequence."""
-    if config.block == "seed":
-        return 3 * linear(d, d), 2 * matmul(S, d, S)
-    if config.latent:
-        head = d_N + d_R
-        if config.q_lora_rank is not None:
-            queries = linear(d, r_q) + linear(r_q, h * head)
-        else:
-            queries = linear(d, h * head)
-        keys_values = linear(d, r_kv + d_R) + linear(r_kv, h * (d_N + d_V))
-        projections = queries + keys_values + linear(h * d_V, d)
-        return projections, h * matmul(S, head, S) + h * matmul(S, S, d_V)
-    head_width, queries, keys = attention_widths(config)
-    projections = (linear(d, queries) + 2 * linear(d, keys)
-                   + linear(queries, d))
-    return projections, 2 * h * matmul(S, head_width, S)
-
-
-def feed_forward_flops(config: ModelConfig, width: sp.Expr = f) -> sp.Expr:
-    """d → width → d at every position; a gated layer has two input matrices."""
-    inputs = 2 if config.mlp == "gated" else 1
-    return inputs * linear(d, width) + linear(width, d)
-
-
-def block_flops(config: ModelConfig, moe: bool = False) -> sp.Expr:
-    """One block's forward FLOPs over one sequence; in a mixture of experts each token passes
-    the router, its K experts and the shared experts."""
-    projections, scores = attention_flops(config)
-    if config.block == "seed":
-        return projections + scores + linear(d, d)
-    if not moe:
-        return projections + scores + feed_forward_flops(config)
-    mixing = linear(d, E) + K * feed_forward_flops(config, f_E)
-    if config.shared_experts:
-        mixing += feed_forward_flops(config, E_S * f_S)
-        if config.shared_expert_gate:
-            mixing += linear(d, 1)
-    return projections + scores + mixing
-
-
-def head_flops(config: ModelConfig) -> sp.Expr:
-    """The head's forward FLOPs: window heads predict once, per-position heads S times."""
-    kind = config.head
-    if kind == "flatten":
-        return matmul(1, S * d, V)
-    if kind == "bottleneck":
-        return matmul(1, S * d, k) + matmul(1, k, V)
-    if kind == "td-dense":
-        return matmul(S, d, k) + matmul(1, S * k, V)
-    if kind == "conv":
-        return matmul(S, w * d, k) + matmul(1, S * k, V)
-    if kind == "rnn":
-        gates = 3 if config.cell == "gru" else 4
-        # every step: the input and the previous state through each gate
-        return matmul(S, d, gates * k) + matmul(S, k, gates * k) + matmul(1, S * k, V)
-    if kind == "tied-flatten":
-        return matmul(1, S * d, d) + matmul(1, d, V)
-    if kind in PER_POSITION:
-        return matmul(S, d, V)
-    raise AssertionError(f"no FLOP formula for head {kind!r}")  # spec.py admits only known heads
-
-
-def _skipped_in_backward(config: ModelConfig) -> sp.Expr:
-    """Products whose input is a constant, so the backward pass computes only their weight's
-    gradient: an RNN head's first step, on the zero initial state."""
-    if config.head == "rnn":
-        gates = 3 if config.cell == "gru" else 4
-        return matmul(1, k, gates * k)
-    return _ZERO
-
-
 def predictions(config: ModelConfig) -> sp.Expr:
     """Predicted tokens per sequence: S for a per-position head, 1 for a window head."""
     return S if config.head in PER_POSITION else sp.Integer(1)
 
 
-# -- memory -------------------------------------------------------------------------------
-
-
-def kv_cache_values(config: ModelConfig) -> sp.Expr:
-    """Values cached per token, all layers: each layer's keys and values. Grouped-query
-    attention caches n_kv_heads heads; latent attention its r_kv-wide latent and the d_R-wide
-    rotary key the heads share (DeepSeek-V2, section 2.1; transformers caches the same)."""
-    if config.block == "seed":
-        return 2 * n * d
-    if config.latent:
-        return n * (r_kv + d_R)
-    _, _, keys = attention_widths(config)
-    return 2 * n * keys
-
-
-def activation_values(config: ModelConfig, attention: str = "flash",
-                      moe: bool = False) -> sp.Expr:
-    """Values one block saves for the backward pass, per sequence, following Korthikanti et
-    al. (2022), "Reducing Activation Recomputation in Large Transformer Models", section 4.1,
-    without dropout and with this block's widths: the input of every norm and matrix product,
-    queries, keys and values, the attention's output, the feed-forward layer's activations,
-    and with ``eager`` attention the S × S softmax output (``flash`` attention keeps one
-    log-sum-exp per head and position instead). The norms' per-position statistics are left
-    out."""
-    if config.block == "seed":
-        # two LayerNorm inputs, the Q/K/V input, q, k, v, the attention's output, the
-        # feed-forward Dense's input and its ReLU output
-        return S * (2 * d + d + 3 * d + d + 2 * d) + _scores(attention)
-    norms = (4 if config.norm_placement == "sandwich" else 2) * d
-    if config.latent:
-        latent = 2 * r_kv + d_R + (2 * r_q if config.q_lora_rank is not None else 0)
-        queries = keys = h * (d_N + d_R)
-        attended = h * d_V
-        inputs = d + latent  # the projections' inputs: the block's, the latents' and norms'
-        values = h * d_V
-    else:
-        _, queries, keys = attention_widths(config)
-        attended = queries
-        inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-        values = keys
-    out = 2 * attended  # the attention's output, and the output projection's input
-    return S * (norms + inputs + queries + keys + values + out + _mlp_values(config, moe)) + \
-        _scores(attention)
-
-
-def _scores(attention: str) -> sp.Expr:
-    """What attention saves over the scores, per head: the softmax output (eager), or one
-    log-sum-exp per position (flash)."""
-    return h * S * S if attention == "eager" else h * S
-
-
-def _mlp_values(config: ModelConfig, moe: bool) -> sp.Expr:
-    """The feed-forward part's saved values per position."""
-    def one(width: sp.Expr) -> sp.Expr:
-        # plain: the input, the pre-activation and the activation; gated: the input, the
-        # gate, its activation, the up projection and their product
-        return d + (4 if config.mlp == "gated" else 2) * width
-
-    if not moe:
-        return one(f)
-    values = d + E + K * (one(f_E) - d)  # the router's input and scores, each routed expert
-    if config.shared_experts:
-        values += one(E_S * f_S) - d
-    return values
+def activation_values(kinds: Sequence[BlockKind], attention: str = "flash") -> sp.Expr:
+    """Values all blocks save for the backward pass, per sequence: each sub-layer's (see
+    ``layers.py``), and over the scores, per head, the S × S softmax output with ``eager``
+    attention or one log-sum-exp per position with ``flash`` (Korthikanti et al. 2022,
+    section 4.1, without dropout; the norms' per-position statistics are left out)."""
+    scores = S * S if attention == "eager" else S
+    return sp.Add(*(kind.count * (total(kind.layers, "saved")
+                                  + total(kind.layers, "score_heads") * scores)
+                    for kind in kinds))
 
 
 # -- the budgets --------------------------------------------------------------------------
@@ -277,30 +140,30 @@ class Compute:
         self.budget = budget
         self.config = config = budget.config
         self.settings = settings or Settings()
-        kinds = {kind.name: kind.count for kind in budget.kinds}  # dense and/or moe blocks
-        blocks = sp.Add(*(count * block_flops(config, moe=name == "moe")
-                          for name, count in kinds.items()))
-        forward = {"embedding": _ZERO, "positional": _ZERO, "blocks": blocks,
-                   "final_norm": _ZERO, "head": head_flops(config)}
+        kinds = budget.kinds  # each with its count and its sub-layers
+        blocks = sp.Add(*(kind.count * total(kind.layers, "flops") for kind in kinds))
+        forward = {name: blocks if name == "blocks" else total(budget.layers[name], "flops")
+                   for name in COMPONENTS}
         #: forward FLOPs over one sequence, per component
         self.forward = {name: Count.of(expr) for name, expr in forward.items()}
-        total = sp.Add(*forward.values())
-        self.forward_total = Count.of(total)
-        skipped = _skipped_in_backward(config)
-        self.backward = {name: Count.of(2 * expr - (skipped if name == "head" else 0))
+        forward_total = sp.Add(*forward.values())
+        self.forward_total = Count.of(forward_total)
+        skipped = {name: _ZERO if name == "blocks" else total(budget.layers[name], "skipped")
+                   for name in COMPONENTS}
+        self.backward = {name: Count.of(2 * expr - skipped[name])
                          for name, expr in forward.items()}
-        self.backward_total = Count.of(2 * total - skipped)
+        self.backward_total = Count.of(2 * forward_total - sp.Add(*skipped.values()))
         self.training_step = {name: Count.of(self.forward[name].exact + self.backward[name].exact)
                               for name in COMPONENTS}
         self.training_total = Count.of(self.forward_total.exact + self.backward_total.exact)
         self.predictions = predictions(config)
         #: training FLOPs per predicted token
         self.per_token = Count.of(self.training_total.exact / self.predictions)
-        self.forward_per_token = Count.of(total / self.predictions)
-        self.kv_cache = Count.of(kv_cache_values(config) * self.settings.bytes)
-        self.activations = Count.of(sp.Add(*(
-            count * activation_values(config, self.settings.attention, moe=name == "moe")
-            for name, count in kinds.items())) * self.settings.bytes)
+        self.forward_per_token = Count.of(forward_total / self.predictions)
+        self.kv_cache = Count.of(sp.Add(*(kind.count * total(kind.layers, "cache")
+                                          for kind in kinds)) * self.settings.bytes)
+        self.activations = Count.of(activation_values(kinds, self.settings.attention)
+                                    * self.settings.bytes)
 
     def evaluate(self, expr: sp.Expr) -> int:
         value = self.budget.evaluate(expr)
@@ -361,22 +224,42 @@ class Compute:
             activations = (layers * config.seq_length * config.d_model * s.bytes
                            + -(-per_sequence // layers))
         elif s.recompute == "selective":  # Korthikanti's: recompute attention's S × S part
-            flash = sp.Add(*(kind.count * activation_values(config, "flash", kind.name == "moe")
-                             for kind in self.budget.kinds)) * s.bytes
-            activations = self.evaluate(flash)
+            activations = self.evaluate(activation_values(self.budget.kinds, "flash") * s.bytes)
         else:
             activations = per_sequence
         activations *= s.batch_size
         params = self.budget.params["total"]
         states = self.model_states(params)
+        by_kind = self.kv_cache_by_kind(context)
         return {"kv_cache_per_token": per_token,
-                "kv_cache": per_token * context * s.batch_size,
+                "kv_cache": sum(by_kind.values()),
+                "kv_cache_by_kind": by_kind,
                 "context": context,
                 "activations_per_sequence": per_sequence,
                 "activations": activations,
                 **states,
                 "per_device": states["weights"] + states["gradients"] + states["optimizer"]
                 + activations}
+
+    def kv_cache_by_kind(self, context: int) -> dict[str, int]:
+        """Bytes the cache holds for ``context`` tokens of each sequence of the batch, per kind
+        of block: a full-attention layer every token, a sliding-window layer the last W − 1
+        (the window less the token being computed, which is what transformers keeps between
+        steps: ``DynamicSlidingWindowLayer``)."""
+        out: dict[str, int] = {}
+        for kind in self.budget.kinds:
+            held = 0
+            for layer in kind.layers:
+                values = self.evaluate(layer.cache)
+                if not values:
+                    continue
+                tokens = context
+                if layer.window is not None:
+                    tokens = min(context, self.evaluate(layer.window) - 1)
+                held += values * tokens
+            out[kind.name] = self.evaluate(kind.count) * held * self.settings.bytes * \
+                self.settings.batch_size
+        return out
 
     def model_states(self, params: int) -> dict[str, int]:
         """Weights, gradients and optimizer state per device under the ZeRO stage: mixed

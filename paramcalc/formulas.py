@@ -13,9 +13,11 @@ from functools import cached_property
 
 import sympy as sp
 
+from .pattern import ORDER, Group, group_name, growth, period
 from .spec import ModelConfig
-from .symbols import (NAMES, SYMBOLS, E_S, K, P, S, V, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k,
-                      n, r_kv, r_q, w)
+from . import layers
+from .layers import SubLayer, total
+from .symbols import DIMENSIONLESS, NAMES, SYMBOLS, d, n
 
 #: the components of a model, in order; the torch modules carry the same names
 COMPONENTS = ("embedding", "positional", "blocks", "final_norm", "head")
@@ -23,148 +25,15 @@ COMPONENTS = ("embedding", "positional", "blocks", "final_norm", "head")
 _ZERO = sp.Integer(0)
 
 
-def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
-    """A fully connected layer: a weight matrix and, usually, a bias."""
-    return inputs * outputs + (outputs if bias else 0)
-
-
-def layer_norm(width: sp.Expr) -> sp.Expr:
-    """A LayerNorm: a scale and a shift per feature."""
-    return 2 * width
-
-
-def norm(config: ModelConfig, width: sp.Expr) -> sp.Expr:
-    """The configuration's norm: a LayerNorm, or an RMSNorm (a scale per feature, no shift)."""
-    return width if config.norm == "rmsnorm" else layer_norm(width)
-
-
-def attention_widths(config: ModelConfig) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
-    """The widths of one head, of all query heads and of all key/value heads.
-
-    A size the user left to its default is written through the sizes it follows
-    (head_dim = d/h, n_kv_heads = h), so GPT-2's attention stays 4·d².
-    """
-    head_width = a if config.is_given("head_dim") else d / h
-    queries = h * a if config.is_given("head_dim") else d
-    keys = (g if config.is_given("n_kv_heads") else h) * head_width
-    return head_width, queries, sp.expand(keys)
-
-
-def embedding(config: ModelConfig) -> sp.Expr:
-    """The token embedding table, V × d."""
-    return V * d
-
-
-def positional(config: ModelConfig) -> sp.Expr:
-    """A learned position table (P × d); sinusoidal and rotary encodings own nothing."""
-    return P * d if config.positional == "learned" else _ZERO
-
-
-def block(config: ModelConfig, moe: bool = False) -> sp.Expr:
-    """One block; ``moe``: one whose feed-forward part is a mixture of experts."""
-    if config.block == "seed":
-        # Dense Q, K, V, one feed-forward Dense; the log's block has no output projection
-        return 3 * dense(d, d) + dense(d, d) + 2 * layer_norm(d)
-    mixing = moe_feed_forward(config) if moe else feed_forward(config)
-    return attention(config) + mixing + block_norms(config)
-
-
-def attention(config: ModelConfig) -> sp.Expr:
-    """Q, K, V and output projections, and the norms on queries and keys if any."""
-    if config.latent:
-        return latent_attention(config)
-    head_width, queries, keys = attention_widths(config)
-    bias = bool(config.qkv_bias)
-    projections = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
-                   + dense(queries, d, bool(config.proj_bias)))
-    if config.qk_norm == "head":  # one scale of a head's width, shared by every head
-        return projections + 2 * norm(config, head_width)
-    if config.qk_norm == "full":  # one scale over all query heads, one over all key heads
-        return projections + norm(config, queries) + norm(config, keys)
-    return projections
-
-
-def latent_attention(config: ModelConfig) -> sp.Expr:
-    """DeepSeek's multi-head latent attention: queries (optionally) and keys/values pass through
-    low-rank latents with norms; a query/key head is d_N wide plus a d_R-wide rotary part that
-    the keys share across heads; values are d_V wide."""
-    bias = bool(config.qkv_bias)
-    head = d_N + d_R
-    if config.q_lora_rank is not None:
-        queries = dense(d, r_q, bias) + norm(config, r_q) + dense(r_q, h * head, False)
-    else:
-        queries = dense(d, h * head, False)
-    keys_values = (dense(d, r_kv + d_R, bias) + norm(config, r_kv)
-                   + dense(r_kv, h * (d_N + d_V), False))
-    return queries + keys_values + dense(h * d_V, d, bool(config.proj_bias))
-
-
-def feed_forward(config: ModelConfig, width: sp.Expr = f, bias: bool | None = None) -> sp.Expr:
-    """d → width → d; a gated MLP has a gate and an up projection side by side."""
-    bias = bool(config.mlp_bias) if bias is None else bias
-    inputs = 2 if config.mlp == "gated" else 1
-    return inputs * dense(d, width, bias) + dense(width, d, bias)
-
-
-def expert(config: ModelConfig) -> sp.Expr:
-    """One routed expert: a feed-forward part f_E wide, without biases."""
-    return feed_forward(config, f_E, bias=False)
-
-
-def moe_feed_forward(config: ModelConfig) -> sp.Expr:
-    """A router (d → E), E routed experts, and the shared experts every token passes through:
-    one feed-forward part E_S·f_S wide, with Qwen-MoE's sigmoid gate d → 1."""
-    layer = dense(d, E, False) + E * expert(config)
-    if config.shared_experts:
-        layer += feed_forward(config, E_S * f_S)
-        if config.shared_expert_gate:
-            layer += dense(d, 1, False)
-    return layer
-
-
-def block_norms(config: ModelConfig) -> sp.Expr:
-    """Two norms per block (before or after each part), four in Gemma 2's sandwich."""
-    return (4 if config.norm_placement == "sandwich" else 2) * norm(config, d)
-
-
-def final_norm(config: ModelConfig) -> sp.Expr:
-    """The norm after the last block, if there is one (a seed model's is a LayerNorm)."""
-    return norm(config, d) if config.final_norm else _ZERO
-
-
-def head(config: ModelConfig) -> sp.Expr:
-    """What the head owns; a tied matrix belongs to the embedding."""
-    bias = bool(config.logits_bias)
-    logits_bias = V if bias else _ZERO
-    kind = config.head
-    if kind == "flatten":
-        return dense(S * d, V, bias)
-    if kind == "bottleneck":
-        return dense(S * d, k) + dense(k, V, bias)
-    if kind == "td-dense":
-        return dense(d, k) + dense(S * k, V, bias)
-    if kind == "conv":
-        return dense(w * d, k) + dense(S * k, V, bias)
-    if kind == "rnn":
-        gates = 3 if config.cell == "gru" else 4
-        # torch's GRU/LSTM: input and recurrent weights, and two bias vectors, per gate
-        return gates * (dense(d, k) + dense(k, k)) + dense(S * k, V, bias)
-    if kind == "tied-flatten":
-        return dense(S * d, d) + logits_bias
-    if kind == "tied":
-        return logits_bias
-    if kind == "linear":
-        return dense(d, V, bias)
-    raise AssertionError(f"no formula for head {kind!r}")  # spec.py admits only known heads
-
-
 def leading(expr: sp.Expr) -> sp.Expr:
     """The terms of highest total degree in the hyperparameter symbols of an expanded
-    expression (a sum of monomials, as ``Count.of`` makes it)."""
+    expression (a sum of monomials, as ``Count.of`` makes it). Widths, lengths, the vocabulary
+    and the number of blocks carry degree 1; counts of heads, key/value groups and experts are
+    dimensionless, so h·d_h·d ranks with d² whether head_dim is given or follows d/h."""
     terms = sp.Add.make_args(expr)
     if not terms or expr == 0:
         return _ZERO
-    symbols = set(SYMBOLS.values())
+    symbols = set(SYMBOLS.values()) - DIMENSIONLESS
 
     def degree(term: sp.Expr) -> int:
         return sum(int(power) for base, power in term.as_powers_dict().items() if base in symbols)
@@ -175,8 +44,7 @@ def leading(expr: sp.Expr) -> sp.Expr:
 
 def substitutions(config: ModelConfig) -> dict[sp.Symbol, sp.Integer]:
     """Each symbol that applies to the configuration, mapped to its value."""
-    return {symbol: sp.Integer(getattr(config, name)) for name, symbol in SYMBOLS.items()
-            if getattr(config, name) is not None}
+    return config.values()
 
 
 @dataclass(frozen=True)
@@ -223,18 +91,38 @@ class BlockKind:
     count: sp.Expr  # n, or n less the dense layers of a mixture-of-experts model
     size: Count  # one block
     idle: sp.Expr  # what one block holds that a token does not pass through: unrouted experts
+    mixer: str = "full"  # its attention: "full" or "sliding" (a window of sliding_window tokens)
+    layers: tuple[SubLayer, ...] = ()  # its sub-layers: mixer, feed-forward part, norms
+    moe: bool = False  # whether its feed-forward part is a mixture of experts
 
 
 def block_kinds(config: ModelConfig) -> list[BlockKind]:
-    """The kinds of block: one for most models; dense and MoE blocks for DeepSeek's kind."""
-    if not config.num_experts:
-        return [BlockKind("dense", n, Count.of(block(config)), _ZERO)]
+    """The kinds of block, from the layer pattern: one for most models; dense and MoE blocks
+    for DeepSeek's kind, full and sliding-window attention for Gemma 2's.
+
+    Each kind's count is its number of blocks plus its share of the layers past the last
+    one: with L = the pattern's period, a kind that the next L layers would add m blocks of
+    counts c + m·(n − n₀)/L. So ∂/∂num_blocks adds blocks as the pattern adds them (1 MoE
+    block per block for DeepSeek, 1/6 full and 5/6 sliding for Gemma 3), and every count is
+    exact at n₀ and, for an interleaved pattern, at n₀ plus a multiple of L.
+    """
+    groups = config.groups
+    added = growth(config) if config.block == "transformer" else {("full", "dense"): 1}
+    every = period(config) if config.block == "transformer" else 1
+    present = {(g.mixer, g.ffn): g.count for g in groups}
+    for key in added:
+        present.setdefault(key, 0)
+    keys = [key for key in ORDER if key in present]
+    named = tuple(Group(m, f, present[m, f]) for m, f in keys)
     kinds = []
-    dense_layers = len(config.dense_layers or ())
-    if dense_layers:
-        kinds.append(BlockKind("dense", sp.Integer(dense_layers), Count.of(block(config)), _ZERO))
-    idle = sp.expand((E - K) * expert(config))
-    kinds.append(BlockKind("moe", n - dense_layers, Count.of(block(config, moe=True)), idle))
+    for group in named:
+        moe = group.ffn == "moe"
+        share = sp.Rational(added.get((group.mixer, group.ffn), 0), every)
+        count = sp.Integer(group.count) + share * (n - config.num_blocks)
+        parts = layers.block(config, moe=moe, mixer=group.mixer)
+        kinds.append(BlockKind(group_name(group, named), sp.expand(count),
+                               Count.of(total(parts, "params")), sp.expand(total(parts, "idle")),
+                               group.mixer, parts, moe))
     return kinds
 
 
@@ -251,13 +139,11 @@ class Budget:
             blocks = Count(sp.expand(n * self.per_block.exact), n * self.per_block.approx)
         else:
             blocks = Count.of(sp.Add(*(kind.count * kind.size.exact for kind in self.kinds)))
+        #: the sub-layers of every component but the blocks (``kinds`` holds theirs)
+        self.layers = layers.components(config)
         self.components: dict[str, Count] = {
-            "embedding": Count.of(embedding(config)),
-            "positional": Count.of(positional(config)),
-            "blocks": blocks,
-            "final_norm": Count.of(final_norm(config)),
-            "head": Count.of(head(config)),
-        }
+            name: blocks if name == "blocks" else Count.of(total(self.layers[name], "params"))
+            for name in COMPONENTS}
         self.total = Count.of(sp.Add(*(c.exact for c in self.components.values())))
         idle = sp.Add(*(kind.count * kind.idle for kind in self.kinds))
         #: parameters a token passes through: the total less the experts it is not routed to

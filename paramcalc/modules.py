@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .pattern import layers
 from .spec import ModelConfig
 
 
@@ -84,7 +85,7 @@ class SeedBlock(nn.Module):
     """The log's Keras encoder block: Dense Q, K, V, multi-head attention, one feed-forward
     Dense, two LayerNorms, residuals (post-norm)."""
 
-    kind = "dense"
+    mixer, ffn = "full", "dense"
 
     def __init__(self, d_model: int, n_heads: int, rotary: bool = False) -> None:
         super().__init__()
@@ -140,10 +141,11 @@ class Attention(nn.Module):
     """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
     attention when g < h), optional norms on queries and keys, and rotary positions."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, window: int | None = None) -> None:
         super().__init__()
         d, h = config.d_model, config.n_heads or 1
         g, a = config.n_kv_heads or h, config.head_dim or d // h
+        self.window = window
         self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
         bias = bool(config.qkv_bias)
         self.q_proj = nn.Linear(d, h * a, bias=bias)
@@ -168,7 +170,20 @@ class Attention(nn.Module):
             q, k = rotary(q), rotary(k)
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
-        return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+        return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+           window: int | None) -> torch.Tensor:
+    """Causal attention, each query seeing the last ``window`` positions (itself included)
+    when a window is given, else every earlier one."""
+    if window is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    seq_length = q.shape[-2]
+    position = torch.arange(seq_length, device=q.device)
+    distance = position[:, None] - position[None, :]  # (S, S): query minus key position
+    allowed = (distance >= 0) & (distance < window)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
 class LatentAttention(nn.Module):
@@ -177,10 +192,11 @@ class LatentAttention(nn.Module):
     the r_kv part, r_kv → h·(d_N + d_V)); the d_R-wide rotary part of the keys is shared by
     all heads; output h·d_V → d."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, window: int | None = None) -> None:
         super().__init__()
         d, h = config.d_model, config.n_heads or 1
         r_kv, rank_q = config.kv_lora_rank or 1, config.q_lora_rank
+        self.window = window
         self.h, self.d_R = h, config.qk_rope_head_dim or 1
         self.d_N, self.d_V = config.qk_nope_head_dim or 1, config.v_head_dim or 1
         bias, head = bool(config.qkv_bias), self.d_N + self.d_R
@@ -205,7 +221,7 @@ class LatentAttention(nn.Module):
         k_rope = rotary(k_rope[:, None]).expand(-1, self.h, -1, -1)  # one for all heads
         q = torch.cat((q_nope, rotary(q_rope)), dim=-1)
         k = torch.cat((k_nope, k_rope), dim=-1)
-        return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+        return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
 
     @property
     def kv_norm_width(self) -> int:
@@ -319,12 +335,14 @@ class TransformerBlock(nn.Module):
     (GPT-2, Llama), after it (OLMo 2) or both (Gemma 2's sandwich); the two parts one after
     the other or side by side (GPT-NeoX's parallel residual)."""
 
-    def __init__(self, config: ModelConfig, moe: bool = False) -> None:
+    def __init__(self, config: ModelConfig, moe: bool = False, mixer: str = "full") -> None:
         super().__init__()
         d, placement = config.d_model, config.norm_placement or "pre"
         self.parallel = bool(config.parallel_residual)
-        self.kind = "moe" if moe else "dense"
-        self.attn: nn.Module = LatentAttention(config) if config.latent else Attention(config)
+        self.mixer, self.ffn = mixer, "moe" if moe else "dense"
+        window = config.sliding_window if mixer == "sliding" else None
+        self.attn: nn.Module = (LatentAttention(config, window) if config.latent
+                                else Attention(config, window))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
         for part in ("attn", "mlp"):
@@ -438,11 +456,10 @@ class LanguageModel(nn.Module):
             if config.positional == "learned" else RotaryPositions()
             if config.positional == "rotary" else SinusoidalPositions(d))
         rotate = config.positional == "rotary"
-        dense = set(config.dense_layers or ())
         self.blocks = nn.ModuleList(
             SeedBlock(d, config.n_heads or 1, rotate) if config.block == "seed"
-            else TransformerBlock(config, moe=bool(config.num_experts) and i not in dense)
-            for i in range(config.num_blocks))
+            else TransformerBlock(config, moe=ffn == "moe", mixer=mixer)
+            for mixer, ffn in layers(config))
         self.final_norm: nn.Module = (make_norm(config.norm, d) if config.final_norm
                                       else nn.Identity())
         self.head = Head(config, self.embedding)

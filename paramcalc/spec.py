@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sympy as sp
+
+from .defaults import DEFAULTS, applying, head_width_default
 from .errors import ConfigError
+from .pattern import LAYER_TYPES, Group, groups
+from .symbols import SYMBOLS
 
 BLOCKS = ("seed", "transformer")
 POSITIONALS = ("sinusoidal", "learned", "rotary")
@@ -66,62 +71,109 @@ MOE_SIZES = ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts"
 LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
                 "v_head_dim")
 
+#: the sizes of the per-layer pattern
+PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size")
+          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size",
+          *PATTERN_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
 _FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
           "shared_expert_gate", "logits_bias")
-_LISTS = ("dense_layers",)
-_MAY_BE_ZERO = ("num_experts", "shared_experts")  # 0 routed experts: a dense model
+_LISTS = ("dense_layers", "layer_types")
+_MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed experts: a dense model
+#: what a transformer block has and the log's seed block does not
+TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
+                    "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
+                    *LATENT_SIZES, "layer_types", "full_every", "sliding_window")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
 MAX_SIZE = 2**40
+
+
+#: the panels the model options are shown in, by the field metadata's ``panel``
+PANELS = {"model": "Model (a preset or file, then overrides)",
+          "block": "Transformer block switches (defaults: GPT-2's block)",
+          "moe": "Mixture of experts and latent attention"}
+
+
+def _meta(help: str, panel: str = "model") -> dict[str, str]:
+    """A field's help line and panel: what ``--help`` shows for its flag."""
+    return {"help": help, "panel": panel}
+
+
+def _field(help: str, panel: str = "model") -> Any:
+    """An optional field (None: its default), with its help line."""
+    return field(default=None, metadata=_meta(help, panel))
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """A transformer language model's hyperparameters, backbone and head."""
 
-    vocab_size: int  # V: tokens in the vocabulary (257 for byte-level models)
-    seq_length: int  # S: tokens the model sees at once
-    d_model: int  # d: width of the embedding and of every block
-    num_blocks: int  # n: encoder/transformer blocks
-    n_heads: int | None = None  # h: attention heads; must divide d_model (default 1)
-    d_ff: int | None = None  # f: feed-forward inner width of transformer blocks (default 4·d)
-    block: str | None = None  # "seed" (the log's Keras block) or "transformer" (GPT-2)
-    positional: str | None = None  # "sinusoidal" (no parameters) or "learned"
-    n_positions: int | None = None  # P: rows of a learned position table (default S)
-    final_norm: bool | None = None  # a norm after the last block
-    n_kv_heads: int | None = None  # g: key/value heads, grouped-query attention (default h)
-    head_dim: int | None = None  # d_h: width of one attention head (default d/h)
-    norm: str | None = None  # "layernorm" (scale and shift) or "rmsnorm" (scale only)
-    mlp: str | None = None  # "plain" (d→f→d) or "gated" (gate and up d→f, down f→d)
-    qkv_bias: bool | None = None  # biases on the query, key and value projections
-    proj_bias: bool | None = None  # a bias on the attention output projection
-    mlp_bias: bool | None = None  # biases on the feed-forward layers
-    qk_norm: str | None = None  # norms on queries and keys: "none", per "head", or "full" width
-    norm_placement: str | None = None  # "pre", "post" (OLMo 2) or "sandwich" (Gemma 2/3)
-    parallel_residual: bool | None = None  # attention and feed-forward side by side (GPT-NeoX)
-    num_experts: int | None = None  # E: routed experts of a mixture-of-experts layer (0: dense)
-    experts_per_token: int | None = None  # K: routed experts each token is sent to
-    expert_d_ff: int | None = None  # f_E: inner width of one expert (default d_ff)
-    shared_experts: int | None = None  # E_S: experts every token passes through (default 0)
-    shared_d_ff: int | None = None  # f_S: inner width of one shared expert (default f_E)
-    shared_expert_gate: bool | None = None  # a sigmoid gate d → 1 on the shared experts (Qwen-MoE)
-    dense_layers: tuple[int, ...] | None = None  # layers (from 0) whose feed-forward stays dense
-    q_lora_rank: int | None = None  # r_q: latent attention's query rank (none: no compression)
-    kv_lora_rank: int | None = None  # r_kv: latent attention's key/value rank (sets latent attention)
-    qk_rope_head_dim: int | None = None  # d_R: rotary part of a query/key head (latent attention)
-    qk_nope_head_dim: int | None = None  # d_N: the other part of a query/key head
-    v_head_dim: int | None = None  # d_V: width of a value head (latent attention)
-    head: str | None = None  # the head design, one of HEADS (default flatten)
-    head_width: int | None = None  # k: the width a reducing head reduces to
-    kernel_size: int | None = None  # w: the conv head's kernel (default 3)
-    cell: str | None = None  # the rnn head's cell: gru or lstm (default gru)
-    logits_bias: bool | None = None  # a V-sized bias on the logits
+    vocab_size: int = field(metadata=_meta("V: tokens in the vocabulary"))
+    seq_length: int = field(metadata=_meta("S: tokens the model sees at once"))
+    d_model: int = field(metadata=_meta("d: embedding and block width"))
+    num_blocks: int = field(metadata=_meta("n: number of blocks"))
+    n_heads: int | None = _field("h: attention heads (must divide d_model)")
+    d_ff: int | None = _field("f: feed-forward width of transformer blocks [4·d]")
+    block: str | None = _field("block kind")
+    positional: str | None = _field("position encoding")
+    n_positions: int | None = _field("P: rows of a learned position table [S]")
+    final_norm: bool | None = _field("a norm after the last block")
+    n_kv_heads: int | None = _field(
+        "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
+    head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
+    norm: str | None = _field("norm kind: layernorm or rmsnorm (scale only)", panel="block")
+    mlp: str | None = _field(
+        "feed-forward kind: plain d→f→d or gated (gate, up, down)", panel="block")
+    qkv_bias: bool | None = _field("biases on the query, key and value projections", panel="block")
+    proj_bias: bool | None = _field("a bias on the attention output projection", panel="block")
+    mlp_bias: bool | None = _field("biases on the feed-forward layers", panel="block")
+    qk_norm: str | None = _field(
+        "norms on queries and keys: none, per head, or over the full width", panel="block")
+    norm_placement: str | None = _field(
+        "norms before each part (pre), after it (post) or both (sandwich)", panel="block")
+    parallel_residual: bool | None = _field(
+        "attention and feed-forward side by side", panel="block")
+    num_experts: int | None = _field("E: routed experts per MoE layer (0: dense)", panel="moe")
+    experts_per_token: int | None = _field("K: routed experts a token is sent to [1]", panel="moe")
+    expert_d_ff: int | None = _field("f_E: inner width of one expert [d_ff]", panel="moe")
+    shared_experts: int | None = _field("E_S: experts every token passes through [0]", panel="moe")
+    shared_d_ff: int | None = _field("f_S: inner width of one shared expert [f_E]", panel="moe")
+    shared_expert_gate: bool | None = _field(
+        "a sigmoid gate d → 1 on the shared experts (Qwen-MoE)", panel="moe")
+    dense_layers: tuple[int, ...] | None = _field(
+        "layers (from 0) whose feed-forward stays dense: 0,1,2", panel="moe")
+    first_dense: int | None = _field(
+        "the first k layers keep a dense feed-forward (DeepSeek's first_k_dense_replace) [0]",
+        panel="moe")
+    moe_step: int | None = _field(
+        "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
+    layer_types: tuple[str, ...] | None = _field(
+        "each layer's attention, comma-separated: full_attention or sliding_attention",
+        panel="block")
+    full_every: int | None = _field(
+        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern)",
+        panel="block")
+    sliding_window: int | None = _field(
+        "W: tokens a sliding-window layer attends to and caches", panel="block")
+    q_lora_rank: int | None = _field("r_q: latent attention's query rank [none]", panel="moe")
+    kv_lora_rank: int | None = _field(
+        "r_kv: latent attention's key/value rank (turns latent attention on)", panel="moe")
+    qk_rope_head_dim: int | None = _field("d_R: rotary part of a query/key head", panel="moe")
+    qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
+    v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
+    head: str | None = _field(f"the output-head design: {', '.join(HEADS)}")
+    head_width: int | None = _field("k: width a reducing head reduces to [d/8; bottleneck: d]")
+    kernel_size: int | None = _field("w: the conv head's kernel [3]")
+    cell: str | None = _field("the rnn head's cell [gru]")
+    logits_bias: bool | None = _field("a V-sized bias on the logits")
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
+    #: the sizes the formulas write through their defaults (head_dim as d/h): part of
+    #: equality, since a given head_dim of the same value is another formula
+    follows: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
         _set = object.__setattr__
@@ -148,121 +200,133 @@ class ModelConfig:
             if value is not None and type(value) is not bool:
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
 
-        n_heads = self.n_heads or 1
-        _set(self, "n_heads", n_heads)
         _set(self, "block", self.block or "seed")
         _set(self, "positional", self.positional or "sinusoidal")
         _set(self, "final_norm", bool(self.final_norm))
-        head = self.head or "flatten"
-        _set(self, "head", head)
-        self._resolve_block(n_heads)
-        if self.positional == "learned":
-            n_positions = self.n_positions or self.seq_length
-            _set(self, "n_positions", n_positions)
-            if n_positions < self.seq_length:
-                raise ConfigError(f"n_positions ({n_positions}) must be at least "
-                                  f"seq_length ({self.seq_length})")
-        else:
-            _set(self, "n_positions", None)
-        self._resolve_head(head)
+        _set(self, "head", self.head or "flatten")
+        self._refuse_unused()
+        _set(self, "follows", frozenset(name for name, default in DEFAULTS.items()
+                                        if default.written and default.applies(self)
+                                        and getattr(self, name) is None))
+        self._fill_defaults()
+        for constraint in applying(self):
+            if not constraint.holds(self.values()):
+                raise ConfigError(constraint.message(self.__dict__))
+        if self.num_experts:
+            self._check_dense_layers()
+        if self.block == "transformer":
+            self._check_layer_types()
 
-    def _resolve_block(self, n_heads: int) -> None:
-        """The transformer block's switches and attention widths; a seed block has none."""
-        _set = object.__setattr__
-        transformer = self.block == "transformer"
-        if self.head_dim is None or not transformer:
-            if self.d_model % n_heads:
-                raise ConfigError(f"n_heads ({n_heads}) must divide d_model ({self.d_model})")
-        if not transformer:
-            for name in ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
-                         "shared_expert_gate", "dense_layers", *LATENT_SIZES):
-                _set(self, name, None)
-            return
-        _set(self, "d_ff", self.d_ff or 4 * self.d_model)
-        _set(self, "head_dim", self.head_dim or self.d_model // n_heads)
-        n_kv_heads = self.n_kv_heads or n_heads
-        _set(self, "n_kv_heads", n_kv_heads)
-        if n_heads % n_kv_heads:
-            raise ConfigError(f"n_kv_heads ({n_kv_heads}) must divide n_heads ({n_heads}): each "
-                              "key/value head serves a whole group of query heads")
-        for name, default in BLOCK_OPTIONS.items():
-            if getattr(self, name) is None:
-                _set(self, name, default)
-        self._resolve_experts()
-        self._resolve_latent()
-
-    def _resolve_experts(self) -> None:
-        """A mixture-of-experts feed-forward layer's sizes, or none of them for a dense model."""
-        _set = object.__setattr__
+    def _refuse_unused(self) -> None:
+        """A value given for something this model does not have is an error, never ignored."""
+        if self.block == "seed":
+            used = [name for name in TRANSFORMER_ONLY if getattr(self, name) is not None]
+            if used:
+                why = ("the default without a preset" if not self.is_given("block")
+                       else "block = seed")
+                raise ConfigError(f"{used[0]} belongs to transformer blocks, and this model has "
+                                  f"the log's seed block ({why}), which has none: give "
+                                  f"block = transformer (--block transformer) or drop {used[0]}")
+        if self.positional != "learned" and self.n_positions is not None:
+            raise ConfigError(f"n_positions is the row count of a learned position table, and "
+                              f"positional is {self.positional}: give positional = learned "
+                              "or drop n_positions")
         switches = [name for name in ("experts_per_token", "expert_d_ff", "shared_experts",
-                                      "shared_d_ff", "shared_expert_gate", "dense_layers")
+                                      "shared_d_ff", "shared_expert_gate", "dense_layers",
+                                      "first_dense", "moe_step")
                     if getattr(self, name) is not None]
-        if not self.num_experts:
-            if self.num_experts == 0 and switches:
+        if not self.num_experts and switches:
+            if self.num_experts == 0:
                 raise ConfigError(f"num_experts is 0 (a dense model) but {switches[0]} is set; "
                                   "give num_experts of 1 or more, or drop the expert options")
-            if switches:
-                raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
-                                  "mixture-of-experts layer)")
-            for name in (*MOE_SIZES, "shared_expert_gate", "dense_layers"):
+            raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
+                              "mixture-of-experts layer)")
+        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
+                  and getattr(self, name) is not None]
+        if self.kv_lora_rank is None and others:
+            raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank too")
+        uses = HEAD_OPTIONS[str(self.head)]
+        unused = [name for name in ("head_width", "kernel_size", "cell")
+                  if name not in uses and getattr(self, name) is not None]
+        if unused:
+            users = [h for h, options in HEAD_OPTIONS.items() if unused[0] in options]
+            raise ConfigError(f"{unused[0]} is not used by the {self.head} head; it belongs to "
+                              f"the {', '.join(users)} head{'s' if len(users) > 1 else ''}")
+
+    def _fill_defaults(self) -> None:
+        """Each size left out takes its default from ``defaults.DEFAULTS``; a size this model
+        does not have is None. Then the switches' defaults."""
+        _set = object.__setattr__
+        for name, default in DEFAULTS.items():
+            if not default.applies(self):
                 _set(self, name, None)
-            return
-        top_k = self.experts_per_token or 1
-        if top_k > self.num_experts:
-            raise ConfigError(f"experts_per_token ({top_k}) must not exceed num_experts "
-                              f"({self.num_experts})")
-        _set(self, "experts_per_token", top_k)
-        _set(self, "expert_d_ff", self.expert_d_ff or self.d_ff)
-        _set(self, "shared_experts", self.shared_experts or 0)
-        _set(self, "shared_d_ff", (self.shared_d_ff or self.expert_d_ff) if self.shared_experts
-             else None)
-        _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.shared_experts
-             else None)
-        layers = tuple(self.dense_layers or ())
+            elif getattr(self, name) is None:
+                _set(self, name, int(default.value.xreplace(self.values())))
+        uses = HEAD_OPTIONS[str(self.head)]
+        switches: dict[str, Any] = {
+            "head_width": head_width_default(str(self.head)),
+            "cell": "gru",
+            "logits_bias": self.head not in ("tied", "tied-flatten"),
+        }
+        for name, default in switches.items():
+            if name not in uses:
+                _set(self, name, None)
+            elif getattr(self, name) is None:
+                value = default.xreplace(self.values()) if isinstance(default, sp.Expr) else default
+                _set(self, name, int(value) if isinstance(value, sp.Expr) else value)
+        if self.block == "transformer":
+            for name, value in BLOCK_OPTIONS.items():
+                if getattr(self, name) is None:
+                    _set(self, name, value)
+        _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.num_experts
+             and self.shared_experts else None)
+        if self.num_experts:
+            _set(self, "dense_layers", tuple(sorted(self.dense_layers or ())))
+        if self.layer_types is not None:
+            _set(self, "layer_types", tuple(self.layer_types))
+
+    def values(self) -> dict[sp.Symbol, sp.Integer]:
+        """Each size that applies, by its symbol (what formulas and defaults substitute)."""
+        return {symbol: sp.Integer(getattr(self, name)) for name, symbol in SYMBOLS.items()
+                if getattr(self, name) is not None}
+
+    def _check_dense_layers(self) -> None:
+        layers = self.dense_layers or ()
         for index in layers:
-            if type(index) is not int or not 0 <= index < self.num_blocks:
+            if not 0 <= index < self.num_blocks:
                 raise ConfigError(f"dense_layers names layer {index!r}, but the layers are 0 to "
                                   f"{self.num_blocks - 1} (num_blocks = {self.num_blocks})")
         if len(set(layers)) != len(layers):
             raise ConfigError(f"dense_layers names a layer twice: {list(layers)}")
-        _set(self, "dense_layers", tuple(sorted(layers)))
+        if self.first_dense is not None and self.first_dense > self.num_blocks:
+            raise ConfigError(f"first_dense ({self.first_dense:,}) must not exceed num_blocks "
+                              f"({self.num_blocks:,})")
 
-    def _resolve_latent(self) -> None:
-        """Multi-head latent attention's ranks and head widths, when kv_lora_rank is given."""
-        _set = object.__setattr__
-        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
-                  and getattr(self, name) is not None]
-        if self.kv_lora_rank is None:
-            if others:
-                raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank "
-                                  "too")
-            return
-        head = self.head_dim or self.d_model // (self.n_heads or 1)
-        _set(self, "qk_rope_head_dim", self.qk_rope_head_dim or head // 2)
-        _set(self, "qk_nope_head_dim", self.qk_nope_head_dim or head)
-        _set(self, "v_head_dim", self.v_head_dim or head)
-
-    def _resolve_head(self, head: str) -> None:
-        _set = object.__setattr__
-        uses = HEAD_OPTIONS[head]
-        defaults: dict[str, Any] = {
-            "head_width": self.d_model if head == "bottleneck" else max(1, self.d_model // 8),
-            "kernel_size": 3,
-            "cell": "gru",
-            "logits_bias": self.head not in ("tied", "tied-flatten"),
-        }
-        for name, default in defaults.items():
-            value = getattr(self, name)
-            _set(self, name, (default if value is None else value) if name in uses else None)
-        if self.head_width is not None:
-            reduced, what = ((self.seq_length * self.d_model, "seq_length × d_model")
-                             if self.head == "bottleneck" else (self.d_model, "d_model"))
-            if self.head_width > reduced:
-                raise ConfigError(f"head_width ({self.head_width}) must not exceed the width the "
-                                  f"{self.head} head reduces, {what} = {reduced}")
-        if self.kernel_size is not None and self.kernel_size > self.seq_length:
-            raise ConfigError(f"kernel_size ({self.kernel_size}) must not exceed "
-                              f"seq_length ({self.seq_length})")
+    def _check_layer_types(self) -> None:
+        """Which layers attend to a sliding window: listed, periodic, or all of them."""
+        types = self.layer_types
+        if types is not None:
+            if self.full_every is not None:
+                raise ConfigError("give layer_types or full_every, not both: each says which "
+                                  "layers attend in full")
+            unknown = [t for t in types if t not in LAYER_TYPES]
+            if unknown:
+                raise ConfigError(f"layer_types names {unknown[0]!r}; choose from: "
+                                  f"{', '.join(LAYER_TYPES)}")
+            if len(types) != self.num_blocks:
+                raise ConfigError(f"layer_types lists {len(types):,} layers, but num_blocks is "
+                                  f"{self.num_blocks:,}")
+        slides = (self.full_every is not None and self.full_every > 1) if types is None else \
+            "sliding_attention" in types
+        if self.full_every is not None and self.sliding_window is None:
+            raise ConfigError("full_every makes the other layers sliding-window layers: give "
+                              "sliding_window too")
+        if types is not None and slides and self.sliding_window is None:
+            raise ConfigError("layer_types lists sliding_attention layers: give sliding_window "
+                              "too")
+        if types is not None and not slides and self.sliding_window is not None:
+            raise ConfigError(f"sliding_window ({self.sliding_window:,}) is given, but "
+                              "layer_types lists no sliding_attention layer")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], origin: str = "") -> ModelConfig:
@@ -278,10 +342,13 @@ class ModelConfig:
                 value = list(value)
             if value is not None and type(value) is not expected:
                 kind = {int: "an integer", str: "a string", bool: "true or false",
-                        list: "a list of layer numbers"}[expected]
+                        list: "a list of layer types" if name == "layer_types"
+                        else "a list of layer numbers"}[expected]
                 raise ConfigError(f"{where}{name} must be {kind}, got {value!r}")
-            if isinstance(value, list) and any(type(item) is not int for item in value):
-                raise ConfigError(f"{where}{name} must be a list of layer numbers, got {value!r}")
+            item_type = str if name == "layer_types" else int
+            if isinstance(value, list) and any(type(item) is not item_type for item in value):
+                what = "layer types" if name == "layer_types" else "layer numbers"
+                raise ConfigError(f"{where}{name} must be a list of {what}, got {value!r}")
         try:
             return cls(**values)
         except TypeError:  # a required key is missing
@@ -298,8 +365,15 @@ class ModelConfig:
         return ModelConfig.from_mapping(values)
 
     def with_head(self, head: str) -> ModelConfig:
-        """The same backbone with another head design, taking that head's defaults."""
-        return self.replace(head=head)
+        """The same backbone with another head design, taking that head's defaults; the
+        options of the old head that the new one does not use are left behind."""
+        uses = HEAD_OPTIONS[head]
+        values = {key: value for key, value in self.given
+                  if key not in ("head_width", "kernel_size", "cell") or key in uses}
+        values["head"] = head
+        if "logits_bias" not in uses:
+            values.pop("logits_bias", None)
+        return ModelConfig.from_mapping(values)
 
     @property
     def latent(self) -> bool:
@@ -309,7 +383,14 @@ class ModelConfig:
     @property
     def moe_layers(self) -> int:
         """How many blocks have a mixture-of-experts feed-forward layer."""
-        return self.num_blocks - len(self.dense_layers or ()) if self.num_experts else 0
+        return sum(group.count for group in self.groups if group.ffn == "moe")
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        """The blocks that are alike, grouped, with their counts (closed form)."""
+        if self.block == "seed":
+            return (Group("full", "dense", self.num_blocks),)
+        return groups(self)
 
     def is_given(self, name: str) -> bool:
         """Whether the user gave ``name`` (rather than letting it take its default)."""
@@ -323,13 +404,15 @@ class ModelConfig:
 
 def field_names() -> tuple[str, ...]:
     """Every hyperparameter name, in declaration order."""
-    return tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "given")
+    return tuple(f.name for f in dataclasses.fields(ModelConfig)
+                 if f.name not in ("given", "follows"))
 
 
 def _shown(value: Any) -> str:
     """A value for a message: a long integer as its first digits and its length."""
     if type(value) is int and value.bit_length() > 100:  # str() of a huge int is slow or refused
-        return f"{'-' if value < 0 else ''}an integer of about {value.bit_length() * 3 // 10} digits"
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"{'-' if value < 0 else ''}an integer of about {digits:,} digits"
     return repr(value)
 
 

@@ -27,6 +27,7 @@ r_kv = sp.Symbol("r_kv", **_assume)  # kv_lora_rank: latent attention's key/valu
 d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a query/key head
 d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
+W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
 
 #: hyperparameter name -> symbol, in the order tables show them
 SYMBOLS: dict[str, sp.Symbol] = {
@@ -51,7 +52,12 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "qk_rope_head_dim": d_R,
     "qk_nope_head_dim": d_N,
     "v_head_dim": d_V,
+    "sliding_window": W,
 }
+
+#: counts of things rather than widths or lengths: they carry no degree in the leading order
+#: (h·d_h·d ranks with d², E·d·f_E with d·f)
+DIMENSIONLESS = frozenset({h, g, E, K, E_S})
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 

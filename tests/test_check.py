@@ -124,10 +124,13 @@ def test_check_command_table_and_json(cli: Cli) -> None:
 
 
 def test_check_exits_1_on_a_mismatch(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import paramcalc.formulas as formulas
+    import dataclasses
 
-    honest = formulas.head
-    monkeypatch.setattr(formulas, "head", lambda config: honest(config) + 1)  # a wrong formula
+    from paramcalc import layers
+
+    honest = layers.HEADS["flatten"]
+    monkeypatch.setitem(layers.HEADS, "flatten", lambda config: dataclasses.replace(
+        honest(config), params=honest(config).params + 1))  # a wrong formula
     result = cli("check", "--preset", "id4", code=1)
     assert "✗" in result.stdout
     obj = cli.json("check", "--preset", "id4", code=1)
@@ -151,7 +154,8 @@ def test_check_bad_input_is_one_line(cli: Cli) -> None:
 def test_a_configuration_torch_cannot_build_is_one_line(cli: Cli) -> None:
     line = cli.error("check", "--vocab-size", "257", "--seq-length", "32", "--d-model",
                      "100000000000000000000", "--num-blocks", "1")
-    assert line.startswith("Error: cannot build this configuration in torch: ")
+    assert line == ("Error: command line: d_model must be at most 2**40 (1,099,511,627,776), "
+                    "got 100000000000000000000")
     line = cli.error("summary", "--preset", "id4", "--d-model", "100000000000")
     assert line.startswith("Error: cannot build this configuration in torch: Storage size")
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import Cli
-from paramcalc import HEADS, ModelConfig, SolveError, budget, from_name
+from paramcalc import ConfigError, HEADS, ModelConfig, SolveError, budget, from_name
 from paramcalc.plan import (curves, parse_budget, parse_flops, parse_range, parse_ratio,
                             parse_tokens, solve, sweep)
 
@@ -316,14 +316,23 @@ def test_solve_for_a_ratio_matches_brute_force() -> None:
 
 
 def test_solve_is_exact_far_beyond_float_precision() -> None:
-    # 48·d² + 290·d ≤ 10³⁶ for id6 (d a multiple of 8), checked in integers here
+    # 48·d² + 290·d ≤ 10²⁵ for id6 (d a multiple of 8), checked in integers here
+    answer = solve(from_name("id6").config, "d_model", total=10**25)
+    d = math.isqrt(10**25 // 48) // 8 * 8 + 8
+    while 48 * d * d + 290 * d > 10**25:  # the largest multiple of 8 within the budget
+        d -= 8
+    assert answer.value == d == 456_435_464_584
+    assert answer.achieved == 48 * d * d + 290 * d
+    assert budget(from_name("id6").config.replace(d_model=d + 8)).params["total"] > 10**25
+    assert solve(from_name("id6").config, "num_blocks", ratio=Fraction(10**9)).value == \
+        -(-10**9 * 683 // 88)  # ratio = 88·n/683 exactly: the smallest n past 10⁹·683/88
+
+
+def test_solve_stops_at_the_largest_size_a_configuration_takes() -> None:
+    # 10³⁶ parameters would take d_model ≈ 1.4e17, past the 2**40 any size may be: the answer
+    # is that bound (a multiple of n_heads = 8), said as a bound
     answer = solve(from_name("id6").config, "d_model", total=10**36)
-    d = answer.value
-    assert d == 144_337_567_297_406_432 and d % 8 == 0
-    assert answer.achieved <= 10**36 < budget(from_name("id6").config.replace(
-        d_model=d + 8)).params["total"]
-    assert solve(from_name("id6").config, "num_blocks", ratio=Fraction(10**17)).value == \
-        -(-10**17 * 683 // 88)  # ratio = 88·n/683 exactly: the smallest n past 10¹⁷·683/88
+    assert answer.value == 2**40 and answer.at_bound
 
 
 def test_solve_says_unbounded_when_every_value_meets_the_target(cli: Cli) -> None:
@@ -699,10 +708,10 @@ def test_fixed_sizes_up_to_2_to_the_40() -> None:
     assert MAX_VALUE == 2**40
     config = from_name("id4").config
     sweep(config.replace(vocab_size=2**40), [parse_range("num_blocks=1:2")])
-    with pytest.raises(SolveError) as error:
-        sweep(config.replace(vocab_size=2**40 + 1), [parse_range("num_blocks=1:2")])
-    assert str(error.value) == ("vocab_size = 1,099,511,627,777 is past 1,099,511,627,776 "
-                                "(2**40): sweeps count in int64; give a smaller value")
+    with pytest.raises(ConfigError) as error:
+        config.replace(vocab_size=2**40 + 1)
+    assert str(error.value) == ("vocab_size must be at most 2**40 (1,099,511,627,776), got "
+                                "1099511627777")
 
 
 @pytest.mark.parametrize("axis", ["d_model=257:273:8", "d_model=241:257:8"])
@@ -731,13 +740,15 @@ def test_nothing_to_draw_when_every_curve_is_infinite(cli: Cli) -> None:
     ("id4", {"positional": "learned"}, "seq_length", (1, None)),  # P follows S
     ("id4", {"positional": "learned", "n_positions": 40}, "n_positions", (32, None)),  # P ≥ S
     ("id4", {"head": "td-dense", "head_width": 5}, "d_model", (5, None)),  # d ≥ head_width
-    ("id4", {"head": "bottleneck", "head_width": 65}, "d_model", (3, None)),  # S·d ≥ 65: d ≥ 3
-    ("id4", {}, "d_model", (1, None)),
+    ("id4", {"head": "bottleneck", "head_width": 65}, "d_model", (4, None)),  # S·d ≥ 65: d ≥ 3;
+    # and n_heads = 4 divides d: d ≥ 4
+    ("id4", {"n_heads": 1, "head": "bottleneck", "head_width": 65}, "d_model", (3, None)),
+    ("id4", {}, "d_model", (4, None)),  # n_heads = 4 divides d
     ("mixtral-8x7b", {}, "experts_per_token", (1, 8)),  # K ≤ E
     ("mixtral-8x7b", {}, "num_experts", (2, None)),  # E ≥ K = 2
     ("llama-3.2-1b", {}, "n_kv_heads", (1, 32)),  # g ≤ h
     ("llama-3.2-1b", {}, "n_heads", (8, None)),  # h ≥ the given g = 8
-    ("gpt2", {}, "n_heads", (1, None)),  # g follows h
+    ("gpt2", {}, "n_heads", (1, 768)),  # g follows h; h divides d = 768
     ("deepseek-v3", {}, "num_blocks", (3, None)),  # past the dense layers 0, 1, 2
     ("gpt2", {}, "num_blocks", (1, None)),
 ])
@@ -974,8 +985,8 @@ def test_an_unknown_name_lists_every_name_word_for_word() -> None:
         "unknown hyperparameter 'width' in --for; choose one of: vocab_size, seq_length, "
         "d_model, num_blocks, d_ff, n_positions, head_width, kernel_size, n_heads, n_kv_heads, "
         "head_dim, num_experts, experts_per_token, expert_d_ff, shared_experts, shared_d_ff, "
-        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim "
-        "(or their symbols)")
+        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, "
+        "sliding_window (or their symbols)")
 
 
 def test_sweeping_n_heads_from_one_where_a_width_is_divided_by_it() -> None:

@@ -162,6 +162,18 @@ MODEL_OPTIONS: dict[str, Any] = {
         "--shared-expert-gate/--no-shared-expert-gate", panel=_MOE)],
     "dense_layers": Annotated[str | None, _opt("layers (from 0) whose feed-forward stays dense: "
                                                "0,1,2", panel=_MOE)],
+    "first_dense": Annotated[int | None, _opt("the first k layers keep a dense feed-forward "
+                                              "(DeepSeek's first_k_dense_replace) [0]",
+                                              panel=_MOE)],
+    "moe_step": Annotated[int | None, _opt("experts in every k-th layer, (i+1) % k == 0 (Qwen's "
+                                           "decoder_sparse_step) [1]", panel=_MOE)],
+    "layer_types": Annotated[str | None, _opt("each layer's attention, comma-separated: "
+                                              "full_attention or sliding_attention",
+                                              panel=_BLOCK)],
+    "full_every": Annotated[int | None, _switch("every k-th layer attends in full, the others "
+                                                "to a sliding window (Gemma's pattern)")],
+    "sliding_window": Annotated[int | None, _switch("W: tokens a sliding-window layer attends "
+                                                    "to and caches")],
     "q_lora_rank": Annotated[int | None, _opt("r_q: latent attention's query rank [none]",
                                               panel=_MOE)],
     "kv_lora_rank": Annotated[int | None, _opt("r_kv: latent attention's key/value rank (turns "
@@ -211,6 +223,9 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
                          for name, value in given.items() if name not in sources}
             if overrides.get("dense_layers") is not None:
                 overrides["dense_layers"] = _layer_list(overrides["dense_layers"])
+            if overrides.get("layer_types") is not None:
+                overrides["layer_types"] = [item.strip() for item in
+                                            overrides["layer_types"].split(",") if item.strip()]
             model = presets.resolve(given["preset"], given["preset_file"], overrides,
                                     hf_config=given["hf_config"])
             return func(model=model, **kwargs)

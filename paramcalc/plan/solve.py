@@ -11,7 +11,10 @@ import sympy as sp
 
 from ..errors import ConfigError, SolveError
 from ..formulas import Budget, budget
-from ..spec import ModelConfig
+from ..pattern import period
+from ..defaults import bounds_for
+from ..spec import MAX_SIZE, ModelConfig
+from ..symbols import SYMBOLS
 from ..symbols import NAMES
 
 from .targets import _linked, giving, symbol_for
@@ -107,7 +110,12 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     exact_roots = [r for r in sp.Poly(sp.numer(equation), t).real_roots() if r > 0]
     roots = tuple(float(r) for r in exact_roots)
 
+    every = period(config)
+
     def valid(value: int) -> bool:
+        # an interleaved layer pattern's formulas hold at whole periods past its blocks
+        if name == "num_blocks" and (value - config.num_blocks) % every:
+            return False
         return _valid(config, name, value)
 
     # which way the answer lies: the smallest value for a quantity that grows toward the
@@ -146,7 +154,7 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
     # at a bound of the range the other hyperparameters allow, with the target still met past
     # it (a valid value past it that met the target would have been the answer)
     beyond = value + outward
-    at_bound = value in (low, high) and beyond >= 1 and meets(beyond)
+    at_bound = value in (low, high, MAX_SIZE) and beyond >= 1 and meets(beyond)
     return Solution(name, label, value, achieved, neighbour,
                     None if neighbour is None else at(neighbour),
                     _with(config, name, value), equation.xreplace({t: x}), roots,
@@ -168,33 +176,13 @@ def _valid(config: ModelConfig, name: str, value: int) -> bool:
 
 
 def _bounds(config: ModelConfig, name: str) -> tuple[int, int | None]:
-    """The range of values of ``name`` that the other hyperparameters allow (spec.py's
-    constraints): head_width ≤ the width it reduces, kernel_size ≤ seq_length ≤ a given
-    n_positions, experts_per_token ≤ num_experts, n_kv_heads ≤ n_heads, and so on."""
-    c, low, high = config, 1, None
-    if name == "head_width":
-        high = c.seq_length * c.d_model if c.head == "bottleneck" else c.d_model
-    elif name == "kernel_size":
-        high = c.seq_length
-    elif name == "seq_length":
-        low = c.kernel_size or 1
-        if c.positional == "learned" and c.is_given("n_positions"):
-            high = c.n_positions
-    elif name == "n_positions":
-        low = c.seq_length
-    elif name == "d_model" and c.head_width is not None:
-        low = -(-c.head_width // c.seq_length) if c.head == "bottleneck" else c.head_width
-    elif name == "experts_per_token":
-        high = c.num_experts
-    elif name == "num_experts":
-        low = c.experts_per_token or 1
-    elif name == "n_kv_heads":
-        high = c.n_heads
-    elif name == "n_heads" and c.is_given("n_kv_heads"):
-        low = c.n_kv_heads or 1
-    elif name == "num_blocks" and c.dense_layers:
-        low = max(c.dense_layers) + 1
-    return low, high
+    """The range of values of ``name`` that the other hyperparameters allow: the constraints
+    of ``defaults.CONSTRAINTS`` with every other size at its value (a size that follows
+    ``name`` left out: it moves with it), and the 2**40 that bounds every size."""
+    x = SYMBOLS[name]
+    following = set(_linked(config, x))
+    values = {s: v for s, v in config.values().items() if s != x and s not in following}
+    return bounds_for(config, x, values)
 
 
 def _segments(roots: Sequence[sp.Expr]) -> list[tuple[int, int | None]]:
@@ -229,7 +217,7 @@ def _extremal(segments: list[tuple[int, int | None]], meets: Callable[[int], boo
         if not meets(first):  # one sign on the whole run: its first value decides
             continue
         first = max(first, low)
-        last = high if last is None else (last if high is None else min(last, high))
+        last = high if last is None else min(last, MAX_SIZE if high is None else high)
         if last is None:
             if not smallest:
                 return "unbounded"

@@ -12,8 +12,10 @@ from typing import Any
 
 import sympy as sp
 
+from ..defaults import applying, layer_limits
 from ..errors import SolveError
 from ..formulas import COMPONENTS, budget
+from ..pattern import period
 from ..spec import HEADS, ModelConfig
 from ..symbols import NAMES, SYMBOLS
 
@@ -181,26 +183,20 @@ def _arguments(config: ModelConfig, grid: dict[str, Any]) -> list[Any]:
 
 
 def _validity(config: ModelConfig, args: Sequence[Any]) -> Any:
-    """The constraints spec.py checks, vectorized: n_heads | d_model (when the head width is
-    the default d/h), n_kv_heads | n_heads, widths, kernels."""
+    """The constraints of ``defaults.CONSTRAINTS`` that hold for the configuration,
+    vectorized, and the layer pattern's: n past its listed layers, whole periods."""
+    import numpy as np
+
+    valid = np.asarray(True)
+    for constraint in applying(config):
+        low, high = (sp.lambdify(_ARGS, side, modules="numpy")(*args)
+                     for side in (constraint.low, constraint.high))
+        valid = valid & ((low <= high) if constraint.kind == "le" else (high % low == 0))
     x = dict(zip(SYMBOLS, args))
-    if config.block != "transformer" or not config.is_given("head_dim"):
-        valid = x["d_model"] % x["n_heads"] == 0
-    else:
-        valid = x["d_model"] > 0
-    if config.block == "transformer":
-        valid &= x["n_heads"] % x["n_kv_heads"] == 0
-    if config.positional == "learned":
-        valid &= x["n_positions"] >= x["seq_length"]
-    if config.head_width is not None:
-        reduced = x["seq_length"] * x["d_model"] if config.head == "bottleneck" else x["d_model"]
-        valid &= x["head_width"] <= reduced
-    if config.kernel_size is not None:
-        valid &= x["kernel_size"] <= x["seq_length"]
-    if config.num_experts:
-        valid &= x["experts_per_token"] <= x["num_experts"]
-        if config.dense_layers:
-            valid &= max(config.dense_layers) < x["num_blocks"]
+    valid = valid & (x["num_blocks"] >= int(layer_limits(config)))
+    every = period(config)
+    if every > 1:  # an interleaved pattern's formulas hold at whole periods past its blocks
+        valid = valid & ((x["num_blocks"] - config.num_blocks) % every == 0)
     return valid
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import sympy as sp
 
+from ..defaults import DEFAULTS, default_of
 from ..errors import SolveError
 from ..spec import ModelConfig
 from ..symbols import NAMES, SYMBOLS, lookup
@@ -90,31 +91,33 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
            symbolic: bool = False) -> None:
     """Let the defaults that follow a varied hyperparameter follow it in ``values``.
 
-    d_ff = 4·d_model, n_positions = seq_length, n_kv_heads = n_heads, expert_d_ff = d_ff and
-    shared_d_ff = expert_d_ff when they were neither given nor varied themselves; a default
-    head_width = d_model/8 (d_model for the bottleneck) too, except in symbolic use, where the
-    floor would leave the polynomials behind.
+    Every size of ``defaults.DEFAULTS`` (and the heads' width) that was neither given nor
+    varied itself, and whose default is written in a size that moves, takes its default at
+    the new values: d_ff = 4·d_model, n_positions = seq_length, n_kv_heads = n_heads,
+    expert_d_ff = d_ff, shared_d_ff = expert_d_ff, head_width = d_model/8 and so on. In
+    symbolic use a default with a floor (d/8) is left out: the polynomials would not survive.
     """
-    # a size the user gave, or one varied itself, keeps its own value
-    fixed = set(dict(config.given)) | set(varied)
-    d_ff_moves = "d_ff" in varied
-    if "d_model" in varied and config.block == "transformer" and "d_ff" not in fixed:
-        values["d_ff"] = 4 * values["d_model"]
-        d_ff_moves = True
-    if "seq_length" in varied and config.positional == "learned" and "n_positions" not in fixed:
-        values["n_positions"] = values["seq_length"]
-    if "n_heads" in varied and config.block == "transformer" and "n_kv_heads" not in fixed:
-        values["n_kv_heads"] = values["n_heads"]
-    expert_moves = "expert_d_ff" in varied
-    if config.num_experts and "expert_d_ff" not in fixed and d_ff_moves:
-        values["expert_d_ff"] = values["d_ff"]  # an expert is d_ff wide unless told otherwise
-        expert_moves = True
-    if config.shared_experts and "shared_d_ff" not in fixed and expert_moves:
-        values["shared_d_ff"] = values["expert_d_ff"]
-    if (not symbolic and "d_model" in varied and config.head_width is not None
-            and "head_width" not in fixed):
-        width = values["d_model"]
-        values["head_width"] = width if config.head == "bottleneck" else (width // 8).clip(1)
+    import numpy as np
+
+    fixed = set(dict(config.given)) | set(varied)  # a size given or varied keeps its own value
+    moving = set(varied)
+    for name in (*DEFAULTS, "head_width"):
+        if name in fixed or getattr(config, name) is None:
+            continue
+        expr = default_of(config, name)
+        follows = {NAMES[s] for s in expr.free_symbols}
+        if not follows & moving:
+            continue
+        whole = not expr.has(sp.floor, sp.Max)
+        if symbolic:
+            if whole:
+                values[name] = expr.xreplace({SYMBOLS[m]: values[m] for m in follows})
+                moving.add(name)
+            continue
+        args = [values[m] for m in sorted(follows)]
+        function = sp.lambdify([SYMBOLS[m] for m in sorted(follows)], expr, modules="numpy")
+        values[name] = np.asarray(function(*args)).astype(np.int64)
+        moving.add(name)
 
 
 def giving(config: ModelConfig, names: Iterable[str]) -> ModelConfig:

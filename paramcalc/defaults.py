@@ -1,0 +1,176 @@
+"""The one table of defaults and the one table of constraints, as sympy over the symbols.
+
+``spec.py`` fills in a size the user left out from ``DEFAULTS`` and checks integers against
+``CONSTRAINTS``; the formulas write a size through its default where the table says so
+(``written``); ``sweep`` makes the defaults follow a varied size and vectorizes the
+constraints; ``solve`` takes its bounds from them. Nothing else states a default or a bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import sympy as sp
+
+from .symbols import E, K, P, S, a, d, f, f_E, g, h, k, n, w
+
+if TYPE_CHECKING:
+    from .spec import ModelConfig
+
+
+@dataclass(frozen=True)
+class Default:
+    """What a size is when the user leaves it out."""
+
+    value: sp.Expr  # over the symbols of the sizes it follows; floor() where it must be whole
+    applies: Callable[[ModelConfig], bool]  # whether the size exists in this configuration
+    written: bool = False  # formulas write it as ``value`` (d/h), not as its own symbol
+
+
+def _transformer(c: ModelConfig) -> bool:
+    return c.block == "transformer"
+
+
+def _experts(c: ModelConfig) -> bool:
+    return bool(c.num_experts)
+
+
+def _latent(c: ModelConfig) -> bool:
+    return c.kv_lora_rank is not None
+
+
+def _head_uses(option: str) -> Callable[[ModelConfig], bool]:
+    def uses(c: ModelConfig) -> bool:
+        from .spec import HEAD_OPTIONS
+
+        return option in HEAD_OPTIONS[str(c.head)]
+    return uses
+
+
+#: head_dim's default, d/h, for the sizes that follow it
+_HEAD = sp.floor(d / h)
+
+#: the defaults, in the order they are resolved (a default may follow one above it)
+DEFAULTS: dict[str, Default] = {
+    "n_heads": Default(sp.Integer(1), lambda c: True),
+    "d_ff": Default(4 * d, _transformer),
+    "n_positions": Default(S, lambda c: c.positional == "learned"),
+    "head_dim": Default(_HEAD, _transformer, written=True),
+    "n_kv_heads": Default(h, _transformer, written=True),
+    "experts_per_token": Default(sp.Integer(1), _experts),
+    "expert_d_ff": Default(f, _experts),
+    "shared_experts": Default(sp.Integer(0), _experts),
+    "shared_d_ff": Default(f_E, lambda c: bool(c.num_experts and c.shared_experts)),
+    "qk_rope_head_dim": Default(sp.floor(a / 2), _latent),
+    "qk_nope_head_dim": Default(a, _latent),
+    "v_head_dim": Default(a, _latent),
+    "kernel_size": Default(sp.Integer(3), _head_uses("kernel_size")),
+}
+
+
+def head_width_default(head: str) -> sp.Expr:
+    """The reducing heads' width: d for the bottleneck, else d/8 (at least 1)."""
+    return d if head == "bottleneck" else sp.Max(1, sp.floor(d / 8))
+
+
+def default_of(config: ModelConfig, name: str) -> sp.Expr:
+    """The default of ``name`` for this configuration, as an expression."""
+    if name == "head_width":
+        return head_width_default(str(config.head))
+    return DEFAULTS[name].value
+
+
+def written(config: ModelConfig, name: str) -> sp.Expr:
+    """A size as the formulas write it: its own symbol when given, else its default."""
+    from .symbols import SYMBOLS
+
+    if config.is_given(name) or not DEFAULTS[name].written:
+        return SYMBOLS[name]
+    return DEFAULTS[name].value.replace(sp.floor, lambda x: x)  # d/h: exact where h | d
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``low ≤ high`` (``kind = "le"``) or ``low divides high`` (``"divides"``), where it
+    applies, with the sentence that explains a failure."""
+
+    kind: Literal["le", "divides"]
+    low: sp.Expr
+    high: sp.Expr
+    applies: Callable[[ModelConfig], bool]
+    message: Callable[[Mapping[str, Any]], str]  # from the sizes' values by name
+
+    def holds(self, values: Mapping[sp.Symbol, sp.Integer]) -> bool:
+        """Whether the integers at ``values`` keep it."""
+        low, high = self.low.xreplace(values), self.high.xreplace(values)
+        return bool(low <= high) if self.kind == "le" else int(high) % int(low) == 0
+
+
+def _bottleneck(c: ModelConfig) -> bool:
+    return c.head == "bottleneck"
+
+
+def _dense_limit(c: ModelConfig) -> sp.Expr:
+    return sp.Integer(max(c.dense_layers or (0,)) + 1)
+
+
+#: every relation between sizes that a configuration must keep
+CONSTRAINTS: tuple[Constraint, ...] = (
+    Constraint("divides", h, d,
+               lambda c: c.block == "seed" or not c.is_given("head_dim"),
+               lambda v: f"n_heads ({v['n_heads']}) must divide d_model ({v['d_model']})"),
+    Constraint("divides", g, h, _transformer,
+               lambda v: f"n_kv_heads ({v['n_kv_heads']}) must divide n_heads ({v['n_heads']}): "
+                         "each key/value head serves a whole group of query heads"),
+    Constraint("le", S, P, lambda c: c.positional == "learned",
+               lambda v: f"n_positions ({v['n_positions']}) must be at least seq_length "
+                         f"({v['seq_length']})"),
+    Constraint("le", K, E, _experts,
+               lambda v: f"experts_per_token ({v['experts_per_token']}) must not exceed "
+                         f"num_experts ({v['num_experts']})"),
+    Constraint("le", k, S * d, lambda c: c.head_width is not None and _bottleneck(c),
+               lambda v: f"head_width ({v['head_width']}) must not exceed the width the "
+                         f"bottleneck head reduces, seq_length × d_model = "
+                         f"{v['seq_length'] * v['d_model']}"),
+    Constraint("le", k, d, lambda c: c.head_width is not None and not _bottleneck(c),
+               lambda v: f"head_width ({v['head_width']}) must not exceed the width the "
+                         f"{v['head']} head reduces, d_model = {v['d_model']}"),
+    Constraint("le", w, S, lambda c: c.kernel_size is not None,
+               lambda v: f"kernel_size ({v['kernel_size']}) must not exceed seq_length "
+                         f"({v['seq_length']})"),
+)
+
+
+def layer_limits(config: ModelConfig) -> sp.Expr:
+    """The fewest blocks the layer pattern names: past the last listed dense layer and the
+    first dense ones (a constraint on n, checked apart since its bound is the data's)."""
+    return sp.Max(_dense_limit(config), sp.Integer(config.first_dense or 1)) \
+        if (config.dense_layers or config.first_dense) else sp.Integer(1)
+
+
+def applying(config: ModelConfig) -> tuple[Constraint, ...]:
+    """The constraints that hold for this configuration."""
+    return tuple(c for c in CONSTRAINTS if c.applies(config))
+
+
+def bounds_for(config: ModelConfig, symbol: sp.Symbol,
+               values: Mapping[sp.Symbol, sp.Integer]) -> tuple[int, int | None]:
+    """The range of ``symbol`` that the constraints allow with the other sizes at ``values``
+    (a side holding a size not in ``values``, one that moves with ``symbol``, bounds
+    nothing), and, for n, the layer pattern. ``a | b`` bounds like ``a ≤ b``."""
+    low, high = 1, None
+    for c in applying(config):
+        if not (c.low.free_symbols | c.high.free_symbols) - {symbol} <= set(values):
+            continue
+        if c.high.has(symbol) and not c.low.has(symbol):
+            # low ≤ high(symbol), high a product of positive sizes: symbol ≥ low / (high / symbol)
+            rest = sp.cancel(c.high / symbol).xreplace(values)
+            low = max(low, int(sp.ceiling(c.low.xreplace(values) / rest)))
+        elif c.low.has(symbol) and not c.high.has(symbol):
+            limit = int(c.high.xreplace(values) / sp.cancel(c.low / symbol).xreplace(values))
+            high = limit if high is None else min(high, limit)
+    if symbol == n:
+        low = max(low, int(layer_limits(config)))
+    return low, high

@@ -1,0 +1,283 @@
+"""The sub-layers: one registry of the kinds a model is built from, each stating in one place,
+as sympy expressions over the symbols of ``symbols.py``, what it holds and what it costs.
+
+For every kind: its **parameters**; its **forward FLOPs** over one sequence of S tokens
+(2·M·K·N per matrix product and nothing else, torch's FlopCounterMode's convention, see
+``compute.py``); the **values it saves** for the backward pass per sequence (Korthikanti et
+al. 2022, section 4.1, without dropout: the inputs of its matrix products and norms, and for
+attention what the kernel keeps over the scores); the **values it caches** per token (keys
+and values) and with which window; and the parameters a token does **not** pass through
+(experts it is not routed to). ``formulas.py`` (counts), ``compute.py`` (FLOPs and memory),
+``check``'s rows, ``summary`` and the sweep's columns are sums of these over the model's
+layers. torchinfo's ``LayerInfo`` keeps parameters, MACs and bytes together per layer for the
+same reason: the quantities of one layer cannot drift apart.
+
+A size left to its default is written through what it follows (``defaults.py``): GPT-2's
+attention stays 4·d², a Llama's keys are g·d/h wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .defaults import written
+from .spec import ModelConfig
+from .symbols import E_S, K, P, S, V, W, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k, r_kv, r_q, w
+
+_ZERO = sp.Integer(0)
+
+
+@dataclass(frozen=True)
+class SubLayer:
+    """One sub-layer: what it holds and costs, each a sympy expression."""
+
+    kind: str  # its entry in REGISTRY, e.g. "attention", "gated_mlp", "head.flatten"
+    params: sp.Expr
+    flops: sp.Expr = _ZERO  # forward, one sequence of S tokens
+    saved: sp.Expr = _ZERO  # values saved for backward per sequence, beside the scores
+    score_heads: sp.Expr = _ZERO  # heads whose scores the attention keeps (h·S·S or h·S)
+    cache: sp.Expr = _ZERO  # values cached per token of context: keys and values
+    window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
+    idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
+    skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
+
+
+def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
+    """A fully connected layer's parameters: a weight matrix and, usually, a bias."""
+    return inputs * outputs + (outputs if bias else 0)
+
+
+def matmul(rows: sp.Expr, inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
+    """FLOPs of (rows × inputs) @ (inputs × outputs): one multiply and one add per term."""
+    return 2 * rows * inputs * outputs
+
+
+def linear(inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
+    """A dense layer's FLOPs at every position of one sequence."""
+    return matmul(S, inputs, outputs)
+
+
+def norm_params(config: ModelConfig, width: sp.Expr) -> sp.Expr:
+    """A LayerNorm (a scale and a shift per feature) or an RMSNorm (a scale only)."""
+    return width if config.norm == "rmsnorm" else 2 * width
+
+
+# -- what each kind is --------------------------------------------------------------------
+
+
+def token_embedding(config: ModelConfig) -> SubLayer:
+    """The token embedding table, V × d (a lookup: no FLOPs)."""
+    return SubLayer("token_embedding", V * d)
+
+
+def position_table(config: ModelConfig) -> SubLayer:
+    """A learned position table, P × d; sinusoidal and rotary encodings own nothing."""
+    return SubLayer("position_table", P * d if config.positional == "learned" else _ZERO)
+
+
+def seed_attention(config: ModelConfig) -> SubLayer:
+    """The log's Keras block's attention: Dense Q, K, V (d → d, biased), no output projection.
+    Saved: the input of Q/K/V, q, k, v and the attention's output; cached: keys and values."""
+    return SubLayer("seed_attention", 3 * dense(d, d), flops=3 * linear(d, d) + 2 * matmul(S, d, S),
+                    saved=S * (d + 3 * d + d), score_heads=h, cache=2 * d)
+
+
+def seed_feed_forward(config: ModelConfig) -> SubLayer:
+    """The log's block's one feed-forward Dense (d → d, biased); saved: its input and ReLU."""
+    return SubLayer("seed_feed_forward", dense(d, d), flops=linear(d, d), saved=S * 2 * d)
+
+
+def attention_widths(config: ModelConfig) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """The widths of one head, of all query heads and of all key/value heads, each written
+    through the sizes it follows where it was left to its default."""
+    head_width = written(config, "head_dim")
+    queries = h * a if config.is_given("head_dim") else d
+    keys = written(config, "n_kv_heads") * head_width
+    return head_width, queries, sp.expand(keys)
+
+
+def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
+    """Multi-head (grouped-query) attention: Q, K, V and output projections, norms on queries
+    and keys if any; a sliding-window layer holds the same weights and caches only W tokens."""
+    head_width, queries, keys = attention_widths(config)
+    bias = bool(config.qkv_bias)
+    params = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
+              + dense(queries, d, bool(config.proj_bias)))
+    if config.qk_norm == "head":  # one scale of a head's width, shared by every head
+        params += 2 * norm_params(config, head_width)
+    elif config.qk_norm == "full":  # one scale over all query heads, one over all key heads
+        params += norm_params(config, queries) + norm_params(config, keys)
+    flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
+        2 * h * matmul(S, head_width, S)
+    # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
+    # and the output projection's input
+    inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
+    saved = S * (inputs + queries + keys + keys + 2 * queries)
+    return SubLayer("sliding_attention" if sliding else "attention", params, flops=flops,
+                    saved=saved, score_heads=h, cache=2 * keys, window=W if sliding else None)
+
+
+def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
+    """DeepSeek's multi-head latent attention: queries (optionally) and keys/values through
+    low-rank latents with norms; a query/key head is d_N wide plus a d_R-wide rotary part that
+    the keys share across heads; values are d_V wide. The cache holds the r_kv-wide latent and
+    the shared rotary key (DeepSeek-V2, section 2.1; transformers caches the same)."""
+    bias = bool(config.qkv_bias)
+    head = d_N + d_R
+    if config.q_lora_rank is not None:
+        queries = dense(d, r_q, bias) + norm_params(config, r_q) + dense(r_q, h * head, False)
+        query_flops = linear(d, r_q) + linear(r_q, h * head)
+        latent = 2 * r_kv + d_R + 2 * r_q
+    else:
+        queries = dense(d, h * head, False)
+        query_flops = linear(d, h * head)
+        latent = 2 * r_kv + d_R
+    keys_values = (dense(d, r_kv + d_R, bias) + norm_params(config, r_kv)
+                   + dense(r_kv, h * (d_N + d_V), False))
+    params = queries + keys_values + dense(h * d_V, d, bool(config.proj_bias))
+    flops = (query_flops + linear(d, r_kv + d_R) + linear(r_kv, h * (d_N + d_V))
+             + linear(h * d_V, d) + h * matmul(S, head, S) + h * matmul(S, S, d_V))
+    # the projections' inputs (the block's, the latents' and their norms'), queries, keys,
+    # values, the attention's output and the output projection's input
+    saved = S * ((d + latent) + h * head + h * head + h * d_V + 2 * h * d_V)
+    return SubLayer("sliding_latent_attention" if sliding else "latent_attention", params,
+                    flops=flops, saved=saved, score_heads=h, cache=r_kv + d_R,
+                    window=W if sliding else None)
+
+
+def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """d → width → d: parameters, FLOPs and saved values per position (plain: the input, the
+    pre-activation and the activation; gated: the input, the gate, its activation, the up
+    projection and their product)."""
+    inputs = 2 if config.mlp == "gated" else 1
+    params = inputs * dense(d, width, bias) + dense(width, d, bias)
+    flops = inputs * linear(d, width) + linear(width, d)
+    return params, flops, d + (4 if config.mlp == "gated" else 2) * width
+
+
+def feed_forward(config: ModelConfig) -> SubLayer:
+    """The block's feed-forward part, f wide: plain d → f → d or gated (gate and up, down)."""
+    params, flops, saved = _mlp(config, f, bool(config.mlp_bias))
+    return SubLayer("gated_mlp" if config.mlp == "gated" else "mlp", params, flops=flops,
+                    saved=S * saved)
+
+
+def expert(config: ModelConfig) -> sp.Expr:
+    """One routed expert's parameters: a feed-forward part f_E wide, without biases."""
+    return _mlp(config, f_E, False)[0]
+
+
+def mixture_of_experts(config: ModelConfig) -> SubLayer:
+    """A router (d → E), E routed experts of which a token passes K, and the shared experts
+    every token passes through: one feed-forward part E_S·f_S wide, with Qwen-MoE's sigmoid
+    gate d → 1."""
+    one, one_flops, one_saved = _mlp(config, f_E, False)
+    params = dense(d, E, False) + E * one
+    flops = linear(d, E) + K * one_flops
+    saved = d + E + K * (one_saved - d)  # the router's input and scores, each routed expert
+    if config.shared_experts:
+        shared, shared_flops, shared_saved = _mlp(config, E_S * f_S, bool(config.mlp_bias))
+        params += shared
+        flops += shared_flops
+        saved += shared_saved - d
+        if config.shared_expert_gate:
+            params += dense(d, 1, False)
+            flops += linear(d, 1)
+    return SubLayer("mixture_of_experts", params, flops=flops, saved=S * saved,
+                    idle=(E - K) * one)
+
+
+def block_norms(config: ModelConfig) -> SubLayer:
+    """Two norms per block (before or after each part), four in Gemma 2's sandwich; the seed
+    block's two LayerNorms. Saved: each norm's input."""
+    if config.block == "seed":
+        return SubLayer("block_norms", 2 * 2 * d, saved=S * 2 * d)
+    count = 4 if config.norm_placement == "sandwich" else 2
+    return SubLayer("block_norms", count * norm_params(config, d), saved=S * count * d)
+
+
+def final_norm(config: ModelConfig) -> SubLayer:
+    """The norm after the last block, if there is one (a seed model's is a LayerNorm)."""
+    return SubLayer("final_norm", norm_params(config, d) if config.final_norm else _ZERO)
+
+
+# -- the heads: what turns the last block's (S, d) output into logits --------------------
+
+
+def _head(kind: str, params: sp.Expr, flops: sp.Expr, skipped: sp.Expr = _ZERO) -> SubLayer:
+    return SubLayer(f"head.{kind}", params, flops=flops, skipped=skipped)
+
+
+def _logits_bias(config: ModelConfig) -> bool:
+    return bool(config.logits_bias)
+
+
+def _gates(config: ModelConfig) -> int:
+    """An RNN cell's gates: three for a GRU, four for an LSTM."""
+    return 3 if config.cell == "gru" else 4
+
+
+HEADS: dict[str, Callable[[ModelConfig], SubLayer]] = {
+    # window heads predict once per sequence, per-position heads (tied, linear) S times
+    "flatten": lambda c: _head("flatten", dense(S * d, V, _logits_bias(c)), matmul(1, S * d, V)),
+    "bottleneck": lambda c: _head("bottleneck", dense(S * d, k) + dense(k, V, _logits_bias(c)),
+                                  matmul(1, S * d, k) + matmul(1, k, V)),
+    "td-dense": lambda c: _head("td-dense", dense(d, k) + dense(S * k, V, _logits_bias(c)),
+                                matmul(S, d, k) + matmul(1, S * k, V)),
+    "conv": lambda c: _head("conv", dense(w * d, k) + dense(S * k, V, _logits_bias(c)),
+                            matmul(S, w * d, k) + matmul(1, S * k, V)),
+    # torch's GRU/LSTM: input and recurrent weights and two bias vectors per gate; every step
+    # the input and the previous state pass each gate; the first step's state is a constant
+    # zero, so the backward pass computes only its weight's gradient
+    "rnn": lambda c: _head("rnn", _gates(c) * (dense(d, k) + dense(k, k))
+                           + dense(S * k, V, _logits_bias(c)),
+                           matmul(S, d, _gates(c) * k) + matmul(S, k, _gates(c) * k)
+                           + matmul(1, S * k, V), skipped=matmul(1, k, _gates(c) * k)),
+    "tied-flatten": lambda c: _head("tied-flatten",
+                                    dense(S * d, d) + (V if _logits_bias(c) else _ZERO),
+                                    matmul(1, S * d, d) + matmul(1, d, V)),
+    "tied": lambda c: _head("tied", V if _logits_bias(c) else _ZERO, matmul(S, d, V)),
+    "linear": lambda c: _head("linear", dense(d, V, _logits_bias(c)), matmul(S, d, V)),
+}
+
+#: every sub-layer kind, by name: what a model is built from
+REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
+    "token_embedding": token_embedding,
+    "position_table": position_table,
+    "seed_attention": seed_attention,
+    "seed_feed_forward": seed_feed_forward,
+    "attention": attention,
+    "sliding_attention": lambda c: attention(c, sliding=True),
+    "latent_attention": latent_attention,
+    "sliding_latent_attention": lambda c: latent_attention(c, sliding=True),
+    "mlp": feed_forward,
+    "gated_mlp": feed_forward,
+    "mixture_of_experts": mixture_of_experts,
+    "block_norms": block_norms,
+    "final_norm": final_norm,
+    **{f"head.{name}": build for name, build in HEADS.items()},
+}
+
+
+def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[SubLayer, ...]:
+    """One block's sub-layers: its mixer, its feed-forward part and its norms."""
+    if config.block == "seed":
+        return seed_attention(config), seed_feed_forward(config), block_norms(config)
+    sliding = mixer == "sliding"
+    mixing = latent_attention(config, sliding) if config.latent else attention(config, sliding)
+    ffn = mixture_of_experts(config) if moe else feed_forward(config)
+    return mixing, ffn, block_norms(config)
+
+
+def components(config: ModelConfig) -> dict[str, tuple[SubLayer, ...]]:
+    """The sub-layers of every component but the blocks (``block`` gives those, per kind)."""
+    return {"embedding": (token_embedding(config),), "positional": (position_table(config),),
+            "final_norm": (final_norm(config),), "head": (HEADS[str(config.head)](config),)}
+
+
+def total(layers: tuple[SubLayer, ...], quantity: str) -> sp.Expr:
+    """The sum of one quantity (``params``, ``flops``, …) over some sub-layers."""
+    return sp.Add(*(getattr(layer, quantity) for layer in layers))

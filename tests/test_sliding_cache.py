@@ -1,0 +1,52 @@
+"""Sliding-window layers hold the window, not the context: the KV cache per kind of block,
+by hand and against the cache transformers fills during a generation longer than the window."""
+
+from __future__ import annotations
+
+import pytest
+
+from paramcalc import ModelConfig, budget, from_name
+from paramcalc.compute import Settings, compute
+
+
+def test_gemma_2_2b_at_8k_by_hand() -> None:
+    # per layer and token: keys and values of 4 heads of 256, in bf16: 2·4·256·2 = 4,096 bytes;
+    # 13 full layers hold 8,192 tokens, 13 sliding ones the window less the token being made
+    memory = compute(budget(from_name("gemma-2-2b").config), Settings(context=8192)).memory
+    assert memory["kv_cache_by_kind"] == {"full": 4096 * 13 * 8192, "sliding": 4096 * 13 * 4095}
+    assert memory["kv_cache"] == 4096 * 13 * (8192 + 4095)
+    # below the window both kinds hold every token
+    short = compute(budget(from_name("gemma-2-2b").config), Settings(context=1000)).memory
+    assert short["kv_cache"] == 4096 * 26 * 1000
+
+
+@pytest.mark.mutation_skip
+@pytest.mark.parametrize("family", ["mistral", "gemma2"])
+def test_the_cache_transformers_fills_past_the_window(family: str) -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    sizes = dict(vocab_size=32, hidden_size=32, intermediate_size=16, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                 sliding_window=3)
+    if family == "mistral":  # every layer slides
+        hf = transformers.MistralConfig(**sizes)
+        pattern: dict = {}
+    else:  # Gemma 2: layer 0 slides, layer 1 in full, …
+        hf = transformers.Gemma2Config(**sizes, head_dim=8)
+        assert hf.layer_types == ["sliding_attention", "full_attention"] * 2
+        pattern = {"full_every": 2, "head_dim": 8}
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf).eval()
+    with torch.no_grad():
+        out = model.generate(torch.randint(0, 32, (1, 7)), max_new_tokens=5, do_sample=False,
+                             use_cache=True, return_dict_in_generate=True, pad_token_id=0)
+    cache = out.past_key_values
+    held = sum(t.numel() * t.element_size() for layer in cache.layers
+               for t in (layer.keys, layer.values))
+    tokens = 7 + 5 - 1  # the prompt and every generated token but the last
+    config = ModelConfig(vocab_size=32, seq_length=64, d_model=32, num_blocks=4, n_heads=4,
+                         n_kv_heads=2, d_ff=16, block="transformer", sliding_window=3,
+                         **pattern)
+    memory = compute(budget(config), Settings(dtype="fp32", context=tokens)).memory
+    assert memory["kv_cache"] == held

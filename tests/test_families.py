@@ -95,7 +95,8 @@ def test_the_committed_defaults_are_the_installed_transformers_own() -> None:
 @pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
 def test_a_default_is_the_config_class_field_default(model_type: str) -> None:
     """By hand, from the config class itself: each default the record falls back on is the
-    declared default of that field, or null for a key the class does not declare."""
+    declared default of that field; for a key the class does not declare, what an instance
+    keeps of it (Gemma 3's _sliding_window_pattern), else null."""
     transformers = pytest.importorskip("transformers")
     from paramcalc.families.record import defaults
 
@@ -103,8 +104,8 @@ def test_a_default_is_the_config_class_field_default(model_type: str) -> None:
     declared = {f.name: f for f in dataclasses.fields(cls)}
     for name, value in defaults()[model_type].items():
         f = declared.get(name)
-        if f is None:
-            assert value is None, name
+        if f is None:  # a keyword the class keeps under another name, or not at all
+            assert value == getattr(cls(), f"_{name}", None), name
         elif f.default is not dataclasses.MISSING:
             assert value == (list(f.default) if isinstance(f.default, tuple) else f.default), name
         else:
@@ -118,7 +119,7 @@ def test_a_key_read_as_nullable_is_nullable_in_transformers(model_type: str) -> 
 
     nullable = set(json.loads(DEFAULTS_FILE.read_text())["families"][model_type]["nullable"])
     for name, key in FAMILIES[model_type].keys().items():
-        if key.kind in ("optional", "layers"):
+        if key.kind in ("optional", "layers", "types", "window"):
             assert name in nullable, name
 
 
@@ -246,6 +247,8 @@ WRONG: dict[str, list[Any]] = {
     "count": ["", False, True, 0.0, 1.0, None, -1, "0"],
     "flag": [0, 1, "true", None, 1.0],
     "layers": ["0", 0, [True], [1.0], [None], {"0": 1}],
+    "types": ["full_attention", 0, [1], [None], [True], {"0": "full_attention"}],
+    "window": ["", False, True, 1.0, "8", [8], -1],
 }
 
 KEYS = [(model_type, name, key.kind) for model_type in SUPPORTED
@@ -305,3 +308,74 @@ def test_the_readme_lists_the_registry() -> None:
     rows = re.findall(r"^\| (`.*?`) \|", table, re.M)
     named = [t for row in rows for t in re.findall(r"`(\w+)`", row)]
     assert sorted(named) == sorted(SUPPORTED)  # one row of the family table for each
+
+
+# --- layer patterns, in closed form ------------------------------------------------------------
+
+def test_a_billion_layers_with_a_sparse_step_count_at_once(tmp_path: Path) -> None:
+    """Qwen2-MoE with decoder_sparse_step 3: layers 2, 5, 8, … hold experts. The sizes of a
+    dense and of a sparse block, and of the rest, come from transformers' model of three
+    layers (0 and 1 dense, 2 sparse); a billion layers are those, counted."""
+    keys = {**SMALL["qwen2_moe"], "decoder_sparse_step": 3, "num_hidden_layers": 3}
+    model = transformers_model(write(tmp_path / "three", "qwen2_moe", keys))
+    dense, _, sparse = (sum(p.numel() for p in layer.parameters()) for layer in model.model.layers)
+    rest = sum(p.numel() for p in model.parameters()) - 2 * dense - sparse
+    n = 10**9
+    big = write(tmp_path / "big", "qwen2_moe", {**keys, "num_hidden_layers": n})
+    assert paramcalc_total(big) == rest + (n - n // 3) * dense + n // 3 * sparse
+    assert load(big).config.moe_step == 3 and load(big).config.dense_layers == ()
+
+
+#: for each way a family decides which layers slide, the keys that make layers slide
+WINDOWS = {
+    "mistral": {}, "phi3": {}, "mixtral": {}, "starcoder2": {}, "phimoe": {},
+    "qwen3_moe": {"use_sliding_window": True},
+    "qwen2": {"use_sliding_window": True, "max_window_layers": 2},  # layers 2 and 3 slide
+    "qwen3": {"use_sliding_window": True, "max_window_layers": 1},
+    "qwen2_moe": {"use_sliding_window": True, "max_window_layers": 3},  # layers 0 and 2
+    "gemma2": {},  # layers 0 and 2
+    "gemma3_text": {"sliding_window_pattern": 3},  # layers 0, 1 and 3
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(WINDOWS), ids=str)
+def test_sliding_layers_cache_what_transformers_fills_past_the_window(
+        model_type: str, tmp_path: Path, cli: Cli) -> None:
+    """A generation longer than the window: the bytes of transformers' cache against paramcalc's
+    KV cache at as many tokens, from the file by hand and as save_pretrained writes it."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    keys = {**SMALL[model_type], "num_hidden_layers": 4, "sliding_window": 3,
+            **WINDOWS[model_type]}
+    hand = write(tmp_path / "hand", model_type, keys)
+    hf_config = transformers.AutoConfig.from_pretrained(str(hand))
+    hf_config.save_pretrained(tmp_path / "saved")
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
+    with torch.no_grad():
+        out = model.generate(torch.randint(0, 40, (1, 7)), max_new_tokens=5, do_sample=False,
+                             use_cache=True, return_dict_in_generate=True, pad_token_id=0)
+    held = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers
+               for t in (layer.keys, layer.values))
+    tokens = 7 + 5 - 1  # the prompt and every generated token but the last
+    for folder in (hand, tmp_path / "saved"):
+        obj = cli.json("flops", "--hf-config", str(folder), "--dtype", "fp32", "--context",
+                       str(tokens))
+        assert obj["memory"]["kv_cache"] == held, folder.name
+        assert any(kind.startswith("sliding") for kind in obj["memory"]["kv_cache_by_kind"])
+
+
+def test_a_window_transformers_leaves_unset_is_refused(tmp_path: Path, cli: Cli) -> None:
+    path = write(tmp_path, "qwen2", {"layer_types": ["sliding_attention", "full_attention"],
+                                     "num_hidden_layers": 2})
+    assert cli.error("count", "--hf-config", str(path)) == (
+        f"Error: {path / 'config.json'}: use_sliding_window = false leaves the "
+        "sliding_attention layers of layer_types without a window; paramcalc cannot count "
+        "this model")
+
+
+def test_gemma_3_s_bidirectional_window_is_halved_as_transformers_halves_it(tmp_path: Path) -> None:
+    folder = write(tmp_path, "gemma3_text", {**SMALL["gemma3_text"], "sliding_window": 7,
+                                             "use_bidirectional_attention": True})
+    assert transformers_model(folder).config.sliding_window == 7 // 2 + 1
+    assert load(folder).config.sliding_window == 4

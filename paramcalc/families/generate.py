@@ -8,8 +8,9 @@ class: what a config.json that leaves the key out gets. That is the field's decl
 before the class's ``__post_init__`` derives anything from the other fields (an absent
 ``num_key_value_heads`` is ``None`` there, and becomes ``num_attention_heads`` only after);
 those derived keys are listed under ``derived`` with what the defaults alone derive, and each
-record derives them as transformers does. A key that is no field of the class (``head_dim``
-of Qwen2, which its attention still reads) defaults to ``null``, absent. ``nullable`` lists
+record derives them as transformers does. A key that is no field of the class defaults to
+what an instance keeps of it (Gemma 3's ``sliding_window_pattern``, 6), else to ``null``,
+absent (``head_dim`` of Qwen2, which its attention still reads). ``nullable`` lists
 the keys whose field accepts ``null``.
 
 It also writes the README's list of model types from the registry, in the source tree. This
@@ -63,8 +64,11 @@ def generate() -> dict[str, Any]:
         nullable: list[str] = []
         for name in sorted(record.keys()):
             field = fields.get(name)
-            defaults[name] = _json(_declared(field)) if field is not None else None
-            after = _json(getattr(built, name, None))
+            # a keyword the class takes that is no field: what the instance keeps of it
+            # (Gemma 3 keeps sliding_window_pattern as _sliding_window_pattern), else absent
+            kept = getattr(built, name, getattr(built, f"_{name}", None))
+            defaults[name] = _json(_declared(field) if field is not None else kept)
+            after = _json(kept)
             if after != defaults[name]:
                 derived[name] = after
             if field is None or "None" in str(field.type):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 
-Kind = Literal["size", "optional", "count", "flag", "layers"]
+Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window"]
 
 #: what a key of each kind must hold, as a message says it
 EXPECTED: dict[str, str] = {
@@ -29,6 +29,8 @@ EXPECTED: dict[str, str] = {
     "count": "a whole number (0 or more)",
     "flag": "true or false",
     "layers": "a list of layer numbers or null",
+    "types": "a list of layer types or null",
+    "window": "a whole number (0 or more) or null",
 }
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
@@ -64,6 +66,10 @@ def flag(name: str, means: Mapping[bool, Any] | None = None) -> Key:
 
 def layers(name: str) -> Key:
     return Key(name, "layers")
+
+
+def types(name: str) -> Key:
+    return Key(name, "types")
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,31 @@ class Experts:
 
 
 @dataclass(frozen=True)
+class Windows:
+    """Which layers attend to a sliding window, as the family's config class decides it (the
+    weights are the same; a sliding layer's cache holds the window)."""
+
+    #: a flag without which there is no window (Qwen's use_sliding_window)
+    switch: str | None = None
+    #: which layers slide when the file lists none: every layer; those from layer ``bound``
+    #: on (Qwen2/3's max_window_layers); or layer i when (i + 1) % period != 0 (Gemma 2's
+    #: every other layer, Gemma 3's sliding_window_pattern), and i < ``bound`` if given
+    slides: Literal["all", "from", "period"] = "all"
+    period: int | str = 1
+    bound: str | None = None
+    listed: bool = False  # the file may list layer_types, which then win
+    halved: str | None = None  # a flag that makes the window W // 2 + 1 (Gemma 3)
+
+    def keys(self) -> Iterator[Key]:
+        yield Key("sliding_window", "window")  # 0: what Qwen2-MoE writes with the switch off
+        for name, kind in ((self.switch, "flag"), (self.bound, "count"), (self.halved, "flag"),
+                           (self.period if isinstance(self.period, str) else None, "size"),
+                           ("layer_types" if self.listed else None, "types")):
+            if name is not None:
+                yield Key(name, kind)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Family:
     """How one model_type's config.json becomes paramcalc's configuration."""
 
@@ -114,6 +145,7 @@ class Family:
     aliases: Mapping[str, str] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
     experts: Experts | None = None
+    windows: Windows | None = None
     #: code for what a table cannot say; it reads only the keys in ``reads``
     hook: Callable[[Reader, dict[str, Any]], None] | None = None
     reads: tuple[Key, ...] = ()
@@ -123,7 +155,8 @@ class Family:
         found: dict[str, Key] = {}
         sources = [*(v for v in self.fields.values() if isinstance(v, Key)),
                    *(r.key for r in self.refusals), *self.reads,
-                   *(self.experts.keys() if self.experts else ())]
+                   *(self.experts.keys() if self.experts else ()),
+                   *(self.windows.keys() if self.windows else ())]
         for key in sources:
             found.setdefault(key.name, key)
         return found
@@ -157,14 +190,16 @@ class Reader:
 
     def _checked(self, key: Key) -> Any:
         value = self.raw(key.name)
-        if key.kind in ("optional", "layers") and value is None:
+        if key.kind in ("optional", "layers", "types", "window") and value is None:
             return [] if key.kind == "layers" else None
         if key.kind == "flag":
             ok = type(value) is bool
-        elif key.kind == "layers":
-            ok = type(value) is list and all(type(item) is int for item in value)
+        elif key.kind in ("layers", "types"):
+            item = int if key.kind == "layers" else str
+            ok = type(value) is list and all(type(entry) is item for entry in value)
         else:
-            ok = type(value) is int and (value >= 0 if key.kind == "count" else value > 0)
+            ok = type(value) is int and (value >= 0 if key.kind in ("count", "window")
+                                         else value > 0)
         if not ok:
             raise ConfigError(f"{self.origin}: {self.where(key.name)} must be "
                               f"{EXPECTED[key.kind]}, got {_shown(value)}")
@@ -203,18 +238,21 @@ def read(family: Family, data: Mapping[str, Any], origin: str) -> dict[str, Any]
         values[name] = keys.field(source, values)
     if family.experts is not None:
         values.update(expert_fields(family.experts, keys, values["num_blocks"]))
+    if family.windows is not None:
+        values.update(window_fields(family.windows, keys, values["num_blocks"]))
     if family.hook is not None:
         family.hook(keys, values)
     return values
 
 
-#: the most layers a pattern is written out for, as a list of dense layers
+#: the most layers a pattern is written out for, layer by layer, where no period says it
 MAX_LISTED = 2**16
 
 
 def expert_fields(experts: Experts, keys: Reader, num_blocks: int) -> dict[str, Any]:
-    """The experts' sizes and which layers stay dense; none at all for 0 routed experts
-    where transformers builds dense layers then."""
+    """The experts' sizes and which layers hold them: every ``step``-th layer after the first
+    k, except those listed; none at all for 0 routed experts where transformers builds dense
+    layers then."""
     routed = keys[experts.routed]
     if routed == 0:
         if experts.zero == "dense":
@@ -224,26 +262,61 @@ def expert_fields(experts: Experts, keys: Reader, num_blocks: int) -> dict[str, 
     top_k = keys[experts.top_k.name]
     if top_k is None:
         raise keys.refuse(experts.top_k.name, "leaves the experts per token unset")
-    values = {"num_experts": routed, "experts_per_token": top_k,
-              "expert_d_ff": keys[experts.width]}
-    values["dense_layers"] = dense_layers(experts, keys, num_blocks)
-    return values
-
-
-def dense_layers(experts: Experts, keys: Reader, num_blocks: int) -> list[int]:
-    """The layers (from 0) whose feed-forward part stays dense: the first k, those the step
-    passes over, and those listed."""
     step = keys[experts.step] if experts.step else 1
     first = keys[experts.first_dense] if experts.first_dense else 0
-    listed = keys[experts.dense] if experts.dense else []
     if first > num_blocks:
         raise ConfigError(f"{keys.origin}: {keys.where(experts.first_dense or '')} ({first}) is "
                           f"more than the {num_blocks} layers")
-    dense = {i for i in listed if 0 <= i < num_blocks}
-    if step > 1 or first:
-        if num_blocks > MAX_LISTED:
-            name = experts.step if step > 1 else experts.first_dense
-            raise keys.refuse(name or "", f"over {num_blocks:,} layers would list every dense "
-                              f"layer (at most {MAX_LISTED:,} layers)")
-        dense.update(i for i in range(num_blocks) if i < first or (i + 1) % step)
-    return sorted(dense)
+    # transformers passes over a listed layer that no block has, and lists may repeat one
+    listed = sorted({i for i in (keys[experts.dense] if experts.dense else [])
+                     if 0 <= i < num_blocks})
+    return {"num_experts": routed, "experts_per_token": top_k,
+            "expert_d_ff": keys[experts.width], "moe_step": step if step > 1 else None,
+            "first_dense": first or None, "dense_layers": listed}
+
+
+def window_fields(windows: Windows, keys: Reader, num_blocks: int) -> dict[str, Any]:
+    """sliding_window, and full_every or layer_types where not every layer slides; nothing
+    where no layer does."""
+    window = keys["sliding_window"]
+    if windows.switch is not None and not keys[windows.switch]:
+        window = None
+    if window == 0:
+        raise keys.refuse("sliding_window", "leaves the sliding layers no token to attend to")
+    if window is not None and windows.halved is not None and keys[windows.halved]:
+        window = window // 2 + 1  # bidirectional: a window each side, as transformers sets it
+    listed = keys["layer_types"] if windows.listed else None
+    if listed is not None:
+        if "sliding_attention" not in listed:
+            return {"layer_types": listed}
+        if window is None:
+            name = windows.switch if windows.switch and not keys[windows.switch] else \
+                "sliding_window"
+            raise keys.refuse(name, "leaves the sliding_attention layers of layer_types "
+                              "without a window")
+        return {"layer_types": listed, "sliding_window": window}
+    if window is None:
+        return {}
+    n = num_blocks
+    if windows.slides == "all":
+        return {"sliding_window": window}
+    bound = keys[windows.bound] if windows.bound else n
+    if windows.slides == "from":
+        if bound >= n:
+            return {}
+        if bound == 0:
+            return {"sliding_window": window}
+        slides = lambda i: i >= bound  # noqa: E731
+    else:
+        period = keys[windows.period] if isinstance(windows.period, str) else windows.period
+        if period == 1:
+            return {}
+        if bound >= n:
+            return {"full_every": period, "sliding_window": window}
+        slides = lambda i: bool((i + 1) % period) and i < bound  # noqa: E731
+    if n > MAX_LISTED:
+        raise keys.refuse(windows.bound or "", f"over {n:,} layers would list every layer's "
+                          f"attention (at most {MAX_LISTED:,} layers)")
+    types = ["sliding_attention" if slides(i) else "full_attention" for i in range(n)]
+    return {"layer_types": types, "sliding_window": window} if "sliding_attention" in types \
+        else {}

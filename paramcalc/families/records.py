@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import Experts, Family, Key, Reader, Refusal, count, flag, optional, size
+from .record import (Experts, Family, Key, Reader, Refusal, Windows, count, flag, optional,
+                     size)
 
 #: the output layer: tied to the embedding, or a Linear of its own
 TIED = flag("tie_word_embeddings", {True: "tied", False: "linear"})
@@ -79,6 +80,11 @@ def _latent(mlp_bias: Any) -> dict[str, Any]:
 _DEEPSEEK_EXPERTS = Experts("n_routed_experts", "moe_intermediate_size",
                             top_k=optional("num_experts_per_tok"),
                             first_dense="first_k_dense_replace")
+#: every layer slides when sliding_window is given (it is by default for Mistral)
+EVERY_LAYER = Windows()
+#: Qwen2/Qwen3: with use_sliding_window, the layers from max_window_layers on
+_QWEN_WINDOWS = Windows(switch="use_sliding_window", slides="from", bound="max_window_layers",
+                        listed=True)
 _QWEN_EXPERTS = dict(width="moe_intermediate_size", zero="dense", step="decoder_sparse_step",
                      dense="mlp_only_layers")
 _NO_SHARED_WITH_BIAS = Refusal(
@@ -97,17 +103,21 @@ RECORDS: tuple[Family, ...] = (
                     "positional": "sinusoidal", "head": TIED, "logits_bias": True},
            aliases=GPT2_ALIASES),
     Family("llama", decoder(**biased(BIAS), mlp_bias=flag("mlp_bias"))),
-    Family("mistral", decoder(n_kv_heads=size("num_key_value_heads"))),
-    Family("qwen2", decoder(qkv_bias=True)),
-    Family("qwen3", decoder(**biased(BIAS), head_dim=size("head_dim"), qk_norm="head")),
+    Family("mistral", decoder(n_kv_heads=size("num_key_value_heads")), windows=EVERY_LAYER),
+    Family("qwen2", decoder(qkv_bias=True), windows=_QWEN_WINDOWS),
+    Family("qwen3", decoder(**biased(BIAS), head_dim=size("head_dim"), qk_norm="head"),
+           windows=_QWEN_WINDOWS),
     Family("gemma", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
                             head_dim=size("head_dim"))),
     Family("gemma2", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
-                             head_dim=size("head_dim"), norm_placement="sandwich")),
+                             head_dim=size("head_dim"), norm_placement="sandwich"),
+           windows=Windows(slides="period", period=2, listed=True)),  # layer 0 slides, 1 not, …
     Family("gemma3_text", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
                                   head_dim=size("head_dim"), qk_norm="head",
-                                  norm_placement="sandwich")),
-    Family("phi3", decoder()),
+                                  norm_placement="sandwich"),
+           windows=Windows(slides="period", period="sliding_window_pattern", listed=True,
+                           halved="use_bidirectional_attention")),
+    Family("phi3", decoder(), windows=EVERY_LAYER),
     Family("olmo2", decoder(**biased(BIAS), qk_norm="full", norm_placement="post")),
     # one fused query_key_value of 3·d whatever head_dim says; LayerNorms; a biased MLP
     Family("gpt_neox", {**backbone(), "positional": "rotary", "norm": "layernorm",
@@ -126,14 +136,18 @@ RECORDS: tuple[Family, ...] = (
            hook=_positions_of_opt, reads=(flag("_remove_final_layer_norm"),)),
     Family("mixtral", decoder(n_kv_heads=size("num_key_value_heads")),
            aliases={"num_local_experts": "num_experts"},
-           experts=Experts("num_local_experts", "intermediate_size")),
+           experts=Experts("num_local_experts", "intermediate_size"), windows=EVERY_LAYER),
     Family("qwen2_moe", decoder(qkv_bias=flag("qkv_bias")),
            experts=Experts("num_experts", **_QWEN_EXPERTS),  # type: ignore[arg-type]
-           hook=_shared_expert_of_qwen2_moe, reads=(size("shared_expert_intermediate_size"),)),
+           hook=_shared_expert_of_qwen2_moe, reads=(size("shared_expert_intermediate_size"),),
+           # with use_sliding_window, every other layer (0, 2, …) below max_window_layers
+           windows=Windows(switch="use_sliding_window", slides="period", period=2,
+                           bound="max_window_layers", listed=True)),
     Family("qwen3_moe", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
                                 qk_norm="head"),
            aliases={"num_experts": "num_local_experts"},
-           experts=Experts("num_experts", **_QWEN_EXPERTS)),  # type: ignore[arg-type]
+           experts=Experts("num_experts", **_QWEN_EXPERTS),  # type: ignore[arg-type]
+           windows=Windows(switch="use_sliding_window")),
     Family("deepseek_v2", _latent(flag("mlp_bias")), aliases={"n_routed_experts": "num_experts"},
            refusals=(_NO_SHARED_WITH_BIAS,), experts=_DEEPSEEK_EXPERTS,
            hook=_shared_experts_of_deepseek, reads=(count("n_shared_experts"),)),
@@ -157,8 +171,8 @@ RECORDS: tuple[Family, ...] = (
            refusals=(Refusal(size("num_experts_per_tok"), "is not what PhiMoE's router does: "
                              "it sends every token to 2 experts, whatever this key says",
                              lambda top_k, keys: top_k != 2),),
-           experts=Experts("num_local_experts", "intermediate_size")),
+           experts=Experts("num_local_experts", "intermediate_size"), windows=EVERY_LAYER),
     Family("starcoder2", decoder(**biased(flag("use_bias")), mlp_bias=flag("use_bias"),
                                  n_kv_heads=size("num_key_value_heads"), norm="layernorm",
-                                 mlp="plain")),
+                                 mlp="plain"), windows=EVERY_LAYER),
 )

@@ -12,17 +12,18 @@ The library returns values and never prints::
 
 from __future__ import annotations
 
-from .errors import (CheckpointError, ConfigError, DataError, ParamcalcError, PresetError,
-                     SolveError)
-from .formulas import COMPONENTS, Budget, Conventions, Count, Derivative, Ratio, budget, conventions
-from .presets import Preset, from_file, from_hf_config, from_name, names, resolve
-from .spec import (BLOCKS, CELLS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS, QK_NORMS,
-                   ModelConfig)
-
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from .errors import (CheckpointError, ConfigError, DataError, ParamcalcError, PresetError,
+                     SolveError)
+
 if _TYPE_CHECKING:
+    from .formulas import (COMPONENTS, Budget, Conventions, Count, Derivative, Ratio, budget,
+                           conventions)
+    from .presets import Preset, from_file, from_hf_config, from_name, names, resolve
+    from .spec import (BLOCKS, CELLS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS,
+                       QK_NORMS, ModelConfig)
     from .families import SUPPORTED as HF_MODEL_TYPES
     from .families import HFConfig
     from .families import load as load_hf_config
@@ -30,8 +31,16 @@ if _TYPE_CHECKING:
     from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_flops,
                        parse_range, parse_ratio, parse_tokens, solve, sweep)
 
-#: names imported when first used, so that a command that only counts does not pay for them
+#: names imported when first used: importing paramcalc costs nothing (no sympy), so that the
+#: program can take charge of Ctrl-C before its first heavy import (paramcalc/__main__.py), and
+#: a command that only counts does not pay for planning or config.json reading
 _LAZY = {
+    **{name: ("formulas", name) for name in ("COMPONENTS", "Budget", "Conventions", "Count",
+                                             "Derivative", "Ratio", "budget", "conventions")},
+    **{name: ("presets", name) for name in ("Preset", "from_file", "from_hf_config",
+                                            "from_name", "names", "resolve")},
+    **{name: ("spec", name) for name in ("BLOCKS", "CELLS", "HEADS", "MLPS", "NORM_PLACEMENTS",
+                                         "NORMS", "POSITIONALS", "QK_NORMS", "ModelConfig")},
     "HF_MODEL_TYPES": ("families", "SUPPORTED"), "HFConfig": ("families", "HFConfig"),
     "load_hf_config": ("families", "load"),
     **{name: ("plan", name) for name in ("Curves", "Grid", "Range", "Solution", "curves",
@@ -42,6 +51,10 @@ _LAZY = {
 }
 
 
+_SUBMODULES = {"check", "compute", "errors", "families", "files", "formulas", "hf", "modules",
+               "plan", "presets", "render", "spec", "symbols", "train", "cli"}
+
+
 def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         import importlib
@@ -50,6 +63,10 @@ def __getattr__(name: str) -> _Any:
         value = getattr(importlib.import_module(f".{module}", __name__), attribute)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:  # paramcalc.symbols.SYMBOLS after a bare ``import paramcalc``
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

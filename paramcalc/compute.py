@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import sympy as sp
 
@@ -212,7 +213,7 @@ class Compute:
                            "relative_error": (kaplan - exact_forward) / exact_forward}}
 
     @cached_property
-    def memory(self) -> dict[str, int | None]:
+    def memory(self) -> dict[str, Any]:
         """KV cache, activations and training memory per device, in bytes."""
         s = self.settings
         config = self.config

@@ -23,6 +23,10 @@ class CheckpointError(ParamcalcError):
     """A checkpoint cannot be written or is not a paramcalc checkpoint."""
 
 
+class HubError(ParamcalcError):
+    """A model or its files cannot be had from the Hugging Face Hub (or its local cache)."""
+
+
 class SolveError(ParamcalcError):
     """A budget question has no answer, or is malformed."""
 

@@ -121,14 +121,23 @@ def read_input(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES) -> byt
     return data
 
 
-#: the largest training corpus read; PARAMCALC_MAX_CORPUS_MB raises it
+#: the largest training corpus read; PARAMCALC_MAX_CORPUS_MB raises it, up to a tebibyte
 MAX_CORPUS_BYTES = 64 * 2**20
+MAX_CORPUS_MB = 2**20
 
 
 def corpus_limit() -> int:
-    """The corpus size bound, from PARAMCALC_MAX_CORPUS_MB when it is a positive number."""
-    text = os.environ.get("PARAMCALC_MAX_CORPUS_MB", "")
-    return int(text) * 2**20 if text.isdigit() and int(text) > 0 else MAX_CORPUS_BYTES
+    """The corpus size bound: PARAMCALC_MAX_CORPUS_MB MiB when it is set, else 64 MiB. A value
+    that is not a whole number from 1 to 1,048,576 is refused, never ignored."""
+    text = os.environ.get("PARAMCALC_MAX_CORPUS_MB", "").strip()
+    if not text:
+        return MAX_CORPUS_BYTES
+    if not (text.isascii() and text.isdigit() and len(text) <= 7
+            and 1 <= int(text) <= MAX_CORPUS_MB):
+        shown = text if len(text) <= 20 else f"{text[:20]}… ({len(text):,} characters)"
+        raise ParamcalcError(f"PARAMCALC_MAX_CORPUS_MB must be a whole number of MiB from 1 to "
+                             f"{MAX_CORPUS_MB:,}, got {shown!r}")
+    return int(text) * 2**20
 
 
 def _hint(what: str) -> str:

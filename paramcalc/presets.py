@@ -31,6 +31,8 @@ class Preset:
     source: str = ""
     hf_config: Path | None = None  # the config.json it was read from, as it stands in the file
     path: Path | None = None  # the file it was read from (a preset, a user's TOML, a config.json)
+    #: what the command line changed, as (name, new value), for headers: llama-3.1-8b (n_kv_heads 4)
+    changes: tuple[tuple[str, Any], ...] = ()
 
 
 def preset_dir() -> Path:
@@ -129,5 +131,8 @@ def resolve(preset: str | None = None, preset_file: str | Path | None = None,
         base = from_file(preset_file)  # type: ignore[arg-type]
     if not changes:
         return base
-    return Preset(base.name, base.config.replace(**changes), base.description, base.source,
-                  path=base.path)
+    config = base.config.replace(**changes)
+    changed = tuple((key, getattr(config, key, value)) for key, value in changes.items()
+                    if getattr(config, key, value) != getattr(base.config, key, None))
+    return Preset(base.name, config, base.description, base.source, path=base.path,
+                  changes=changed)

@@ -40,11 +40,15 @@ def default_corpus() -> bytes:
 
 def load_corpus(path: str | Path | None) -> tuple[bytes, str]:
     """The bytes of a corpus file (any file: text or binary), or the default corpus."""
+    try:
+        limit = corpus_limit()  # a bound set wrong is said, whichever corpus is read
+    except ParamcalcError as error:
+        raise DataError(str(error)) from None
     if path is None:
         return default_corpus(), "the default corpus"
     path = Path(path)
     try:
-        data = read_input(path, "corpus file", corpus_limit())
+        data = read_input(path, "corpus file", limit)
     except ParamcalcError as error:
         raise DataError(str(error)) from None
     if not data:
@@ -87,16 +91,17 @@ def make_dataset(corpus: bytes, seq_length: int, samples: int, test_samples: int
     Test windows are spread evenly over the bytes after that.
     """
     if samples <= 0:
-        raise DataError(f"samples must be a positive integer, got {samples}")
+        raise DataError(f"samples must be a positive integer, got {samples:,}")
     wanted_test = samples if test_samples is None else test_samples
     if wanted_test <= 0:
-        raise DataError(f"test samples must be a positive integer, got {wanted_test}")
+        raise DataError(f"test samples must be a positive integer, got {wanted_test:,}")
     train_bytes = samples + seq_length
     need = train_bytes + seq_length + 1
     if len(corpus) < need:
         raise DataError(f"{source} has {len(corpus):,} bytes; {samples:,} samples of seq_length "
-                        f"{seq_length} and a test set need at least {need:,} bytes "
-                        f"({train_bytes:,} for training, {seq_length + 1} for one test window)")
+                        f"{seq_length:,} and a test set need at least {need:,} bytes "
+                        f"({train_bytes:,} for training, {seq_length + 1:,} for one test "
+                        "window)")
     tokens = torch.frombuffer(bytearray(corpus), dtype=torch.uint8).long()
     train = Windows(tokens[:train_bytes - 1].unfold(0, seq_length, 1)[:samples].clone(),
                     tokens[seq_length:train_bytes].clone())
@@ -169,11 +174,11 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.max_epochs <= 10**6:
-            raise ConfigError(f"max_epochs must be from 1 to 1,000,000, got {self.max_epochs}")
+            raise ConfigError(f"max_epochs must be from 1 to 1,000,000, got {self.max_epochs:,}")
         if not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be from 0 to 2**63 - 1, got {self.seed}")
+            raise ConfigError(f"seed must be from 0 to 2**63 - 1, got {self.seed:,}")
         if not 0 < self.batch_size <= 2**20:
-            raise ConfigError(f"batch_size must be from 1 to 1,048,576, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be from 1 to 1,048,576, got {self.batch_size:,}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
         if not (0 < self.min_confidence <= 1):
@@ -222,7 +227,7 @@ def new_model(config: ModelConfig, seed: int, device: torch.device) -> LanguageM
     """A freshly initialised model, the same for the same seed."""
     if config.vocab_size < PAD + 1:
         raise ConfigError(f"vocab_size must be at least {PAD + 1} for byte-level training "
-                          f"(bytes 0-255 and the padding token 256), got {config.vocab_size}")
+                          f"(bytes 0-255 and the padding token 256), got {config.vocab_size:,}")
     torch.manual_seed(seed)
     try:
         return build(config).to(device)
@@ -336,7 +341,7 @@ def generate(model: LanguageModel, prompt: bytes, length: int, temperature: floa
     """
     check_sampling(temperature, top_k)
     if not 0 <= length <= MAX_SAMPLE:
-        raise ConfigError(f"length must be from 0 to {MAX_SAMPLE:,} bytes, got {length}")
+        raise ConfigError(f"length must be from 0 to {MAX_SAMPLE:,} bytes, got {length:,}")
     model.train(False)  # evaluation mode
     device = next(model.parameters()).device
     seq_length = model.config.seq_length

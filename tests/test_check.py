@@ -22,6 +22,8 @@ def test_every_preset_checks_clean(name: str) -> None:
     rows = list(ROWS)
     if name == "deepseek-v3":  # three dense blocks, then blocks of experts: a row for each kind
         rows[2:3] = ["per_block[dense]", "per_block[moe]"]
+    if name == "gemma-2-2b":  # sliding-window and full-attention layers, alternating
+        rows[2:3] = ["per_block[full]", "per_block[sliding]"]
     assert [row.component for row in result.rows] == rows
     assert result.ok, [row for row in result.rows if not row.ok]
 

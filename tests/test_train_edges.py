@@ -27,12 +27,12 @@ def test_option_bounds_that_are_allowed(options: dict) -> None:
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(max_epochs=10**6 + 1), "max_epochs must be from 1 to 1,000,000, got 1000001"),
+    (dict(max_epochs=10**6 + 1), "max_epochs must be from 1 to 1,000,000, got 1,000,001"),
     (dict(max_epochs=0), "max_epochs must be from 1 to 1,000,000, got 0"),
-    (dict(seed=2**63), f"seed must be from 0 to 2**63 - 1, got {2**63}"),
+    (dict(seed=2**63), f"seed must be from 0 to 2**63 - 1, got {2**63:,}"),
     (dict(seed=-1), "seed must be from 0 to 2**63 - 1, got -1"),
     (dict(batch_size=0), "batch_size must be from 1 to 1,048,576, got 0"),
-    (dict(batch_size=2**20 + 1), "batch_size must be from 1 to 1,048,576, got 1048577"),
+    (dict(batch_size=2**20 + 1), "batch_size must be from 1 to 1,048,576, got 1,048,577"),
     (dict(min_confidence=0.0), "min_confidence must be in (0, 1], got 0.0"),
     (dict(min_confidence=1.01), "min_confidence must be in (0, 1], got 1.01"),
     (dict(lr=0.0), "lr must be a positive finite number, got 0.0"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .. import families, presets, render
 from ..errors import ParamcalcError
@@ -26,8 +26,81 @@ from ..spec import (BLOCKS, CELLS, HEAD_LAYERS, HEADS, MLPS, NORM_PLACEMENTS, NO
                    QK_NORMS)
 
 
+#: click's context and help formatter, as typer's commands use them (typer carries its own click)
+_ClickContext: Any = TyperCommand.context_class
+_ClickFormatter: Any = _ClickContext.formatter_class
+
+
+class _Formatter(_ClickFormatter):
+    """click's help layout, wrapped only at spaces: click's own wrapper also breaks after a
+    hyphen (td-|dense) and inside a word longer than the line."""
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        for i, paragraph in enumerate(_paragraphs(text)):
+            self.write("\n" if i else "")
+            self.write("\n".join(_wrap(paragraph, self.width, indent)) + "\n")
+
+    def write_dl(self, rows: Sequence[tuple[str, str]], col_max: int = 30,
+                 col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_col = min(max(len(first) for first, _ in rows), col_max) + col_spacing
+        beside = " " * (first_col + self.current_indent)
+        for first, second in rows:
+            self.write(f"{'':>{self.current_indent}}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if len(first) <= first_col - col_spacing:
+                self.write(" " * (first_col - len(first)))
+            else:  # a long name keeps its line; its help starts below it
+                self.write("\n" + beside)
+            lines = _wrap(" ".join(_paragraphs(second)), max(self.width - first_col - 2, 10))
+            self.write(lines[0] + "\n" + "".join(f"{beside}{line}\n" for line in lines[1:]))
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Paragraphs (split at blank lines), each on one line: a docstring's hard line breaks
+    are the source's, not the terminal's."""
+    return [" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n") if p.strip()]
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False) or [""]
+
+
+class _Context(_ClickContext):
+    formatter_class = _Formatter
+
+
+class _Carried(Exception):
+    """A Ctrl-C or a closed stdout, carried past typer's own handling (which ends a Ctrl-C
+    silently with 130 and a closed pipe with 1) to paramcalc.__main__, which says it once."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
 class OneLineErrors(TyperGroup):
     """A command group whose errors, usage errors included, are one line on stderr."""
+
+    context_class = _Context
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)  # parses, and prints --help
+        except (KeyboardInterrupt, BrokenPipeError) as error:
+            raise _Carried(error) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, BrokenPipeError) as error:
+            raise _Carried(error) from None
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -35,8 +108,10 @@ class OneLineErrors(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False,
                                 windows_expand_args=windows_expand_args, **extra)
+        except _Carried as carried:
+            raise carried.error from None
         except ParamcalcError as error:
-            typer.echo(f"Error: {error}", err=True)
+            typer.echo(f"Error: {render.literal(error)}", err=True)
             code = 2
         except Exception as error:
             # typer's usage errors (from click, or its vendored copy of click) carry
@@ -53,7 +128,7 @@ class OneLineErrors(TyperGroup):
                 typer.echo("Aborted.", err=True)
                 code = 1
             elif hasattr(error, "format_message") and hasattr(error, "exit_code"):
-                typer.echo(f"Error: {error.format_message()}", err=True)
+                typer.echo(f"Error: {render.literal(error.format_message())}", err=True)
                 code = error.exit_code
             else:
                 raise
@@ -61,6 +136,29 @@ class OneLineErrors(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class _Command(TyperCommand):
+    """A command whose help is whole at any width: click's own layout (each option's name on
+    its line, its help wrapped at spaces beside or below it), one section per panel."""
+
+    context_class = _Context
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+                panels.setdefault(panel, []).append(record)
+        for panel, rows in panels.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The docstring's first line, whole (click would cut it at ``limit`` with "...")."""
+        return self.short_help or inspect.cleandoc(self.help or "").split("\n\n")[0].replace(
+            "\n", " ").strip()
 
 
 def _version(value: bool) -> None:
@@ -75,7 +173,10 @@ app = typer.Typer(
     cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    # click's plain help, never rich's: rich's option table cuts names short and squeezes
+    # their help into a narrow column at 80 columns (tests/test_help_layout.py)
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
     help="Where a transformer language model's parameters go: exact counts, the blocks ÷ head "
          "ratio and its derivatives for every output-head design, checked against torch.",
 )
@@ -255,15 +356,38 @@ def _print(as_json: bool, obj: Callable[[], Any], view: Callable[[], Any]) -> No
 
 
 def _head_list(heads: str | None) -> list[str]:
+    """The heads ``--heads`` names (``all``: every design), in order; none given: []."""
     if heads is None:
         return []
     chosen = [h.strip() for h in heads.split(",") if h.strip()]
+    if chosen == ["all"]:
+        return list(HEADS)
     for head in chosen:
         if head not in HEAD_LAYERS:
-            raise ParamcalcError(f"unknown head {head!r} in --heads; choose from: {', '.join(HEADS)}")
+            raise ParamcalcError(f"unknown head {head!r} in --heads; choose from: "
+                                 f"{', '.join(HEADS)}, or all")
     if not chosen:
-        raise ParamcalcError(f"--heads is empty; choose from: {', '.join(HEADS)}")
+        raise ParamcalcError(f"--heads is empty; choose from: {', '.join(HEADS)}, or all")
     return list(dict.fromkeys(chosen))
+
+
+def default_heads(config: Any) -> list[str]:
+    """The heads ``plot`` draws when ``--heads`` is not given: for the log's seed blocks, every
+    head design this backbone can take (the log's question is which head); for any other
+    model its own head alone, whose curve would otherwise lie under flatten's 10¹² on a log
+    axis. (``sweep`` keeps to the configuration's own head: each head multiplies its points.)"""
+    if config.block != "seed":
+        return [config.head or "flatten"]
+    return [head for head in HEADS if builds(config, head)]
+
+
+def builds(config: Any, head: str) -> bool:
+    """Whether ``config`` takes ``head`` (a tied head needs a backbone it can tie to)."""
+    try:
+        config.with_head(head)
+    except ParamcalcError:
+        return False
+    return True
 
 
 def _legible_streams() -> None:
@@ -300,11 +424,12 @@ def invoked(args: Sequence[str]) -> typer.Typer:
     return lean
 
 
-def main() -> None:
-    """The console script."""
+def run(args: Sequence[str]) -> int:
+    """Run one command line; its exit code. A Ctrl-C and a closed stdout are raised as
+    KeyboardInterrupt and BrokenPipeError, for paramcalc.__main__ to end them."""
     _legible_streams()
     try:
-        invoked(sys.argv[1:])()
+        return invoked(args)(args=list(args), standalone_mode=False)  # type: ignore[no-any-return]
     finally:
         # everything left lives until the process ends: the collector's last pass over
         # sympy's objects at exit (a fifth of a count's whole time) would free nothing the
@@ -312,5 +437,16 @@ def main() -> None:
         gc.freeze()
 
 
+def main() -> None:
+    """The console script: paramcalc.__main__'s, which also covers start-up."""
+    from ..__main__ import main as program
+
+    program()
+
+
 # the commands, by family (imported last: they register on ``app``)
 from . import computing, counting, planning, training  # noqa: E402,F401
+
+for _info in app.registered_commands:  # every command's help laid out whole (_Command)
+    if _info.cls is TyperCommand:
+        _info.cls = _Command

@@ -64,7 +64,9 @@ def flops(
         rich_help_panel=_MEMORY)] = AttentionKind.flash,  # type: ignore[attr-defined]
     as_json: JsonFlag = False,
 ) -> None:
-    """FLOPs per component (forward, backward, a training step) with formulas, per predicted
+    """FLOPs, training time and memory, with formulas.
+
+    FLOPs per component (forward, backward, a training step) with formulas, per predicted
     token against the 6·N and Kaplan rules, a training run's compute and time, the
     Chinchilla-optimal size, and memory: KV cache, activations and training memory per device
     under ZeRO."""

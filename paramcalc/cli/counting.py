@@ -29,7 +29,9 @@ def count(
                                          "fp32 training with Adam")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Parameters per component, exact and leading-order formulas, the total, and the total by
+    """Parameters per component: formulas and counts.
+
+    Each component's exact and leading-order formula and count, the total, and the total by
     each counting convention (nanoGPT's, Kaplan et al.'s)."""
     result = budget(model.config)
     usual = conventions(result)
@@ -54,9 +56,9 @@ def count(
 @app.command()
 @model_options
 def ratio(model: Preset, as_json: JsonFlag = False) -> None:
-    """The blocks ÷ head ratio, exact and leading-order, with both formulas.
+    """The blocks ÷ head ratio, exact and leading order.
 
-    A head that owns no parameters (GPT-2's tied head) has an infinite ratio; then the
+    The ratio, exact and leading-order, with both formulas. A head that owns no parameters (GPT-2's tied head) has an infinite ratio; then the
     log's own reading of that head, tied-flatten, is shown too.
     """
     result = budget(model.config)
@@ -84,10 +86,10 @@ def derive(
     latex: Annotated[bool, typer.Option("--latex", help="formulas as LaTeX")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every formula, and the partial derivatives of the ratio and the total (and, with --of,
-    of FLOPs, KV cache or activations).
+    """Every formula and its partial derivatives.
 
-    Each derivative is given symbolically, at the configuration, and as an elasticity
+    Every formula, and the partial derivatives of the ratio and the total (and, with --of, of
+    FLOPs, KV cache or activations). Each derivative is given symbolically, at the configuration, and as an elasticity
     (∂ln y/∂ln x), so that knobs of different sizes can be compared.
     """
     result = budget(model.config)
@@ -147,11 +149,13 @@ def derive(
 def compare(
     model: Preset,
     heads: Annotated[str | None, typer.Option(
-        help=f"comma-separated head designs [all: {','.join(HEADS)}]")] = None,
+        help=f"comma-separated head designs, or all [all: {', '.join(HEADS)}]")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every head design on one backbone, side by side: head parameters, total, ratio and the
-    ratio's elasticities."""
+    """Every head design on one backbone, side by side.
+
+    For each head design: its parameters, the total, the ratio and the ratio's
+    elasticities."""
     chosen = _head_list(heads)
     budgets, skipped = [], {}
     for head in chosen or HEADS:
@@ -172,8 +176,8 @@ def compare(
             out["skipped"] = skipped
         return out
 
-    _print(as_json, obj, lambda: render.compare_table(model.name, budgets, elasticities, skipped,
-                                                      render.console().width))
+    _print(as_json, obj, lambda: render.compare_table(render.label(model), budgets, elasticities,
+                                                      skipped, render.console().width))
 
 
 
@@ -192,8 +196,10 @@ def check(
              "(needs --hf-config and transformers installed)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Prove every formula: build the model in torch on the meta device (no weight memory) and
-    compare each component's parameters with its formula. Exit code 1 on any mismatch."""
+    """Prove the formulas against torch modules.
+
+    Build the model in torch on the meta device (no weight memory) and compare each
+    component's parameters with its formula. Exit code 1 on any mismatch."""
     from ..check import check as check_config
 
     if against is not None:
@@ -209,7 +215,7 @@ def check(
     else:
         configs = [model.config.with_head(h) for h in HEADS] if all_heads else [model.config]
         checks = [check_config(config) for config in configs]
-    title = model.name + (" (transformers)" if against is not None else "")
+    title = render.label(model) + (" (transformers)" if against is not None else "")
     _print(as_json, lambda: render.check_json(checks, all_heads),
            lambda: render.check_table(title, checks, against is not None))
     if not all(result.ok for result in checks):
@@ -219,19 +225,21 @@ def check(
 @app.command()
 @model_options
 def summary(model: Preset, as_json: JsonFlag = False) -> None:
-    """A Keras-like layer table (layer, output shape, parameters) from a forward pass on meta
-    tensors, with total and trainable counts."""
+    """A Keras-like table of layers and their shapes.
+
+    Layer, output shape and parameters, from a forward pass on meta tensors, with total and
+    trainable counts."""
     from ..check import summary as layer_summary
 
     layers = layer_summary(model.config)
     _print(as_json, lambda: render.summary_json(model.name, layers),
-           lambda: render.summary_view(model.name, layers))
+           lambda: render.summary_view(render.label(model), layers))
 
 
 
 @app.command(name="presets")
 def list_presets(as_json: JsonFlag = False) -> None:
-    """The shipped presets, with their totals and sources."""
+    """The shipped presets, with totals and sources."""
     rows = [(p, budget(p.config)) for p in map(presets.from_name, presets.names())]
     _print(as_json,
            lambda: {"presets": [{"name": p.name, "description": p.description, "source": p.source,

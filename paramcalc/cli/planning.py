@@ -12,9 +12,8 @@ from .. import render
 from ..errors import ParamcalcError
 from ..files import check_outputs
 from ..presets import Preset
-from ..spec import (HEADS)
 
-from . import JsonFlag, _head_list, _print, app, model_options
+from . import JsonFlag, _head_list, _print, app, default_heads, model_options
 
 
 _PLAN = "Planning"
@@ -37,7 +36,9 @@ def solve(
              "parameter]")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Solve the configuration's formulas for one hyperparameter against a target, round to a
+    """The value of one hyperparameter for a target.
+
+    Solve the configuration's formulas for one hyperparameter against a target, round to a
     valid integer and check the answer by substitution.
 
     With --ratio it finds the smallest value reaching the ratio (or the largest, for a knob
@@ -54,7 +55,7 @@ def solve(
                          flops=None if flops is None else parse_flops(flops),
                          tokens=None if tokens is None else parse_tokens(tokens))
     _print(as_json, lambda: render.solve_json(model.name, solution),
-           lambda: render.solve_view(model.name, solution))
+           lambda: render.solve_view(render.label(model), solution))
 
 
 @app.command()
@@ -63,15 +64,17 @@ def sweep(
     model: Preset,
     vary: Annotated[list[str], typer.Option(help="NAME=START:STOP[:STEP], stop included; "
                                             "give it once or twice")],
-    heads: Annotated[str | None, typer.Option(help="comma-separated head designs [the "
-                                              "configuration's own]")] = None,
+    heads: Annotated[str | None, typer.Option(help="comma-separated head designs, or all "
+                                              "[the configuration's own]")] = None,
     csv: Annotated[Path | None, typer.Option(help="write every point to this CSV file")] = None,
     also: Annotated[str | None, typer.Option(
         help="comma-separated compute and memory quantities for every point: flops, "
              "flops_per_token, kv_cache, activations")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Evaluate every combination of one or two ranges for one or more heads (vectorized) and
+    """Every combination of one or two ranges.
+
+    Evaluate every combination of one or two ranges for one or more heads (vectorized) and
     print the Pareto front of total parameters against the ratio (with --also, FLOPs and
     memory beside them)."""
     from ..plan import parse_range
@@ -93,7 +96,7 @@ def sweep(
     if csv is not None:
         render.write_csv(grid, csv)
     _print(as_json, lambda: render.sweep_json(model.name, grid, front),
-           lambda: render.sweep_table(model.name, grid, front))
+           lambda: render.sweep_table(render.label(model), grid, front))
 
 
 @app.command()
@@ -106,13 +109,17 @@ def plot(
                                    "sequence), flops_per_token (training), kv_cache (bytes per "
                                    "token, bf16) or activations (bytes per sequence, bf16)")
                  ] = "ratio",
-    heads: Annotated[str | None, typer.Option(help="comma-separated head designs [all]")] = None,
+    heads: Annotated[str | None, typer.Option(help="comma-separated head designs, or all "
+                                              "[the log's seed blocks: all; any other model: "
+                                              "its own]")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="the plot file to write: "
                                              ".png, .pdf or .svg")] = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="draw in the terminal")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ratio, total or active parameters, FLOPs or memory against one hyperparameter, one
+    """One quantity against one hyperparameter.
+
+    Ratio, total or active parameters, FLOPs or memory against one hyperparameter, one
     curve per head, crossovers marked: to a PNG, PDF or SVG file (--out) and/or in the terminal (--terminal)."""
     from ..plan import curves as make_curves
     from ..plan import parse_range
@@ -122,13 +129,13 @@ def plot(
     if out is not None:
         render.check_image_format(out, "--out")
     check_outputs({"--out": out}, {"the model file": model.path})
-    chosen = _head_list(heads) or [h for h in HEADS if _builds(model.config, h)]
+    chosen = _head_list(heads) or default_heads(model.config)
     result = make_curves(model.config, parse_range(x), y, chosen)
     if not result.drawable():
         raise ParamcalcError(f"nothing to draw: every point of {result.x_name} is invalid or "
                              f"infinite for {', '.join(chosen)} (nothing written)")
     if out is not None:
-        render.image_curves(result, out, f"{model.name}: {y} against {result.x_name}")
+        render.image_curves(result, out, f"{render.label(model)}: {y} against {result.x_name}")
     if as_json:
         typer.echo(render.emit_json({
             "name": model.name, "x": result.x_name, "y": result.y_name,
@@ -143,7 +150,7 @@ def plot(
         screen.print(render.terminal_plot(result, width=max(40, min(100, screen.width)),
                                           color=screen.is_terminal and not screen.no_color))
     if out is not None and not as_json:
-        typer.echo(f"wrote {out}")
+        typer.echo(f"wrote {render.literal(out)}")
 
 
 def _why_invalid(config: Any, grid: Any) -> str:
@@ -154,13 +161,5 @@ def _why_invalid(config: Any, grid: Any) -> str:
     except ParamcalcError as error:
         return str(error)
     return "every point breaks a constraint"
-
-
-def _builds(config: Any, head: str) -> bool:
-    try:
-        config.with_head(head)
-    except ParamcalcError:
-        return False
-    return True
 
 

@@ -55,7 +55,9 @@ def verify(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Validate a configuration by overfitting: train on a small byte-level data set until the
+    """Train until the model knows a data set by heart.
+
+    Validate a configuration by overfitting: train on a small byte-level data set until the
     model knows it by heart, then report epochs, time, and the train/test confidence
     statistics of the research log. Without a model option it trains id6.
 
@@ -64,10 +66,10 @@ def verify(
     from .. import train as trainer
 
     if samples <= 0:
-        raise ParamcalcError(f"--samples must be a positive integer, got {samples}")
+        raise ParamcalcError(f"--samples must be a positive integer, got {samples:,}")
     trainer.check_sampling(temperature, top_k)
     if not 0 <= length <= trainer.MAX_SAMPLE:
-        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {length}")
+        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {length:,}")
     if plot is not None:
         render.check_image_format(plot, "--plot")
     check_outputs({"--save": save, "--plot": plot},
@@ -80,9 +82,10 @@ def verify(
     checkpoint = trainer.read_checkpoint(load) if load is not None else None
     if checkpoint is not None:
         config, name = checkpoint.config, load.stem  # type: ignore[union-attr]
+        title = render.literal(name)
     else:
         model = model or presets.from_name("id6")
-        config, name = model.config, model.name
+        config, name, title = model.config, model.name, render.label(model)
     if checkpoint is not None and data is None:
         corpus, source = trainer.corpus_of(checkpoint)
     else:
@@ -105,7 +108,7 @@ def verify(
     if plot is not None and result.history:
         render.image_training(result.history, plot, f"{name}: memorizing {samples:,} windows")
     _print(as_json, lambda: render.verify_json(name, net.config, dataset, result, prompt, sample),
-           lambda: render.verify_view(name, dataset, result, options, prompt, sample, where.type))
+           lambda: render.verify_view(title, dataset, result, options, prompt, sample, where.type))
     if plot is not None and not result.history:
         raise ParamcalcError("--plot has nothing to draw: no epoch was trained (nothing written)")
     if interrupted or sample.stopped == "interrupted (Ctrl-C)":

@@ -97,8 +97,6 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
     expert_d_ff = d_ff, shared_d_ff = expert_d_ff, head_width = d_model/8 and so on. In
     symbolic use a default with a floor (d/8) is left out: the polynomials would not survive.
     """
-    import numpy as np
-
     fixed = set(dict(config.given)) | set(varied)  # a size given or varied keeps its own value
     moving = set(varied)
     for name in (*DEFAULTS, "head_width"):
@@ -114,6 +112,8 @@ def follow(config: ModelConfig, values: dict[str, Any], varied: set[str],
                 values[name] = expr.xreplace({SYMBOLS[m]: values[m] for m in follows})
                 moving.add(name)
             continue
+        import numpy as np
+
         args = [values[m] for m in sorted(follows)]
         function = sp.lambdify([SYMBOLS[m] for m in sorted(follows)], expr, modules="numpy")
         values[name] = np.asarray(function(*args)).astype(np.int64)

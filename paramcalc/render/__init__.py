@@ -6,7 +6,9 @@ no figure is cut short, and how formulas and numbers are written.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import sympy as sp
@@ -25,18 +27,83 @@ _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 #: the narrowest width drawn; a smaller or unreadable COLUMNS (0, 5, "x") gets this
 MIN_WIDTH = 40
 
+#: characters a user's string may not bring to the terminal as they are: C0 and C1 controls
+#: (ESC starts a sequence, CR and newline break a line), line and paragraph separators, bidi
+#: overrides (which reorder what is shown), and lone surrogates (bytes of a name that is not
+#: UTF-8, which no encoder writes)
+_INERT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                    "\ud800-\udfff]")
+_INERT_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = ord(match.group())
+    return f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\u{c:04x}"
+
+
+def _escape_but_newlines(match: re.Match[str]) -> str:
+    return "\n" if match.group() == "\n" else _escape(match)
+
+
+def literal(text: object, keep_newlines: bool = False) -> str:
+    """A string that came from the user (a name, a path, a value in a message) as inert
+    text: each control character written as an escape (ESC as \\u001b, a newline as
+    \\u000a), the convention of ``printable``. Rich markup needs nothing: paramcalc's consoles
+    never read it."""
+    return _INERT.sub(_escape_but_newlines if keep_newlines else _escape, str(text))
+
+
+def label(preset: Preset) -> str:
+    """A model's name for a header, as inert text, with what the command line changed in it:
+    ``llama-3.1-8b (n_kv_heads 4)``."""
+    changes = ", ".join(f"{key} {_setting(value)}" for key, value in preset.changes)
+    return literal(preset.name) + (f" ({literal(changes)})" if changes else "")
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(_setting, value)) or "none"
+    return str(value)
+
 
 def console(stderr: bool = False) -> Console:
     """A console made per call, so that COLUMNS and NO_COLOR are read when it is used."""
     import os
 
-    from rich.console import Console
-
     width = None
     columns = os.environ.get("COLUMNS", "")
     if columns and (not columns.isdigit() or int(columns) < MIN_WIDTH):
         width = MIN_WIDTH
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return _console_class()(stderr=stderr, highlight=False, soft_wrap=False, width=width,
+                            markup=False)
+
+
+@functools.cache
+def _console_class() -> type[Console]:
+    """rich's Console, made safe for text it did not write: no string is read as markup
+    (``markup=False``: a name holding ``[/bold]`` is printed as it is), no control character
+    reaches the terminal from a cell or a title, and a closed pipe is raised for
+    paramcalc.__main__ to end quietly rather than ending the process from inside rich."""
+    from rich.console import Console
+    from rich.segment import Segment
+
+    class SafeConsole(Console):
+        def render(self, renderable: Any, options: Any = None) -> Any:
+            for segment in super().render(renderable, options):
+                if segment.control or segment.text == "\n" or not _INERT.search(segment.text):
+                    yield segment
+                else:
+                    yield Segment(literal(segment.text, keep_newlines=True), segment.style)
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return SafeConsole
 
 
 class Whole:
@@ -102,7 +169,7 @@ def _stacked(table: Table) -> Any:
         for heading, cell in zip(headings, row):
             text = cell.plain if hasattr(cell, "plain") else str(cell)
             if text:
-                lines.append(f"  {heading}: {Text.from_markup(text).plain}")
+                lines.append(f"  {heading}: {text}")
     if table.caption:
         lines += ["", str(table.caption)]
     return Text("\n".join(lines))
@@ -110,7 +177,9 @@ def _stacked(table: Table) -> Any:
 
 def emit_json(obj: Any) -> str:
     """The one JSON object a ``--json`` command prints: UTF-8 text, or ASCII with \\u escapes
-    where stdout cannot take UTF-8 (still the same JSON)."""
+    where stdout cannot take UTF-8 (still the same JSON). Characters that could drive a
+    terminal (C1 controls, separators, bidi overrides) or that no encoder writes (lone
+    surrogates) are escaped too; json escapes the C0 controls itself."""
     import codecs
     import sys
 
@@ -118,7 +187,9 @@ def emit_json(obj: Any) -> str:
         utf = codecs.lookup(getattr(sys.stdout, "encoding", None) or "utf-8").name.startswith("utf")
     except LookupError:
         utf = False
-    return json.dumps(obj, indent=2, ensure_ascii=not utf)
+    out = json.dumps(obj, indent=2, ensure_ascii=not utf)
+    # json.dumps has escaped every C0 control in a string: those left are its own layout
+    return _INERT_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", out) if utf else out
 
 
 def text(expr: sp.Expr) -> str:
@@ -162,8 +233,8 @@ def _float(value: sp.Expr | None) -> float | None:
 def _title(preset: Preset, budget: Budget) -> str:
     c = budget.config
     head = c.head or "flatten"
-    blocks = f"{c.num_blocks} {c.block} block{'s' if c.num_blocks != 1 else ''}"
-    return f"{preset.name} · {blocks} · {head} head · {HEAD_LAYERS[head]}"
+    blocks = f"{c.num_blocks:,} {c.block} block{'s' if c.num_blocks != 1 else ''}"
+    return f"{label(preset)} · {blocks} · {head} head · {HEAD_LAYERS[head]}"
 
 
 # the commands' views, from their modules (imported last: they use the helpers above)
@@ -179,7 +250,7 @@ from .planning import (solve_json, solve_view, sweep_columns, sweep_json,  # noq
 from .training import printable, training_progress, verify_json, verify_view  # noqa: E402
 
 __all__ = [
-    "IMAGE_FORMATS", "MIN_WIDTH", "Whole",
+    "IMAGE_FORMATS", "MIN_WIDTH", "Whole", "label", "literal",
     "check_image_format", "check_json", "check_table", "compare_table", "console",
     "conventions_table", "count_json", "count_table", "derivatives_json", "derivatives_table",
     "derive_view", "emit_json", "flops_json", "flops_view", "formula", "formulas_json", "image_curves", "image_training",

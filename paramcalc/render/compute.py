@@ -13,6 +13,7 @@ from ..presets import Preset
 if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output never needs it
     from rich.console import Group
 
+from . import label as _label
 from . import text
 from .counts import _bytes
 
@@ -50,6 +51,16 @@ def _time(seconds: float) -> str:
     return f"{seconds:,.2f} s"
 
 
+def _context_note(preset: Preset) -> str:
+    """Where the sequence length came from when a published model's file set it: its whole
+    context window (a config.json's max_position_embeddings), rarely what a run trains at."""
+    if preset.path is None or preset.config.block == "seed" or any(
+            key == "seq_length" for key, _ in preset.changes):
+        return ""
+    return (", the model's full context window; --seq-length N sets a training length "
+            "(--context N the KV cache's)")
+
+
 def flops_view(preset: Preset, compute: Any) -> Group:
     """FLOPs per component with formulas; rules; the run; memory."""
     from rich.console import Group
@@ -57,8 +68,8 @@ def flops_view(preset: Preset, compute: Any) -> Group:
 
     config, s = compute.config, compute.settings
     flops = compute.flops
-    table = Table(title=f"{preset.name}: FLOPs over one sequence of {config.seq_length:,} tokens "
-                  "(batch 1)", title_justify="left")
+    table = Table(title=f"{_label(preset)}: FLOPs over one sequence of {config.seq_length:,} tokens "
+                  f"(batch 1){_context_note(preset)}", title_justify="left")
     for heading in ("component", "forward formula", "forward", "backward", "training step"):
         table.add_column(heading, justify="left" if heading.endswith(("component", "formula"))
                          else "right")
@@ -75,7 +86,7 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     rules = compute.rules
     tokens = Table(title=f"per predicted token ({per['predictions_per_sequence']:,} per "
                    "sequence)", title_justify="left")
-    tokens.add_column("")
+    tokens.add_column("rule")
     tokens.add_column("FLOPs", justify="right")
     tokens.add_column("vs exact", justify="right")
     tokens.add_row("training, exact", f"{per['training']:,.0f}", "")
@@ -88,8 +99,8 @@ def flops_view(preset: Preset, compute: Any) -> Group:
 
     run = compute.run
     runs = Table(title="training run", title_justify="left")
-    runs.add_column("")
-    runs.add_column("", justify="right")
+    runs.add_column("quantity")
+    runs.add_column("value", justify="right")
     source = "" if run["tokens_given"] else " (Chinchilla: 20 per parameter)"
     runs.add_row(f"tokens{source}", f"{run['tokens']:,}")
     runs.add_row("FLOPs", f"{run['flops']:.3e}")
@@ -103,9 +114,9 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     mem = Table(title=f"memory ({s.dtype}, {s.optimizer}, ZeRO-{s.zero} on {s.devices:,} "
                 f"device{'s' if s.devices > 1 else ''}, batch {s.batch_size:,})",
                 title_justify="left")
-    mem.add_column("")
+    mem.add_column("held")
     mem.add_column("bytes", justify="right")
-    mem.add_column("", justify="right")
+    mem.add_column("size", justify="right")
     rows = [("KV cache per token", memory["kv_cache_per_token"]),
             (f"KV cache, {memory['context']:,} tokens × batch {s.batch_size:,}",
              memory["kv_cache"])]

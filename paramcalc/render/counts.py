@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output neve
     from rich.console import Group
     from rich.table import Table
 
-from . import _title, formula, number, slope, text, _float, _stacked, Whole
+from . import Whole, _float, _stacked, _title, formula, literal, number, slope, text
 
 
 def formulas_json(budget: Budget) -> dict[str, dict[str, str]]:
@@ -68,7 +68,7 @@ def count_table(preset: Preset, budget: Budget) -> Table:
     for heading in ("component", "exact formula", "leading order", "parameters", "share"):
         table.add_column(heading, justify="right" if heading in ("parameters", "share") else "left")
     params, total = budget.params, budget.params["total"]
-    kinds = " + ".join(f"{kind['count']} × {kind['per_block']:,}" for kind in budget.kind_params())
+    kinds = " + ".join(f"{kind['count']:,} × {kind['per_block']:,}" for kind in budget.kind_params())
     for name in COMPONENTS:
         count = budget.components[name]
         label = f"blocks ({kinds})" if name == "blocks" else name
@@ -96,7 +96,7 @@ def ratio_view(preset: Preset, budget: Budget, log_reading: Budget | None = None
     else:
         table = Table(title=f"ratio = blocks ÷ head = {params['blocks']:,} ÷ {params['head']:,}",
                       title_justify="left")
-        for heading in ("", "formula", "value"):
+        for heading in ("ratio", "formula", "value"):
             table.add_column(heading)
         table.add_row("exact", text(ratio.exact), number(ratio.value))
         table.add_row("leading order", text(ratio.approx), number(ratio.approx_value))
@@ -228,7 +228,7 @@ def compare_table(name: str, budgets: Sequence[Budget], elasticities: Sequence[M
                  table("elasticities of the ratio", slope_headings, slopes)]
     legend = ", ".join(f"{SYMBOLS[s].name} = {s}" for s in symbols)
     notes = [f"ε x: % change of the ratio per 1% change of x ({legend})"]
-    notes += [f"{head} skipped: {why}" for head, why in skipped.items()]
+    notes += [f"{head} skipped: {literal(why)}" for head, why in skipped.items()]
     return Group(*parts, Text("\n".join(notes)))
 
 
@@ -263,8 +263,10 @@ def check_json(checks: Sequence[Any], all_heads: bool) -> dict[str, Any]:
 
 
 def check_table(name: str, checks: Sequence[Any], transformers: bool = False) -> Table:
-    """Formula against instantiated module, per component, with a mark."""
+    """Formula against instantiated module, per component (one row per kind of block where
+    there are several: per_block[dense], per_block[moe]), with a mark."""
     from rich.table import Table
+    from rich.text import Text
 
     heads = len(checks) > 1
     built = ("transformers' own model class" if transformers else "modules")
@@ -276,10 +278,10 @@ def check_table(name: str, checks: Sequence[Any], transformers: bool = False) ->
     table.add_column("component")
     table.add_column("formula", justify="right")
     table.add_column("instantiated", justify="right")
-    table.add_column("", justify="center")
+    table.add_column("ok", justify="center")
     for result in checks:
         for row in result.rows:
-            mark = "[green]✓[/]" if row.ok else "[bold red]✗[/]"
+            mark = Text("✓", style="green") if row.ok else Text("✗", style="bold red")
             cells = [row.component, f"{row.formula:,}", f"{row.instantiated:,}", mark]
             table.add_row(*([result.config.head] if heads else []), *cells)
         if heads:
@@ -341,9 +343,9 @@ def memory_table(sizes: Mapping[str, int]) -> Table:
     labels = {"fp32": "weights, fp32", "bf16": "weights, bf16", "int8": "weights, int8",
               "adam_fp32_training": "training, fp32 Adam (weights + gradients + 2 moments)"}
     table = Table(title="memory", title_justify="left")
-    table.add_column("")
+    table.add_column("held")
     table.add_column("bytes", justify="right")
-    table.add_column("", justify="right")
+    table.add_column("size", justify="right")
     for key, size in sizes.items():
         table.add_row(labels[key], f"{size:,}", _bytes(size))
     return table
@@ -353,4 +355,4 @@ def _bytes(size: int) -> str:
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if size >= scale:
             return f"{size / scale:,.2f} {unit}"
-    return f"{size} B"
+    return f"{size:,} B"

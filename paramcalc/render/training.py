@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output never needs it
     from rich.console import Group
 
-from . import console
+from . import console, literal
 
 
 @contextmanager
@@ -39,7 +39,7 @@ def training_progress(max_epochs: int, quiet: bool = False, plain: bool = False
             now = time.monotonic()
             if now - last[0] >= 3 or epoch.epoch in (1, max_epochs):
                 last[0] = now
-                print(f"training: epoch {epoch.epoch}/{max_epochs}, loss {epoch.loss:.4f}, "
+                print(f"training: epoch {epoch.epoch:,}/{max_epochs:,}, loss {epoch.loss:.4f}, "
                       f"accuracy {epoch.accuracy:.1%}, {epoch.seconds:.1f} s", file=sys.stderr,
                       flush=True)
 
@@ -103,19 +103,20 @@ def verify_json(name: str, config: Any, data: Any, result: Any, prompt: str,
 
 def verify_view(name: str, data: Any, result: Any, options: Any, prompt: str, sample: Any,
                 device: str) -> Group:
-    """The verdict, the log's statistics on train and test windows, and a sampled continuation."""
+    """The verdict, the log's statistics on train and test windows, and a sampled continuation;
+    ``name`` is the header's, inert text already (render.label)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     windows = len(data.train)
     if result.memorized:
-        how = (f"in {result.epochs} epochs, {result.seconds:.1f} s on {device}"
+        how = (f"in {result.epochs:,} epochs, {result.seconds:.1f} s on {device}"
                if result.epochs else "(a loaded checkpoint, not trained here)")
-        verdict = Text(f"✓ memorized {windows:,} windows of {data.source} {how}: every learnable "
+        verdict = Text(f"✓ memorized {windows:,} windows of {literal(data.source)} {how}: every learnable "
                        f"window has p(next byte) ≥ {options.min_confidence:g}", style="bold green")
     else:
-        verdict = Text(f"✗ not memorized after {result.epochs} epochs, {result.seconds:.1f} s on "
+        verdict = Text(f"✗ not memorized after {result.epochs:,} epochs, {result.seconds:.1f} s on "
                        f"{device}: {result.reason}; the least sure learnable window has p(next "
                        f"byte) = {result.min_learnable_confidence:.3f} < {options.min_confidence:g}",
                        style="bold red")

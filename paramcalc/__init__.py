@@ -24,9 +24,9 @@ if _TYPE_CHECKING:
     from .presets import Preset, from_file, from_hf_config, from_name, names, resolve
     from .spec import (BLOCKS, CELLS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS,
                        QK_NORMS, ModelConfig)
-    from .hf import SUPPORTED as HF_MODEL_TYPES
-    from .hf import HFConfig
-    from .hf import load as load_hf_config
+    from .families import SUPPORTED as HF_MODEL_TYPES
+    from .families import HFConfig
+    from .families import load as load_hf_config
     from .compute import QUANTITIES, Compute, Settings, chinchilla, compute_budget
     from .plan import (Curves, Grid, Range, Solution, curves, parse_budget, parse_flops,
                        parse_range, parse_ratio, parse_tokens, solve, sweep)
@@ -41,8 +41,8 @@ _LAZY = {
                                             "from_name", "names", "resolve")},
     **{name: ("spec", name) for name in ("BLOCKS", "CELLS", "HEADS", "MLPS", "NORM_PLACEMENTS",
                                          "NORMS", "POSITIONALS", "QK_NORMS", "ModelConfig")},
-    "HF_MODEL_TYPES": ("hf", "SUPPORTED"), "HFConfig": ("hf", "HFConfig"),
-    "load_hf_config": ("hf", "load"),
+    "HF_MODEL_TYPES": ("families", "SUPPORTED"), "HFConfig": ("families", "HFConfig"),
+    "load_hf_config": ("families", "load"),
     **{name: ("plan", name) for name in ("Curves", "Grid", "Range", "Solution", "curves",
                                          "parse_budget", "parse_flops", "parse_range",
                                          "parse_ratio", "parse_tokens", "solve", "sweep")},
@@ -51,8 +51,8 @@ _LAZY = {
 }
 
 
-_SUBMODULES = {"check", "compute", "errors", "files", "formulas", "hf", "modules", "plan",
-               "presets", "render", "spec", "symbols", "train", "cli"}
+_SUBMODULES = {"check", "compute", "errors", "families", "files", "formulas", "hf", "modules",
+               "plan", "presets", "render", "spec", "symbols", "train", "cli"}
 
 
 def __getattr__(name: str) -> _Any:

@@ -92,9 +92,9 @@ def _from_mapping(name: str, data: Mapping[str, Any], origin: str, path: Path) -
 
 def from_hf_config(path: str | Path) -> Preset:
     """A preset from a Hugging Face config.json, or a folder holding one."""
-    from . import hf
+    from . import families
 
-    read = hf.load(path)
+    read = families.load(path)
     return Preset(read.name, read.config, f"{read.model_type} config.json", str(read.path),
                   read.path, read.path)
 

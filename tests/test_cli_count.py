@@ -98,8 +98,8 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
     (["count", "--preset", "gpt3"], "Error: unknown preset 'gpt3'; known presets: ctrl, "
                                     "deepseek-v3, gemma-2-2b, gpt-neox-20b, gpt2, gpt2-large, "
                                     "gpt2-medium, gpt2-xl, id4, id6, llama-3.1-8b, llama-3.2-1b, "
-                                    "mistral-7b, mixtral-8x7b, olmo-2-7b, phi-3-mini, "
-                                    "qwen2.5-7b, qwen3-30b-a3b"),
+                                    "mistral-7b, mixtral-8x7b, olmo-2-7b, olmoe-1b-7b, "
+                                    "phi-3-mini, phimoe-3.5, qwen2.5-7b, qwen3-30b-a3b"),
     (["count", "-p", "id4", "--d-model", "0"], "Error: d_model must be a positive integer, got 0"),
     (["count", "-p", "id4", "--num-blocks", "-1"],
      "Error: num_blocks must be a positive integer, got -1"),
@@ -115,8 +115,10 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
     (["count", "--preset-file", "no/such.toml"], "Error: preset file 'no/such.toml' does not exist"),
     (["count"], "Error: no model given: use --preset NAME (ctrl, deepseek-v3, gemma-2-2b, "
                 "gpt-neox-20b, gpt2, gpt2-large, gpt2-medium, gpt2-xl, id4, id6, llama-3.1-8b, "
-                "llama-3.2-1b, mistral-7b, mixtral-8x7b, olmo-2-7b, phi-3-mini, qwen2.5-7b, "
-                "qwen3-30b-a3b), --preset-file PATH, --hf-config config.json, or --vocab-size"),
+                "llama-3.2-1b, mistral-7b, mixtral-8x7b, olmo-2-7b, olmoe-1b-7b, phi-3-mini, "
+                "phimoe-3.5, qwen2.5-7b, qwen3-30b-a3b), --preset-file PATH, --hf-config "
+                "config.json, "
+                "or --vocab-size"),
     (["count", "--d-model", "16"], "Error: command line: missing vocab_size, seq_length, "
                                    "num_blocks"),
     (["count", "-p", "id4", "--nope"], "Error: No such option: --nope"),

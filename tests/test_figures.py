@@ -35,6 +35,10 @@ TOTALS = {
     "mixtral-8x7b": 46_702_792_704,
     "qwen3-30b-a3b": 30_532_122_624,
     "deepseek-v3": 671_026_404_352,
+    # OlmoeForCausalLM for examples/olmoe-1b-7b (transformers 5.24, meta device): run once,
+    # written here
+    "olmoe-1b-7b": 6_919_161_856,
+    "phimoe-3.5": 41_873_153_344,  # PhimoeForCausalLM for examples/phimoe-3.5, likewise
 }
 
 # the active parameters per token: the total less the experts a token is not routed to
@@ -43,6 +47,8 @@ ACTIVE = {
     "mixtral-8x7b": 12_879_925_248,
     "qwen3-30b-a3b": 3_353_032_704,
     "deepseek-v3": 37_552_282_624,
+    "olmoe-1b-7b": 1_282_017_280,
+    "phimoe-3.5": 6_640_999_744,
 }
 
 

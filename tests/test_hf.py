@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc import budget, from_name
-from paramcalc.hf import SUPPORTED, load
+from paramcalc.families import SUPPORTED, load
 
 transformers = pytest.importorskip("transformers")
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
@@ -121,10 +121,18 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["use_bias"] = draw(flag)
     if model_type == "phi3":
         keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
-    if model_type in ("mixtral", "qwen2_moe", "qwen3_moe"):
-        routed = draw(st.integers(0 if model_type != "mixtral" else 1, 6))
-        keys["num_local_experts" if model_type == "mixtral" else "num_experts"] = routed
+    if model_type == "phimoe":
+        keys.update(attention_bias=draw(flag), lm_head_bias=draw(flag))
+    if model_type in ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "phimoe"):
+        routed = draw(st.integers(0 if model_type in ("qwen2_moe", "qwen3_moe") else 1, 6))
+        keys["num_local_experts" if model_type in ("mixtral", "phimoe") else "num_experts"] = routed
         keys["num_experts_per_tok"] = draw(st.integers(1, max(routed, 1)))
+    if model_type == "phimoe":  # its router sends each token to 2 experts: no other K is read
+        keys.update(num_local_experts=max(keys["num_local_experts"], 2), num_experts_per_tok=2)
+    if model_type == "olmoe":  # its query norm is hidden_size wide: head_dim must be d/h
+        keys.update(attention_bias=draw(flag))
+        if "head_dim" in keys:
+            keys["head_dim"] = hidden // heads
     if model_type in ("qwen2_moe", "qwen3_moe"):
         keys.update(moe_intermediate_size=draw(st.integers(1, 32)),
                     decoder_sparse_step=draw(st.integers(1, 3)),
@@ -181,7 +189,8 @@ PRESETS_WITH_A_FILE = sorted(path.parent.name for path in EXAMPLES.glob("*/confi
 def test_every_preset_of_todays_models_has_its_config_json() -> None:
     assert PRESETS_WITH_A_FILE == ["deepseek-v3", "gemma-2-2b", "gpt-neox-20b", "llama-3.1-8b",
                                    "llama-3.2-1b", "mistral-7b", "mixtral-8x7b", "olmo-2-7b",
-                                   "phi-3-mini", "qwen2.5-7b", "qwen3-30b-a3b"]
+                                   "olmoe-1b-7b", "phi-3-mini", "phimoe-3.5", "qwen2.5-7b",
+                                   "qwen3-30b-a3b"]
 
 
 @pytest.mark.parametrize("name", PRESETS_WITH_A_FILE, ids=str)
@@ -287,7 +296,7 @@ def test_malformed_json_names_the_file_and_line(tmp_path: Path, cli: Cli) -> Non
     ('{"model_type": "bert"}', "model_type 'bert' is not supported; supported: gpt2, ctrl, "
                                "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, "
                                "olmo2, gpt_neox, opt, mixtral, qwen2_moe, qwen3_moe, "
-                               "deepseek_v2, deepseek_v3, starcoder2"),
+                               "deepseek_v2, deepseek_v3, olmoe, phimoe, starcoder2"),
     ('{"model_type": "llama", "hidden_size": "4096"}', "hidden_size must be a positive integer, "
                                                        "got '4096'"),
     ('{"model_type": "llama", "hidden_size": 4096.0}', "hidden_size must be a positive integer"),
@@ -315,6 +324,12 @@ def test_malformed_json_names_the_file_and_line(tmp_path: Path, cli: Cli) -> Non
                                                          "integer, got 0"),
     ('{"model_type": "opt", "layer_norm_elementwise_affine": false}',
      "layer_norm_elementwise_affine = false leaves the LayerNorms without weights"),
+    ('{"model_type": "phimoe", "num_experts_per_tok": 1}', "num_experts_per_tok = 1 is not "
+                                                           "what PhiMoE's router does: it sends "
+                                                           "every token to 2 experts"),
+    ('{"model_type": "olmoe", "head_dim": 64}', "head_dim = 64 differs from hidden_size / "
+                                               "num_attention_heads (2048 / 16): OLMoE's query "
+                                               "norm stays hidden_size wide"),
 ])
 def test_bad_config_files(tmp_path: Path, cli: Cli, text: str, message: str) -> None:
     path = _file(tmp_path, text)

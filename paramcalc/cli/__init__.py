@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from .. import presets, render
+from .. import families, presets, render
 from ..errors import ParamcalcError
 from ..spec import (BLOCKS, CELLS, HEAD_LAYERS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS,
                    QK_NORMS)
@@ -218,9 +218,7 @@ MODEL_OPTIONS: dict[str, Any] = {
                                          "--preset", "-p")],
     "preset_file": Annotated[Path | None, _opt("a TOML file of hyperparameters", "--preset-file")],
     "hf_config": Annotated[Path | None, _opt("a Hugging Face config.json, or a folder holding "
-                                             "one (llama, mistral, qwen2, qwen3, gemma, gemma2, "
-                                             "gemma3_text, phi3, olmo2, gpt_neox, opt, "
-                                             "starcoder2, gpt2, ctrl)", "--hf-config")],
+                                             f"one ({families.supported()})", "--hf-config")],
     "vocab_size": Annotated[int | None, _opt("V: tokens in the vocabulary")],
     "seq_length": Annotated[int | None, _opt("S: tokens the model sees at once")],
     "d_model": Annotated[int | None, _opt("d: embedding and block width")],

@@ -124,6 +124,11 @@ def check(config: ModelConfig) -> Check:
 def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[str, int]:
     """Parameters per component of transformers' own model for a config.json, built on the
     meta device; a parameter no component name matches is counted as ``other``."""
+    import logging
+
+    # transformers imports torchao where it is installed, and torchao's registrations make
+    # torch log a deprecation to stderr: not the user's business, and not one line
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     try:
         import transformers
     except ImportError:

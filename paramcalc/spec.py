@@ -81,6 +81,8 @@ _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": ML
 _FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
           "shared_expert_gate", "logits_bias")
 _LISTS = ("dense_layers", "layer_types")
+#: the fields that take one of a few words, true/false, or a list: how the CLI spells them
+CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
 _MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed experts: a dense model
 #: what a transformer block has and the log's seed block does not
 TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,

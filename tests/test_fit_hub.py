@@ -232,3 +232,27 @@ def test_weights_headers_failures(monkeypatch: pytest.MonkeyPatch, raised: Excep
                             lambda *a, **k: (_ for _ in ()).throw(
                                 _hub(errors.SafetensorsParsingError, "bad JSON")))
         weights_headers("acme/tiny")
+
+
+@pytest.mark.mutation_skip
+def test_count_by_hub_name_from_the_cache(tmp_path: Path) -> None:
+    # `paramcalc count --hf ORG/NAME` as a user types it, offline, on Llama 3.1 8B's published
+    # config.json laid in a Hub cache: the same count as --hf-config on the file itself
+    example = Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b" / "config.json"
+    _cache(tmp_path, "meta-llama/Llama-3.1-8B", {"config.json": example.read_bytes()},
+           {"main": SHA})
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = [sys.executable, "-m", "paramcalc", "count", "--json"]
+    out = subprocess.run([*run, "--hf", "meta-llama/Llama-3.1-8B"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["params"]["total"] == 8_030_261_248
+    missing = subprocess.run([*run, "--hf", "meta-llama/Llama-3.1-70B"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stderr.splitlines() == [
+        "Error: meta-llama/Llama-3.1-70B: config.json is not in the Hugging Face cache and "
+        "HF_HUB_OFFLINE is set; run once online or set HF_HUB_OFFLINE=0"]
+    both = subprocess.run([*run, "--hf", "a/b", "--hf-config", str(example)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "Error: give one of --hf-config and --hf, not both")

@@ -8,6 +8,7 @@ commands that build models import ``check``/``train`` inside their bodies.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import gc
 import inspect
@@ -22,8 +23,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from .. import families, presets, render
 from ..errors import ParamcalcError
-from ..spec import (BLOCKS, CELLS, HEAD_LAYERS, HEADS, MLPS, NORM_PLACEMENTS, NORMS, POSITIONALS,
-                   QK_NORMS)
+from ..spec import CHOICES, FLAGS, HEAD_LAYERS, HEADS, LISTS, PANELS, ModelConfig
 
 
 #: click's context and help formatter, as typer's commands use them (typer carries its own click)
@@ -189,18 +189,23 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     ratio and its derivatives for every output-head design, checked against torch."""
 
 
-Block = Enum("Block", {name: name for name in BLOCKS}, type=str)  # type: ignore[misc]
-Positional = Enum("Positional", {name: name for name in POSITIONALS}, type=str)  # type: ignore[misc]
-Head = Enum("Head", {name.replace("-", "_"): name for name in HEADS}, type=str)  # type: ignore[misc]
-Cell = Enum("Cell", {name: name for name in CELLS}, type=str)  # type: ignore[misc]
-Norm = Enum("Norm", {name: name for name in NORMS}, type=str)  # type: ignore[misc]
-Mlp = Enum("Mlp", {name: name for name in MLPS}, type=str)  # type: ignore[misc]
-QkNorm = Enum("QkNorm", {name: name for name in QK_NORMS}, type=str)  # type: ignore[misc]
-Placement = Enum("Placement", {name: name for name in NORM_PLACEMENTS}, type=str)  # type: ignore[misc]
+def _field_option(field: Any) -> Any:
+    """A model field as a command-line option, from its metadata in spec.py: its name, type,
+    help line and panel are stated there once."""
+    flag = "--" + field.name.replace("_", "-")
+    panel, help = PANELS[field.metadata["panel"]], field.metadata["help"]
+    if field.name in CHOICES:  # a fixed set of words: an Enum, so that --help lists them
+        choices = Enum(field.name.title().replace("_", ""),  # type: ignore[misc]
+                       {value.replace("-", "_"): value for value in CHOICES[field.name]}, type=str)
+        metavar = "HEAD" if field.name == "head" else None
+        return Annotated[choices | None, _opt(help, flag, panel=panel, metavar=metavar)]
+    if field.name in FLAGS:
+        return Annotated[bool | None, _opt(help, f"{flag}/--no-{flag[2:]}", panel=panel)]
+    kind = str if field.name in LISTS else int  # a list is written comma-separated
+    return Annotated[kind | None, _opt(help, flag, panel=panel)]
 
-_MODEL = "Model (a preset or file, then overrides)"
-_BLOCK = "Transformer block switches (defaults: GPT-2's block)"
-_MOE = "Mixture of experts and latent attention"
+
+_MODEL = PANELS["model"]
 
 
 def _opt(help: str, *names: str, panel: str = _MODEL, metavar: str | None = None) -> Any:
@@ -208,90 +213,24 @@ def _opt(help: str, *names: str, panel: str = _MODEL, metavar: str | None = None
                         metavar=metavar)
 
 
-def _switch(help: str, *names: str) -> Any:
-    return _opt(help, *names, panel=_BLOCK)
-
-
-#: the options every model command takes, by parameter name
-MODEL_OPTIONS: dict[str, Any] = {
+#: where a model comes from: one of these, then the fields below as overrides
+SOURCES: dict[str, Any] = {
     "preset": Annotated[str | None, _opt("a shipped preset (paramcalc presets lists them)",
                                          "--preset", "-p")],
     "preset_file": Annotated[Path | None, _opt("a TOML file of hyperparameters", "--preset-file")],
     "hf_config": Annotated[Path | None, _opt("a Hugging Face config.json, or a folder holding "
                                              f"one ({families.supported()})", "--hf-config")],
-    "vocab_size": Annotated[int | None, _opt("V: tokens in the vocabulary")],
-    "seq_length": Annotated[int | None, _opt("S: tokens the model sees at once")],
-    "d_model": Annotated[int | None, _opt("d: embedding and block width")],
-    "num_blocks": Annotated[int | None, _opt("n: number of blocks")],
-    "n_heads": Annotated[int | None, _opt("h: attention heads (must divide d_model)")],
-    "d_ff": Annotated[int | None, _opt("f: feed-forward width of transformer blocks [4·d]")],
-    "block": Annotated[Block | None, _opt("block kind")],
-    "positional": Annotated[Positional | None, _opt("position encoding")],
-    "n_positions": Annotated[int | None, _opt("P: rows of a learned position table [S]")],
-    "final_norm": Annotated[bool | None, _opt("a norm after the last block",
-                                              "--final-norm/--no-final-norm")],
-    "n_kv_heads": Annotated[int | None, _switch("g: key/value heads, grouped-query attention "
-                                                "(must divide n_heads) [h]")],
-    "head_dim": Annotated[int | None, _switch("d_h: width of one attention head [d/h]")],
-    "norm": Annotated[Norm | None, _switch("norm kind: layernorm or rmsnorm (scale only)")],
-    "mlp": Annotated[Mlp | None, _switch("feed-forward kind: plain d→f→d or gated (gate, up, "
-                                         "down)")],
-    "qkv_bias": Annotated[bool | None, _switch("biases on the query, key and value projections",
-                                               "--qkv-bias/--no-qkv-bias")],
-    "proj_bias": Annotated[bool | None, _switch("a bias on the attention output projection",
-                                                "--proj-bias/--no-proj-bias")],
-    "mlp_bias": Annotated[bool | None, _switch("biases on the feed-forward layers",
-                                               "--mlp-bias/--no-mlp-bias")],
-    "qk_norm": Annotated[QkNorm | None, _switch("norms on queries and keys: none, per head, or "
-                                                "over the full width")],
-    "norm_placement": Annotated[Placement | None, _switch("norms before each part (pre), after "
-                                                          "it (post) or both (sandwich)")],
-    "parallel_residual": Annotated[bool | None, _switch(
-        "attention and feed-forward side by side", "--parallel-residual/--no-parallel-residual")],
-    "num_experts": Annotated[int | None, _opt("E: routed experts per MoE layer (0: dense)",
-                                              panel=_MOE)],
-    "experts_per_token": Annotated[int | None, _opt("K: routed experts a token is sent to [1]",
-                                                    panel=_MOE)],
-    "expert_d_ff": Annotated[int | None, _opt("f_E: inner width of one expert [d_ff]",
-                                              panel=_MOE)],
-    "shared_experts": Annotated[int | None, _opt("E_S: experts every token passes through [0]",
-                                                 panel=_MOE)],
-    "shared_d_ff": Annotated[int | None, _opt("f_S: inner width of one shared expert [f_E]",
-                                              panel=_MOE)],
-    "shared_expert_gate": Annotated[bool | None, _opt(
-        "a sigmoid gate d → 1 on the shared experts (Qwen-MoE)",
-        "--shared-expert-gate/--no-shared-expert-gate", panel=_MOE)],
-    "dense_layers": Annotated[str | None, _opt("layers (from 0) whose feed-forward stays dense: "
-                                               "0,1,2", panel=_MOE)],
-    "first_dense": Annotated[int | None, _opt("the first k layers keep a dense feed-forward "
-                                              "(DeepSeek's first_k_dense_replace) [0]",
-                                              panel=_MOE)],
-    "moe_step": Annotated[int | None, _opt("experts in every k-th layer, (i+1) % k == 0 (Qwen's "
-                                           "decoder_sparse_step) [1]", panel=_MOE)],
-    "layer_types": Annotated[str | None, _opt("each layer's attention, comma-separated: "
-                                              "full_attention or sliding_attention",
-                                              panel=_BLOCK)],
-    "full_every": Annotated[int | None, _switch("every k-th layer attends in full, the others "
-                                                "to a sliding window (Gemma's pattern)")],
-    "sliding_window": Annotated[int | None, _switch("W: tokens a sliding-window layer attends "
-                                                    "to and caches")],
-    "q_lora_rank": Annotated[int | None, _opt("r_q: latent attention's query rank [none]",
-                                              panel=_MOE)],
-    "kv_lora_rank": Annotated[int | None, _opt("r_kv: latent attention's key/value rank (turns "
-                                               "latent attention on)", panel=_MOE)],
-    "qk_rope_head_dim": Annotated[int | None, _opt("d_R: rotary part of a query/key head",
-                                                   panel=_MOE)],
-    "qk_nope_head_dim": Annotated[int | None, _opt("d_N: the rest of a query/key head",
-                                                   panel=_MOE)],
-    "v_head_dim": Annotated[int | None, _opt("d_V: width of a value head", panel=_MOE)],
-    "head": Annotated[Head | None, _opt(f"the output-head design: {', '.join(HEADS)}",
-                                        metavar="HEAD")],
-    "head_width": Annotated[int | None, _opt("k: width a reducing head reduces to [d/8; "
-                                             "bottleneck: d]")],
-    "kernel_size": Annotated[int | None, _opt("w: the conv head's kernel [3]")],
-    "cell": Annotated[Cell | None, _opt("the rnn head's cell [gru]")],
-    "logits_bias": Annotated[bool | None, _opt("a V-sized bias on the logits",
-                                               "--logits-bias/--no-logits-bias")],
+    "hf": Annotated[str | None, _opt("a model on the Hugging Face Hub, ORG/NAME[@REVISION]: its "
+                                     "config.json only, through the Hub's cache (HF_TOKEN for "
+                                     "gated models, HF_HUB_OFFLINE=1 offline)", "--hf",
+                                     metavar="ORG/NAME")],
+}
+
+#: the options every model command takes, by parameter name: the sources, then every field
+#: of the configuration
+MODEL_OPTIONS: dict[str, Any] = {
+    **SOURCES,
+    **{f.name: _field_option(f) for f in dataclasses.fields(ModelConfig) if "help" in f.metadata},
 }
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object and nothing else")]
@@ -319,7 +258,7 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
                                      "the model options (--preset, --d-model, …)")
             if optional and all(value is None for value in given.values()):
                 return func(model=None, **kwargs)
-            sources = ("preset", "preset_file", "hf_config")
+            sources = tuple(SOURCES)
             overrides = {name: value.value if isinstance(value, Enum) else value
                          for name, value in given.items() if name not in sources}
             if overrides.get("dense_layers") is not None:
@@ -327,8 +266,15 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
             if overrides.get("layer_types") is not None:
                 overrides["layer_types"] = [item.strip() for item in
                                             overrides["layer_types"].split(",") if item.strip()]
+            hf_config = given["hf_config"]
+            if given["hf"] is not None:
+                if hf_config is not None:
+                    raise ParamcalcError("give one of --hf-config and --hf, not both")
+                from ..hub import config_file
+
+                hf_config = config_file(given["hf"])
             model = presets.resolve(given["preset"], given["preset_file"], overrides,
-                                    hf_config=given["hf_config"])
+                                    hf_config=hf_config)
             return func(model=model, **kwargs)
 
         parameters = own + extra

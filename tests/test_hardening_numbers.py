@@ -35,7 +35,8 @@ ENTRIES = [
     (["count", "-p", "mixtral-8x7b"], "--dense-layers"),
     *((["verify", "--quiet"], flag) for flag in ("--samples", "--max-epochs", "--lr",
                                                  "--batch-size", "--seed", "--length",
-                                                 "--temperature", "--top-k")),
+                                                 "--temperature", "--top-k",
+                                                 "--min-confidence")),
 ]
 
 
@@ -44,15 +45,10 @@ ENTRIES = [
                          ids=[f"{c[0]} {f}" for c, f in ENTRIES])
 def test_every_flag_refuses_numbers_out_of_bounds(cli: Cli, command: list[str], flag: str,
                                                   value: str) -> None:
+    if flag == "--min-confidence" and value in ("1e-300", "5e-324"):
+        # a probability: any model reaches it at once, so it would train, not be refused
+        pytest.skip("a confidence of 1e-300 is a probability, in (0, 1]")
     cli.error(*command, flag, value)
-
-
-def test_a_confidence_is_a_probability(cli: Cli) -> None:
-    """--min-confidence is a probability: 1e-300 is one (any model reaches it at once, so it
-    is not run here), 1e100, 10 to the 5,000, inf and nan are not."""
-    for bad in (BIG, HUGE, "inf", "nan"):
-        assert "min_confidence must be in (0, 1]" in cli.error("verify", "--quiet",
-                                                               "--min-confidence", bad)
 
 
 @pytest.mark.parametrize("value", VALUES, ids=NAMES)

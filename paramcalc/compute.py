@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -30,7 +31,7 @@ import sympy as sp
 from .errors import ConfigError
 from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
 from .layers import total
-from .spec import ModelConfig
+from .spec import MAX_SIZE, ModelConfig, _shown
 from .symbols import S
 
 _ZERO = sp.Integer(0)
@@ -57,6 +58,18 @@ GPUS = {"v100": 125.0, "a100": 312.0, "h100": 989.0, "h200": 989.0, "mi300x": 13
 #: per parameter (Table 3: 67B parameters for 1.5T tokens). With C = 6·N·D:
 #: N_opt = sqrt(C / 120), D_opt = 20·N_opt.
 CHINCHILLA_TOKENS_PER_PARAM = 20
+
+# The bounds of a run's settings. With every size at most 2**40, a run's FLOPs stay below
+# 1e130; with the peak and the utilisation bounded below, its time in seconds is at most
+# FLOPs / (1e-6 · 1e12 · 1e-6) = FLOPs, so no float overflows on the way.
+#: the most data-parallel devices, and the most sequences per device per step
+MAX_DEVICES = MAX_BATCH = 2**24
+#: the most training tokens a run is given
+MAX_TOKENS = 10**18
+#: the slowest and the fastest device, in TFLOP/s
+MIN_PEAK, MAX_PEAK = 1e-6, 1e9
+#: the least model FLOPs utilisation
+MIN_MFU = 1e-6
 
 
 def predictions(config: ModelConfig) -> sp.Expr:
@@ -113,21 +126,29 @@ class Settings:
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value <= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got "
-                                  f"{value!r}")
-        if self.devices > 2**24:
-            raise ConfigError(f"devices must be at most {2**24:,}, got {self.devices:,}")
-        for name in ("context", "tokens"):
+                                  f"{_shown(value)}")
+        for name, bound, words in (("devices", MAX_DEVICES, "2**24"),
+                                   ("batch_size", MAX_BATCH, "2**24"),
+                                   ("context", MAX_SIZE, "2**40"),
+                                   ("tokens", MAX_TOKENS, "1e18")):
             value = getattr(self, name)
-            if value is not None and value > 10**18:
-                raise ConfigError(f"{name} must be at most 1e18, got {value:,}")
+            if value is not None and value > bound:
+                raise ConfigError(f"{name.replace('_', '-')} must be at most {words} "
+                                  f"({bound:,}), got {_shown(value)}")
         if not (isinstance(self.mfu, float | int) and math.isfinite(self.mfu)
                 and 0 < self.mfu <= 1):
             raise ConfigError(f"mfu (the share of the peak a run reaches) must be in (0, 1], "
                               f"got {self.mfu!r}")
+        if self.mfu < MIN_MFU:
+            raise ConfigError(f"mfu must be at least {MIN_MFU:g} (a millionth of the peak), "
+                              f"got {self.mfu!r}")
         if self.peak_tflops is not None and not (math.isfinite(self.peak_tflops)
-                                                 and 0 < self.peak_tflops <= 1e9):
-            raise ConfigError(f"peak-tflops must be a positive, finite number of TFLOP/s, got "
-                              f"{self.peak_tflops!r}")
+                                                 and 0 < self.peak_tflops <= MAX_PEAK):
+            raise ConfigError(f"peak-tflops must be a positive, finite number of TFLOP/s, at "
+                              f"most {MAX_PEAK:g}, got {self.peak_tflops!r}")
+        if self.peak_tflops is not None and self.peak_tflops < MIN_PEAK:
+            raise ConfigError(f"peak-tflops must be at least {MIN_PEAK:g} TFLOP/s (a million "
+                              f"FLOP/s), got {self.peak_tflops!r}")
 
     @property
     def bytes(self) -> int:
@@ -283,10 +304,14 @@ class Compute:
         s = self.settings
         params = self.budget.params["total"]
         tokens = s.tokens or CHINCHILLA_TOKENS_PER_PARAM * params
-        flops = self.per_token_values["training"] * tokens
+        # in exact fractions, and a float only at the end: the bounds keep each within range
+        exact = Fraction(self.flops["training_step"]["total"] * tokens,
+                         self.evaluate(self.predictions))
+        flops = _float(exact, "the run's FLOPs")
         seconds = None
         if s.peak_tflops is not None:
-            seconds = flops / (s.devices * s.peak_tflops * 1e12 * s.mfu)
+            rate = s.devices * Fraction(s.peak_tflops) * 10**12 * Fraction(s.mfu)
+            seconds = _float(exact / rate, "the run's time")
         optimal, _ = chinchilla(flops)
         return {"tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
                 "seconds": seconds, "devices": s.devices, "peak_tflops": s.peak_tflops,
@@ -314,6 +339,15 @@ def compute(budget: Budget, settings: Settings | None = None) -> Compute:
 
 
 compute_budget = compute
+
+
+def _float(value: Fraction, what: str) -> float:
+    """A figure as a float, or an error naming it where it is past a float's range."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(f"{what} is past 1.8e308, beyond a float: give smaller sizes or "
+                          "faster hardware") from None
 
 
 def chinchilla(flops: float) -> tuple[float, float]:

@@ -8,6 +8,7 @@ files live in ``presets/`` at the top; an installed wheel carries them in
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParamcalcError, PresetError
-from .files import read_input
+from .files import read_input, stat_input
 from .spec import ModelConfig
 
 _METADATA = ("description", "source")
@@ -74,6 +75,9 @@ def from_file(path: str | Path) -> Preset:
         raise PresetError(f"{path}: cannot read: {error}") from None
     except RecursionError:
         raise PresetError(f"{path}: malformed TOML: nested too deeply") from None
+    except ValueError:  # an integer of thousands of digits, which int() refuses to read
+        raise PresetError(f"{path}: a number of more than {sys.get_int_max_str_digits():,} "
+                          "digits; every size is at most 2**40") from None
     return _from_mapping(path.stem, data, str(path), path)
 
 
@@ -94,6 +98,7 @@ def from_hf_config(path: str | Path) -> Preset:
     """A preset from a Hugging Face config.json, or a folder holding one."""
     from . import families
 
+    stat_input(path, "config file")  # a name too long, a file taken for a folder: one line
     read = families.load(path)
     return Preset(read.name, read.config, f"{read.model_type} config.json", str(read.path),
                   read.path, read.path)

@@ -12,6 +12,7 @@ Tokens are bytes 0–255; token 256 pads prompts shorter than seq_length.
 from __future__ import annotations
 
 import math
+import stat
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -24,13 +25,18 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CheckpointError, ConfigError, DataError, ParamcalcError, first_line
-from .files import atomic_write, corpus_limit, read_input
+from .files import atomic_write, corpus_limit, read_input, stat_input
 from .modules import LanguageModel, build
-from .spec import ModelConfig
+from .spec import MAX_SIZE, ModelConfig, _shown
 
 PAD = 256  # the padding token: byte-level presets have vocab_size 257
 BYTES = 256
 CHECKPOINT_FORMAT = "paramcalc-checkpoint"
+
+
+def _count(value: int) -> str:
+    """A whole number for a message, with separators (a huge one by its length)."""
+    return f"{value:,}" if value.bit_length() <= 100 else _shown(value)
 
 
 def default_corpus() -> bytes:
@@ -161,6 +167,10 @@ def evaluate(model: LanguageModel, windows: Windows) -> Stats:
                  float(top_p.min()), float(top_p.max()), len(windows))
 
 
+#: the learning rates float32 weights can take a step of (Adam's first step is lr / 0.1)
+MIN_LR, MAX_LR = 1e-30, 1e30
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """How to train; the defaults were chosen from benchmarks/bench_verify.py's measurements."""
@@ -174,13 +184,18 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.max_epochs <= 10**6:
-            raise ConfigError(f"max_epochs must be from 1 to 1,000,000, got {self.max_epochs:,}")
+            raise ConfigError(f"max_epochs must be from 1 to 1,000,000, got "
+                              f"{_count(self.max_epochs)}")
         if not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be from 0 to 2**63 - 1, got {self.seed:,}")
+            raise ConfigError(f"seed must be from 0 to 2**63 - 1, got {_count(self.seed)}")
         if not 0 < self.batch_size <= 2**20:
-            raise ConfigError(f"batch_size must be from 1 to 1,048,576, got {self.batch_size:,}")
+            raise ConfigError(f"batch_size must be from 1 to 1,048,576, got "
+                              f"{_count(self.batch_size)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
+        if not MIN_LR <= self.lr <= MAX_LR:
+            raise ConfigError(f"lr must be from {MIN_LR:g} to {MAX_LR:g} (float32 weights "
+                              f"take steps of that size), got {self.lr:g}")
         if not (0 < self.min_confidence <= 1):
             raise ConfigError(f"min_confidence must be in (0, 1], got {self.min_confidence}")
 
@@ -315,12 +330,21 @@ def check_sampling(temperature: float, top_k: int) -> None:
     """Sampling options are checked before training, not after it."""
     if temperature <= 0 or not math.isfinite(temperature):
         raise ConfigError(f"temperature must be a positive finite number, got {temperature}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        # below, float32 logits divided by it overflow; above, every byte is equally likely
+        raise ConfigError(f"temperature must be from {MIN_TEMPERATURE:g} to "
+                          f"{MAX_TEMPERATURE:g}, got {temperature:g}")
     if top_k < 0:
         raise ConfigError(f"top_k must be 0 (no limit) or a positive integer, got {top_k}")
+    if top_k > MAX_SIZE:
+        raise ConfigError(f"top_k must be at most 2**40 ({MAX_SIZE:,}; any k past the "
+                          f"vocabulary samples among every byte), got {_shown(top_k)}")
 
 
 #: the most bytes ``generate`` samples
 MAX_SAMPLE = 100_000
+#: the sampling temperatures that leave float32 logits finite and mean something
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-6, 1e6
 
 
 @dataclass(frozen=True)
@@ -415,9 +439,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint`` (torch.load with weights_only=True)
     without building its model, so that its size can be checked first."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist" if not path.exists()
-                              else f"checkpoint {str(path)!r} is not a file")
+    try:
+        info = stat_input(path, "checkpoint")
+    except ParamcalcError as error:
+        raise CheckpointError(str(error)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint

@@ -288,9 +288,13 @@ def model_options(func: F | None = None, *, optional: bool = False) -> Any:
 def _layer_list(text: str) -> list[int]:
     """``0,1,2`` (or empty for none) as layer numbers; never evaluated as code."""
     items = [item.strip() for item in text.split(",") if item.strip()]
-    if not all(item.isdigit() for item in items):
+    if not all(item.isdecimal() for item in items):  # "²" is a digit int() cannot read
         raise ParamcalcError(f"--dense-layers takes layer numbers separated by commas, e.g. "
                              f"0,1,2; got {text!r}")
+    longest = max((len(item.lstrip("0")) for item in items), default=0)
+    if longest > 15:  # int() refuses thousands of digits; 2**40 layers have 13
+        raise ParamcalcError(f"--dense-layers holds a layer number of {longest:,} digits; a "
+                             "model has at most 2**40 layers")
     return [int(item) for item in items]
 
 

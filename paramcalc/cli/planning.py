@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,7 +79,8 @@ def sweep(
     print the Pareto front of total parameters against the ratio (with --also, FLOPs and
     memory beside them)."""
     from ..plan import parse_range
-    from ..plan import sweep as sweep_grid
+    from ..plan.sweep import Front, Sweep
+    from ..render.planning import front_rows, write_sweep_json
 
     if not 1 <= len(vary) <= 2:
         raise ParamcalcError(f"--vary takes one or two ranges, got {len(vary)}")
@@ -87,16 +89,31 @@ def sweep(
     if also is not None and not quantities:
         raise ParamcalcError("--also is empty; choose from: flops, flops_per_token, kv_cache, "
                              "activations")
-    grid = sweep_grid(model.config, [parse_range(v) for v in vary],
-                      _head_list(heads) or [model.config.head or "flatten"], quantities)
-    if not grid.columns["valid"].any():
-        raise ParamcalcError(f"none of the {len(grid):,} points is a valid configuration: "
-                             f"{_why_invalid(model.config, grid)}")
-    front = grid.front()
+    points = Sweep(model.config, [parse_range(v) for v in vary],
+                   _head_list(heads) or [model.config.head or "flatten"], quantities)
+    if not points.any_valid():
+        raise ParamcalcError(f"none of the {len(points):,} points is a valid configuration: "
+                             f"{_why_invalid(model.config, points)}")
+    # the points are made a chunk at a time and written out as they come; the front is kept
+    # as they pass, so that only it, never the grid, is held whole
+    front = Front()
     if csv is not None:
-        render.write_csv(grid, csv)
-    _print(as_json, lambda: render.sweep_json(model.name, grid, front),
-           lambda: render.sweep_table(render.label(model), grid, front))
+        render.write_csv(_passing(points.chunks(), front), csv)
+    if as_json:
+        chunks = points.chunks() if front.seen else _passing(points.chunks(), front)
+        write_sweep_json(model.name, chunks, lambda: front, sys.stdout)
+        return
+    if not front.seen:
+        for chunk in points.chunks():
+            front.add(chunk)
+    render.show(render.sweep_table(render.label(model), points.at(front_rows(front)), front, len(points)))
+
+
+def _passing(chunks: Iterator[Any], front: Any) -> Iterator[Any]:
+    """The chunks of a sweep, each added to its front on the way."""
+    for chunk in chunks:
+        front.add(chunk)
+        yield chunk
 
 
 @app.command()
@@ -123,6 +140,7 @@ def plot(
     curve per head, crossovers marked: to a PNG, PDF or SVG file (--out) and/or in the terminal (--terminal)."""
     from ..plan import curves as make_curves
     from ..plan import parse_range
+    from ..render.planning import write_plot_json
 
     if out is None and not terminal and not as_json:
         raise ParamcalcError("say where to draw: --out FILE.png, --terminal, or both")
@@ -137,14 +155,7 @@ def plot(
     if out is not None:
         render.image_curves(result, out, f"{render.label(model)}: {y} against {result.x_name}")
     if as_json:
-        typer.echo(render.emit_json({
-            "name": model.name, "x": result.x_name, "y": result.y_name,
-            "values": result.x.tolist(),
-            "curves": {h: [None if not math.isfinite(v) else v for v in ys.tolist()]
-                       for h, ys in result.y.items()},
-            "crossovers": [{"x": c.x, "y": c.y, "heads": list(c.heads)}
-                           for c in result.crossovers],
-            "png": None if out is None else str(out)}))
+        write_plot_json(model.name, result, out, sys.stdout)
     elif terminal:
         screen = render.console()
         screen.print(render.terminal_plot(result, width=max(40, min(100, screen.width)),
@@ -153,11 +164,12 @@ def plot(
         typer.echo(f"wrote {render.literal(out)}")
 
 
-def _why_invalid(config: Any, grid: Any) -> str:
+def _why_invalid(config: Any, points: Any) -> str:
     """What spec.py says of the first point of a sweep."""
-    values = {name: int(grid.columns[name][0]) for name in grid.names}
+    values = {name: int(column[0]) for name, column in points.at([0]).columns.items()
+              if name in points.names}
     try:
-        config.with_head(grid.heads[0]).replace(**values)
+        config.with_head(points.heads[0]).replace(**values)
     except ParamcalcError as error:
         return str(error)
     return "every point breaks a constraint"

@@ -12,6 +12,7 @@ from .. import presets, render
 from ..errors import ParamcalcError
 from ..files import check_outputs
 from ..presets import Preset
+from ..spec import MAX_SIZE, _shown
 
 from . import JsonFlag, _print, app, model_options
 
@@ -67,9 +68,13 @@ def verify(
 
     if samples <= 0:
         raise ParamcalcError(f"--samples must be a positive integer, got {samples:,}")
+    if samples > MAX_SIZE:
+        raise ParamcalcError(f"--samples must be at most 2**40 ({MAX_SIZE:,}), got "
+                             f"{_shown(samples)}")
     trainer.check_sampling(temperature, top_k)
     if not 0 <= length <= trainer.MAX_SAMPLE:
-        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {length:,}")
+        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got "
+                             f"{_shown(length)}")
     if plot is not None:
         render.check_image_format(plot, "--plot")
     check_outputs({"--save": save, "--plot": plot},

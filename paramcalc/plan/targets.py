@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..defaults import DEFAULTS, default_of
 from ..errors import SolveError
-from ..spec import ModelConfig
+from ..spec import MAX_SIZE, ModelConfig
 from ..symbols import NAMES, SYMBOLS, lookup
 
 
@@ -25,8 +25,18 @@ _NUMBER = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(?:[eE]\+?(\d+))?([kKmMgGbBtT]?)$")
 MAX_TARGET = 10**100
 #: the most points a sweep or a plot evaluates (each head design counts them again)
 MAX_POINTS = 20_000_000
-#: the largest value a sweep may give a hyperparameter: counts are int64
-MAX_VALUE = 2**40
+#: the largest value a sweep may give a hyperparameter (any size's bound): counts are int64
+MAX_VALUE = MAX_SIZE
+#: the most digits a budget or a ratio target is read with: 1e100 has 101, and Python's int()
+#: refuses to read more than 4,300
+_MAX_DIGITS = 200
+
+
+def quoted(text: str) -> str:
+    """The user's text in a message: whole when short, else its start and its length."""
+    if len(text) <= 200:
+        return repr(text)
+    return f"{text[:40]!r}… ({len(text):,} characters)"
 
 
 def parse_budget(text: str, what: str = "parameters", name: str = "budget") -> int:
@@ -34,18 +44,25 @@ def parse_budget(text: str, what: str = "parameters", name: str = "budget") -> i
     ``what`` and ``name`` word the errors for other amounts (FLOPs, tokens). Never evaluated
     as code."""
     match = _NUMBER.match(text.strip().replace("_", ""))
+    shown = quoted(text)
     if not match:
-        raise SolveError(f"malformed {name} {text!r}; write a positive number with an optional "
+        raise SolveError(f"malformed {name} {shown}; write a positive number with an optional "
                          "k, M, G (or B) or T suffix, e.g. 1M, 1.5G or 3e23")
     mantissa, exponent, suffix = match.groups()
-    too_big = f"{name} {text!r} is larger than 1e100 {what}; nothing is that big"
-    if len(exponent or "") > 3 or int(exponent or 0) > 100:
+    too_big = f"{name} {shown} is larger than 1e100 {what}; nothing is that big"
+    whole, _, fraction = mantissa.partition(".")
+    if len(exponent or "") > 3 or int(exponent or 0) > 100 or len(whole.lstrip("0")) > 101:
         raise SolveError(too_big)
-    value = Fraction(mantissa) * 10 ** int(exponent or 0) * _SUFFIXES[suffix.lower()]
+    # past 1e112 (the largest exponent and suffix), a fraction's digits cannot all be whole
+    fraction = fraction.rstrip("0")
+    if len(fraction) > 112:
+        raise SolveError(f"{name} {shown} must be a positive whole number of {what}")
+    value = Fraction(f"{whole or 0}.{fraction or 0}") * 10 ** int(exponent or 0) * \
+        _SUFFIXES[suffix.lower()]
     if value > MAX_TARGET:
         raise SolveError(too_big)
     if value.denominator != 1 or value <= 0:
-        raise SolveError(f"{name} {text!r} must be a positive whole number of {what}")
+        raise SolveError(f"{name} {shown} must be a positive whole number of {what}")
     return int(value)
 
 
@@ -62,19 +79,22 @@ def parse_tokens(text: str) -> int:
 def parse_ratio(text: str) -> Fraction:
     """A ratio target: 1, 0.5, 1/8. Never evaluated as code."""
     cleaned = text.strip()
+    shown = quoted(text)
+    out_of_range = f"ratio target {shown} is out of range: write one between 1e-100 and 1e100"
     exponent = re.search(r"[eE][+-]?(\d+)", cleaned)
     if exponent and int(exponent.group(1)[:4]) > 100:
-        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
-                         "1e100")
+        raise SolveError(out_of_range)
+    if sum(c.isdigit() for c in cleaned) > _MAX_DIGITS:
+        raise SolveError(f"ratio target {shown} has more than {_MAX_DIGITS} digits; write one "
+                         "between 1e-100 and 1e100, such as 1, 0.5 or 1/8")
     try:
         value = Fraction(cleaned)
     except (ValueError, ZeroDivisionError):
-        raise SolveError(f"malformed ratio {text!r}; write a number such as 1, 0.5 or 1/8") from None
+        raise SolveError(f"malformed ratio {shown}; write a number such as 1, 0.5 or 1/8") from None
     if value <= 0:
-        raise SolveError(f"ratio target must be positive, got {text!r}")
+        raise SolveError(f"ratio target must be positive, got {shown}")
     if not Fraction(1, MAX_TARGET) <= value <= MAX_TARGET:
-        raise SolveError(f"ratio target {text!r} is out of range: write one between 1e-100 and "
-                         "1e100")
+        raise SolveError(out_of_range)
     return value
 
 

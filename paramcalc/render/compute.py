@@ -45,6 +45,8 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
 
 
 def _time(seconds: float) -> str:
+    if seconds >= 86400 * 1e6:  # past a million days, the digits say nothing more
+        return f"{seconds / 86400:.3g} days"
     for unit, scale in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= scale:
             return f"{seconds / scale:,.1f} {unit}"
@@ -105,7 +107,8 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     runs.add_row(f"tokens{source}", f"{run['tokens']:,}")
     runs.add_row("FLOPs", f"{run['flops']:.3e}")
     if run["seconds"] is not None:
-        runs.add_row(f"time on {s.devices:,} × {s.peak_tflops:,g} TFLOP/s at {s.mfu:.0%} MFU",
+        share = f"{s.mfu:.0%}" if s.mfu >= 0.01 else f"{s.mfu * 100:.2g}%"
+        runs.add_row(f"time on {s.devices:,} × {s.peak_tflops:,g} TFLOP/s at {share} MFU",
                      _time(run["seconds"]))
     runs.add_row("compute-optimal size for these FLOPs (Chinchilla)",
                  f"{run['chinchilla_params_for_budget']:,.0f}")

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
+from typing import Any
 
 from ..errors import ParamcalcError
 from ..files import atomic_write
-
-if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output never needs it
-    pass
-
 
 
 def _pyplot(why: str) -> Any:
@@ -60,27 +55,40 @@ def image_training(history: Sequence[Any], path: str | Path, title: str) -> None
     plt.close(fig)
 
 
+#: the y axis's label for each quantity a plot draws
+Y_LABELS = {"ratio": "blocks ÷ head", "total": "total parameters",
+            "active": "active parameters per token"}
+
+
+def y_label(name: str) -> str:
+    """The y axis's label: the parameter counts', or the compute quantity's own description."""
+    from ..compute import QUANTITIES
+
+    return Y_LABELS.get(name) or QUANTITIES.get(name, name)
+
+
 def image_curves(curves: Any, path: str | Path, title: str) -> None:
     """One curve per head, crossover points marked, log-scaled y; in the format the suffix
-    names, written atomically."""
-    import numpy as np
+    names, written atomically. A curve joins its valid points; one of millions of points is
+    drawn through a few thousand spread along it (an image has 800 pixels across)."""
+    from .planning import NOTED, crossover_notes, drawn, more_crossovers
 
     image_format = check_image_format(path, "--out")
     plt = _pyplot("a plot file (use --terminal to draw in the terminal)")
     fig, axis = plt.subplots(figsize=(8, 5), dpi=100)
     for head, y in curves.y.items():
-        drawn = bool(np.isfinite(y).any())
-        axis.plot(curves.x, y, label=head if drawn else f"{head} (∞, not drawn)", linewidth=1.6)
-    notes = []
-    for number, c in enumerate(curves.crossovers, start=1):
+        xs, ys = drawn(curves.x, y)
+        axis.plot(xs, ys, label=head if len(ys) else f"{head} (∞, not drawn)", linewidth=1.6)
+    marked = curves.crossovers[:NOTED]
+    for number, c in enumerate(marked, start=1):
         axis.plot([c.x], [c.y], marker="x", color="black", markersize=7)
         axis.annotate(str(number), (c.x, c.y), textcoords="offset points", xytext=(3, 5),
                       fontsize=8)
-        notes.append(f"{number}: {c.heads[0]} × {c.heads[1]} at {curves.x_name} ≈ {c.x:,.1f}")
+    notes = [f"{number}: {note}" for number, note in
+             enumerate(crossover_notes(curves, y=False), start=1)] + more_crossovers(curves)
     axis.set_yscale("log")
     axis.set_xlabel(curves.x_name)
-    axis.set_ylabel({"ratio": "blocks ÷ head", "total": "total parameters",
-                     "active": "active parameters per token"}[curves.y_name])
+    axis.set_ylabel(y_label(curves.y_name))
     axis.set_title(title)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=8)

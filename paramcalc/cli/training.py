@@ -73,8 +73,8 @@ def verify(
                              f"{_shown(samples)}")
     trainer.check_sampling(temperature, top_k)
     if not 0 <= length <= trainer.MAX_SAMPLE:
-        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got "
-                             f"{_shown(length)}")
+        shown = f"{length:,}" if length.bit_length() <= 100 else _shown(length)
+        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {shown}")
     if plot is not None:
         render.check_image_format(plot, "--plot")
     check_outputs({"--save": save, "--plot": plot},

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, PresetError
-from ..files import read_input
+from ..errors import ConfigError, ParamcalcError, PresetError
+from ..files import load_json, read_input
 from ..spec import ModelConfig
 from .record import Family, read
 from .records import RECORDS
@@ -67,16 +67,10 @@ def config_path(path: str | Path) -> Path:
 def read_json(path: str | Path) -> dict[str, Any]:
     """A config.json's object; malformed JSON names the file, line and column."""
     path = config_path(path)
-    raw = read_input(path, "config file")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PresetError(f"{path}: not UTF-8 text, so not a config.json") from None
-    except json.JSONDecodeError as error:
-        raise PresetError(f"{path}:{error.lineno}:{error.colno}: malformed JSON: "
-                          f"{error.msg}") from None
-    except RecursionError:
-        raise PresetError(f"{path}: malformed JSON: nested too deeply") from None
+        data = load_json(read_input(path, "config file"), path)
+    except ParamcalcError as error:
+        raise PresetError(str(error)) from None
     if not isinstance(data, dict):
         raise PresetError(f"{path}: the JSON is {_kind(data)}, not an object of config keys")
     return data

@@ -138,3 +138,12 @@ def test_the_corpus_bound_raised_and_lowered(cli: Cli, tmp_path: Path,
     line = cli.error("verify", "--quiet", "--data", str(corpus), "--seq-length", "10000000",
                      "-p", "id4")
     assert "MiB" not in line
+
+
+@pytest.mark.parametrize("columns", ["²", "1" + "0" * 5000, "-3", "x"])
+def test_an_unreadable_terminal_width_draws_at_the_narrowest(cli: Cli, columns: str,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    out = cli("count", "--preset", "id4").stdout
+    assert "137,105" in out

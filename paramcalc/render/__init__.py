@@ -76,10 +76,13 @@ def console(stderr: bool = False) -> Console:
 
     width = None
     columns = os.environ.get("COLUMNS", "")
-    if columns and (not columns.isdigit() or int(columns) < MIN_WIDTH):
-        width = MIN_WIDTH
+    readable = columns.isascii() and columns.isdigit() and len(columns) <= 6  # not "²", 10**5000
+    if columns and (not readable or int(columns) < MIN_WIDTH):
+        width = MIN_WIDTH  # passed on, so that rich does not read COLUMNS itself
+    # rich reads COLUMNS again for the height: hand it an environment it can read
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS" or readable}
     return _console_class()(stderr=stderr, highlight=False, soft_wrap=False, width=width,
-                            markup=False)
+                            markup=False, _environ=environ)
 
 
 @functools.cache

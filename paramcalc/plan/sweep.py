@@ -137,16 +137,15 @@ def _evaluators(config: ModelConfig) -> dict[str, tuple[Callable[..., Any],
                                                        Callable[..., Any] | None]]:
     """The numpy functions of a configuration's counts, made once per configuration.
 
-    Equal configurations can still have different formulas: a size the user gave is its own
-    symbol, a default one follows what it defaults to (head_dim = d/h). The names given are
-    part of the key.
+    A size the user gave is its own symbol, a default one follows what it defaults to
+    (head_dim = d/h): configurations compare equal only when their formulas do
+    (``ModelConfig.follows``), so the configuration alone is the key.
     """
-    return _lambdified(config, frozenset(name for name, _ in config.given))
+    return _lambdified(config)
 
 
 @functools.lru_cache(maxsize=64)
-def _lambdified(config: ModelConfig, given: frozenset[str]
-                ) -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
+def _lambdified(config: ModelConfig) -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
     """Numerator and denominator of each component's count, as numpy functions.
 
     A default head width d/h makes a count a fraction; evaluating its integer numerator and
@@ -166,8 +165,7 @@ def _lambdified(config: ModelConfig, given: frozenset[str]
 
 
 @functools.lru_cache(maxsize=64)
-def _lambdified_quantity(config: ModelConfig, given: frozenset[str], name: str
-                         ) -> Callable[..., Any]:
+def _lambdified_quantity(config: ModelConfig, name: str) -> Callable[..., Any]:
     """A compute or memory quantity (compute.QUANTITIES) as a numpy function, in float64:
     FLOPs outgrow int64 long before parameter counts do; below 2**53 they are exact."""
     from ..compute import compute
@@ -303,9 +301,8 @@ class Sweep:
         columns.update(grid)
         columns.update({name: counts[name] for name in COMPONENTS})
         columns.update(total=total, active=active, ratio=ratio)
-        given = frozenset(name for name, _ in head_config.given)
         for name in self.quantities:
-            values = _lambdified_quantity(head_config, given, name)(
+            values = _lambdified_quantity(head_config, name)(
                 *(a.astype(np.float64) for a in args))
             columns[name] = np.broadcast_to(np.asarray(values, dtype=np.float64),
                                             (size,)).copy()

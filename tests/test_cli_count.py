@@ -181,13 +181,6 @@ def test_no_number_is_cut_short_at_80_columns(cli: Cli, monkeypatch: pytest.Monk
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
-def _as_seen(app: object, args: list[str]) -> tuple[int, str, str]:
-    from typer.testing import CliRunner
-
-    result = CliRunner().invoke(app, args)  # type: ignore[arg-type]
-    return result.exit_code, result.stdout, result.stderr
-
-
 COMMANDS = ["count", "ratio", "derive", "compare", "presets", "check", "summary", "verify",
             "sweep", "plot", "solve", "flops"]
 
@@ -198,16 +191,28 @@ COMMANDS = ["count", "ratio", "derive", "compare", "presets", "check", "summary"
     ["count", "--d-model", "x"], ["count", "--bogus"], ["count"], ["presets"],
     ["derive", "--preset", "id6", "--json"], ["flops", "--preset", "gpt2", "--json"],
     ["cont", "--preset", "id4"], ["--version"], ["--help"], [],
-])
-def test_the_console_script_builds_only_the_command_it_runs(args: list[str]) -> None:
-    """main() hands typer an app with just the named command (typer builds every command's
-    forty-odd options before it parses); what the user sees is what the whole app shows."""
-    from paramcalc.cli import app, invoked
-
-    lean = invoked(args)
-    named = bool(args) and args[0] in COMMANDS
-    assert len(lean.registered_commands) == (1 if named else len(app.registered_commands))
-    assert _as_seen(lean, args) == _as_seen(app, args)
+], ids=lambda args: " ".join(args) or "nothing")
+@pytest.mark.mutation_skip
+def test_a_run_builds_only_the_command_it_names(args: list[str]) -> None:
+    """click's lazy-loading group: a run imports the module of the command it names and makes
+    that command's options alone; --help lists every command (and so builds each)."""
+    code = ("import sys; from typer.testing import CliRunner; from paramcalc import cli; "
+            "built = []; make = cli._built; "
+            "cli._built = lambda name: (built.append(name), make(name))[1]; "
+            f"r = CliRunner().invoke(cli.app, {args!r}); print(sorted(built)); "
+            "print(sorted(m.rsplit('.')[-1] for m in sys.modules "
+            "if m.startswith('paramcalc.cli.')))")
+    built, modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout.splitlines()
+    module_of = {"flops": "computing", "verify": "training", "sweep": "planning",
+                 "plot": "planning", "solve": "planning"}
+    if args and args[0] in COMMANDS:
+        assert built == repr([args[0]])
+        assert modules == repr([module_of.get(args[0], "counting")])
+    elif args in ([], ["--help"]):  # the help lists every command with its first line
+        assert built == repr(sorted(COMMANDS))
+    else:  # --version, and a typo (its suggestions come from the names alone)
+        assert (built, modules) == ("[]", "[]")
 
 
 def test_every_command_is_in_the_list_above() -> None:
@@ -215,4 +220,12 @@ def test_every_command_is_in_the_list_above() -> None:
 
     from paramcalc.cli import app
 
-    assert sorted(get_command(app).commands) == sorted(COMMANDS)  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert sorted(group.list_commands(None)) == sorted(COMMANDS)  # type: ignore[attr-defined]
+    assert all(group.get_command(None, name) is not None  # type: ignore[attr-defined]
+               for name in COMMANDS)
+
+
+def test_a_typo_is_answered_with_the_nearest_commands(cli: Cli) -> None:
+    result = cli("cont", "--preset", "id4", code=2)
+    assert result.stderr.strip() == "Error: No such command 'cont'. Did you mean 'count'?"

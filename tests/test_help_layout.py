@@ -21,8 +21,9 @@ from paramcalc.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = ["60", "80", "120"]
-GROUP = typer.main.get_command(app)
-COMMANDS = sorted(GROUP.commands)  # type: ignore[attr-defined]
+GROUP: typer.core.TyperGroup = typer.main.get_command(app)  # type: ignore[assignment]
+COMMANDS = sorted(GROUP.list_commands(None))  # type: ignore[arg-type]
+BUILT = {name: GROUP.get_command(None, name) for name in COMMANDS}  # type: ignore[arg-type]
 
 
 def _flat(text: str) -> str:
@@ -50,7 +51,7 @@ def test_the_command_list_is_whole(columns: str) -> None:
     out = _help(columns=columns)
     listed = _flat(out[out.index("Commands:"):])
     for name in COMMANDS:
-        command = GROUP.commands[name]  # type: ignore[attr-defined]
+        command = BUILT[name]
         summary = command.help.split("\n\n")[0]  # the docstring's first line
         assert "\n" not in summary.strip() and len(summary) <= 50, (name, summary)
         assert f"{name} {summary}" in listed, (name, columns)
@@ -62,7 +63,7 @@ def test_the_command_list_is_whole(columns: str) -> None:
 def test_every_option_and_its_help_is_whole(name: str, columns: str) -> None:
     out = _help(name, columns=columns)
     flat = _flat(out)
-    command = GROUP.commands[name]  # type: ignore[attr-defined]
+    command = BUILT[name]
     for param in command.params:
         for option in (*param.opts, *param.secondary_opts):
             # whole: not followed by more of a name (a cut one would end in "…" or mid-word)

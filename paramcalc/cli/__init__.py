@@ -7,10 +7,11 @@ commands that build models import ``check``/``train`` inside their bodies.
 
 from __future__ import annotations
 
-import copy
+import difflib
 import dataclasses
 import functools
 import gc
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # (typer carries click)
 from typer.core import TyperCommand, TyperGroup
 
 from .. import families, presets, render
@@ -113,29 +115,45 @@ class OneLineErrors(TyperGroup):
         except ParamcalcError as error:
             typer.echo(f"Error: {render.literal(error)}", err=True)
             code = 2
-        except Exception as error:
-            # typer's usage errors (from click, or its vendored copy of click) carry
-            # format_message() and exit_code; anything else is a bug and keeps its traceback
-            kind = type(error).__name__
-            if kind == "NoArgsIsHelpError":
-                # the error rendered the help when it was made: typer's rich formatter prints
-                # it then and leaves the message empty; plain click leaves it in the message
-                message = error.format_message() if hasattr(error, "format_message") else ""
-                if message.strip():
-                    typer.echo(message)
-                code = 0
-            elif kind == "Abort":
-                typer.echo("Aborted.", err=True)
-                code = 1
-            elif hasattr(error, "format_message") and hasattr(error, "exit_code"):
-                typer.echo(f"Error: {render.literal(error.format_message())}", err=True)
-                code = error.exit_code
-            else:
-                raise
+        except NoArgsIsHelpError as error:
+            # the error rendered the help when it was made: typer's rich formatter prints it
+            # then and leaves the message empty; plain click leaves it in the message
+            message = error.format_message()
+            if message.strip():
+                typer.echo(message)
+            code = 0
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            code = 1
+        except typer.TyperException as error:  # click's usage errors (typer carries click)
+            typer.echo(f"Error: {render.literal(error.format_message())}", err=True)
+            code = error.exit_code
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, built when it is first asked for: click's lazy-loading
+        group. Only its module is imported and only its options are made (typer would turn
+        every command it knows into a click command, forty-odd options each, before parsing)."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = _built(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return self._click_resolve_command(ctx, args)
+        except UsageError as error:  # a typo: the nearest names, from the whole list
+            matches = difflib.get_close_matches(args[0], COMMANDS) if args else []
+            if matches:
+                error.message = (f"{error.message.rstrip('.')}. Did you mean "
+                                 f"{', '.join(repr(m) for m in matches)}?")
+            raise
 
 
 class _Command(TyperCommand):
@@ -169,7 +187,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-app = typer.Typer(
+class _App(typer.Typer):
+    """typer's app, whose commands lay their help out whole (_Command) unless told otherwise."""
+
+    def command(self, name: str | None = None, *, cls: Any = None, **options: Any) -> Any:
+        return super().command(name, cls=cls or _Command, **options)
+
+
+app = _App(
     cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
@@ -180,6 +205,15 @@ app = typer.Typer(
     help="Where a transformer language model's parameters go: exact counts, the blocks ÷ head "
          "ratio and its derivatives for every output-head design, checked against torch.",
 )
+
+#: every command, in the order --help lists them, and the module (of this package) that
+#: defines it: a command's module is imported only when that command is run or listed
+COMMANDS: dict[str, str] = {
+    "flops": "computing", "count": "counting", "ratio": "counting", "derive": "counting",
+    "compare": "counting", "check": "counting", "summary": "counting", "presets": "counting",
+    "solve": "planning", "sweep": "planning", "plot": "planning", "verify": "training",
+}
+
 
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
@@ -355,23 +389,17 @@ def _legible_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def invoked(args: Sequence[str]) -> typer.Typer:
-    """The app that ``args`` need: with only the command they name, if they name one.
-
-    typer turns every command it knows into a click command, forty-odd options each, before it
-    parses anything; a run needs one of them. Any other first argument (``--help``, a typo that
-    deserves a suggestion, nothing) gets the whole app.
-    """
-    if not args:
-        return app
-    chosen = [info for info in app.registered_commands
-              if args[0] in (info.name, info.callback and
-                          typer.main.get_command_name(info.callback.__name__))]
-    if not chosen:
-        return app
-    lean = copy.copy(app)
-    lean.registered_commands = chosen
-    return lean
+def _built(name: str) -> Any:
+    """The click command ``name``: its module imported (it registers its command on ``app``),
+    then that command alone turned into click's."""
+    importlib.import_module(f"{__name__}.{COMMANDS[name]}")
+    for info in app.registered_commands:
+        if name in (info.name, info.callback and
+                    typer.main.get_command_name(info.callback.__name__)):
+            return typer.main.get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode)
+    raise LookupError(f"paramcalc.cli.{COMMANDS[name]} registers no command {name!r}")
 
 
 def run(args: Sequence[str]) -> int:
@@ -379,7 +407,7 @@ def run(args: Sequence[str]) -> int:
     KeyboardInterrupt and BrokenPipeError, for paramcalc.__main__ to end them."""
     _legible_streams()
     try:
-        return invoked(args)(args=list(args), standalone_mode=False)  # type: ignore[no-any-return]
+        return app(args=list(args), standalone_mode=False)  # type: ignore[no-any-return]
     finally:
         # everything left lives until the process ends: the collector's last pass over
         # sympy's objects at exit (a fifth of a count's whole time) would free nothing the
@@ -394,9 +422,3 @@ def main() -> None:
     program()
 
 
-# the commands, by family (imported last: they register on ``app``)
-from . import computing, counting, planning, training  # noqa: E402,F401
-
-for _info in app.registered_commands:  # every command's help laid out whole (_Command)
-    if _info.cls is TyperCommand:
-        _info.cls = _Command

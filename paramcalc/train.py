@@ -513,3 +513,69 @@ def check_fits(config: ModelConfig, batch_size: int, device: torch.device) -> No
                           f"({params:,} parameters at 16 bytes each for Adam, plus one batch of "
                           f"activations), but {have / 2**30:,.1f} GiB is available on "
                           f"{device.type}; make it smaller")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A verify run: the model trained (or restored), its data, the verdict and a sample."""
+
+    name: str
+    model: LanguageModel
+    dataset: Dataset
+    result: Result
+    sample: Sample
+    device: torch.device
+    corpus: bytes
+
+    @property
+    def interrupted(self) -> bool:
+        return (self.result.reason.startswith("interrupted")
+                or self.sample.stopped == "interrupted (Ctrl-C)")
+
+
+def check_request(samples: int, temperature: float, top_k: int, length: int) -> None:
+    """The bounds of a verify run's numbers, before anything is read or built."""
+    if samples <= 0:
+        raise ParamcalcError(f"--samples must be a positive integer, got {_count(samples)}")
+    if samples > MAX_SIZE:
+        raise ParamcalcError(f"--samples must be at most 2**40 ({MAX_SIZE:,}), got "
+                             f"{_shown(samples)}")
+    check_sampling(temperature, top_k)
+    if not 0 <= length <= MAX_SAMPLE:
+        shown = f"{length:,}" if length.bit_length() <= 100 else _shown(length)
+        raise ParamcalcError(f"--length must be from 0 to {MAX_SAMPLE:,}, got {shown}")
+
+
+def verify(config: ModelConfig | None, name: str, options: TrainOptions, *,
+           data: Path | None = None, samples: int = 432, prompt: bytes = b"", length: int = 200,
+           temperature: float = 1.0, top_k: int = 0, load: Path | None = None,
+           save: Path | None = None, on_epoch: Callable[[Epoch], None] | None = None,
+           on_stop: Callable[[], None] | None = None) -> Verification:
+    """Train ``config`` (or restore the checkpoint ``load``, and then report without training)
+    until the first ``samples`` windows of the corpus are known by heart, sample ``length``
+    bytes after ``prompt``, and write the checkpoint ``save`` if asked. A Ctrl-C ends training
+    early and is reported in the result (``interrupted``), not raised."""
+    check_request(samples, temperature, top_k, length)
+    where = resolve_device(options.device)
+    checkpoint = read_checkpoint(load) if load is not None else None
+    if checkpoint is not None:
+        config = checkpoint.config
+    if config is None:
+        raise ConfigError("verify needs a configuration or a checkpoint to load")
+    if checkpoint is not None and data is None:
+        corpus, source = corpus_of(checkpoint)
+    else:
+        corpus, source = load_corpus(data)
+    dataset = make_dataset(corpus, config.seq_length, samples, source=source)
+    check_fits(config, min(options.batch_size, samples), where)
+    if checkpoint is not None:
+        net = load_checkpoint(checkpoint, where, load or "")
+        result = assess(net, dataset, options.min_confidence)
+    else:
+        net = new_model(config, options.seed, where)
+        result = train(net, dataset, options, on_epoch, on_stop)
+    sample = generate(net, prompt, length, temperature, top_k, options.seed)
+    if save is not None:
+        save_checkpoint(net, save, data if data is not None else
+                        (checkpoint.data_path if checkpoint else None), corpus, samples)
+    return Verification(name, net, dataset, result, sample, where, corpus)

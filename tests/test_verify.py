@@ -382,3 +382,20 @@ def test_an_unreachable_target_spends_exactly_the_budget() -> None:
     assert not result.memorized and result.reason == "budget spent"
     assert result.epochs == 7 and [e.epoch for e in result.history] == list(range(1, 8))
     assert result.history[-1].loss == pytest.approx(-math.log(0.5), rel=1e-5)  # a mean
+
+
+def test_the_library_verifies_without_the_cli(tmp_path: Path) -> None:
+    """paramcalc.train.verify is what `paramcalc verify` runs: train, sample, save; then the
+    checkpoint restored reports the same statistics without a single epoch."""
+    from paramcalc.train import verify
+
+    epochs: list[Epoch] = []
+    options = TrainOptions(max_epochs=200, seed=1, device="cpu")
+    ckpt = tmp_path / "id4.pt"
+    run = verify(from_name("id4").config, "id4", options, samples=64, prompt=b"The ",
+                 length=12, save=ckpt, on_epoch=epochs.append)
+    assert run.result.memorized and not run.interrupted
+    assert [e.epoch for e in epochs] == list(range(1, run.result.epochs + 1))
+    assert len(run.sample.data) == 12 and ckpt.is_file()
+    again = verify(None, "id4", options, samples=64, load=ckpt, length=0)
+    assert again.result.epochs == 0 and again.result.train == run.result.train

@@ -12,7 +12,6 @@ from .. import presets, render
 from ..errors import ParamcalcError
 from ..files import check_outputs
 from ..presets import Preset
-from ..spec import MAX_SIZE, _shown
 
 from . import JsonFlag, _print, app, model_options
 
@@ -66,15 +65,7 @@ def verify(
     """
     from .. import train as trainer
 
-    if samples <= 0:
-        raise ParamcalcError(f"--samples must be a positive integer, got {samples:,}")
-    if samples > MAX_SIZE:
-        raise ParamcalcError(f"--samples must be at most 2**40 ({MAX_SIZE:,}), got "
-                             f"{_shown(samples)}")
-    trainer.check_sampling(temperature, top_k)
-    if not 0 <= length <= trainer.MAX_SAMPLE:
-        shown = f"{length:,}" if length.bit_length() <= 100 else _shown(length)
-        raise ParamcalcError(f"--length must be from 0 to {trainer.MAX_SAMPLE:,}, got {shown}")
+    trainer.check_request(samples, temperature, top_k, length)
     if plot is not None:
         render.check_image_format(plot, "--plot")
     check_outputs({"--save": save, "--plot": plot},
@@ -83,40 +74,25 @@ def verify(
     options = trainer.TrainOptions(max_epochs=max_epochs, min_confidence=min_confidence, lr=lr,
                                    batch_size=batch_size, seed=seed,
                                    device=device.value if isinstance(device, Enum) else device)
-    where = trainer.resolve_device(options.device)
-    checkpoint = trainer.read_checkpoint(load) if load is not None else None
-    if checkpoint is not None:
-        config, name = checkpoint.config, load.stem  # type: ignore[union-attr]
-        title = render.literal(name)
+    if load is not None:
+        config, name, title = None, load.stem, render.literal(load.stem)
     else:
         model = model or presets.from_name("id6")
         config, name, title = model.config, model.name, render.label(model)
-    if checkpoint is not None and data is None:
-        corpus, source = trainer.corpus_of(checkpoint)
-    else:
-        corpus, source = trainer.load_corpus(data)
-    dataset = trainer.make_dataset(corpus, config.seq_length, samples, source=source)
-    trainer.check_fits(config, min(batch_size, samples), where)
-    if checkpoint is not None:
-        net = trainer.load_checkpoint(checkpoint, where, load or "")
-        result = trainer.assess(net, dataset, min_confidence)
-    else:
-        net = trainer.new_model(config, seed, where)
-        with render.training_progress(options.max_epochs, quiet, as_json) as (on_epoch, on_stop):
-            result = trainer.train(net, dataset, options, on_epoch, on_stop)
-    interrupted = result.reason.startswith("interrupted")
-    sample = trainer.generate(net, prompt.encode("utf-8", "surrogateescape"), length,
-                              temperature, top_k, seed)
-    if save is not None:
-        trainer.save_checkpoint(net, save, data if data is not None else
-                                (checkpoint.data_path if checkpoint else None), corpus, samples)
+    with render.training_progress(options.max_epochs, quiet or load is not None,
+                                  as_json) as (on_epoch, on_stop):
+        run = trainer.verify(config, name, options, data=data, samples=samples,
+                             prompt=prompt.encode("utf-8", "surrogateescape"), length=length,
+                             temperature=temperature, top_k=top_k, load=load, save=save,
+                             on_epoch=on_epoch, on_stop=on_stop)
+    result, sample, net, dataset = run.result, run.sample, run.model, run.dataset
     if plot is not None and result.history:
         render.image_training(result.history, plot, f"{name}: memorizing {samples:,} windows")
     _print(as_json, lambda: render.verify_json(name, net.config, dataset, result, prompt, sample),
-           lambda: render.verify_view(title, dataset, result, options, prompt, sample, where.type))
+           lambda: render.verify_view(title, dataset, result, options, prompt, sample, run.device.type))
     if plot is not None and not result.history:
         raise ParamcalcError("--plot has nothing to draw: no epoch was trained (nothing written)")
-    if interrupted or sample.stopped == "interrupted (Ctrl-C)":
+    if run.interrupted:
         raise typer.Exit(130)
     if not result.memorized:
         raise typer.Exit(1)

@@ -20,6 +20,24 @@ def test_gemma_2_2b_at_8k_by_hand() -> None:
     assert short["kv_cache"] == 4096 * 26 * 1000
 
 
+
+@pytest.mark.parametrize("name, layers, per_token, window", [
+    # Mistral 7B v0.1: 8 key/value heads of 128 in bf16, every layer in a 4,096 window
+    ("mistral-7b", 32, 2 * 8 * 128 * 2, 4096),
+    # Phi-3 mini 4k: 32 key/value heads of 96, every layer in a 2,047 window
+    ("phi-3-mini", 32, 2 * 32 * 96 * 2, 2047),
+])
+def test_presets_whose_every_layer_slides_hold_the_window(name: str, layers: int,
+                                                          per_token: int, window: int) -> None:
+    """As their published config.json says (sliding_window), and as examples/NAME reads."""
+    config = from_name(name).config
+    memory = compute(budget(config), Settings(context=config.seq_length)).memory
+    assert memory["kv_cache_by_kind"] == {"sliding": layers * per_token * (window - 1)}
+    from paramcalc.families import load
+
+    example = load(f"examples/{name}").config
+    assert compute(budget(example), Settings(context=config.seq_length)).memory == memory
+
 @pytest.mark.mutation_skip
 @pytest.mark.parametrize("family", ["mistral", "gemma2"])
 def test_the_cache_transformers_fills_past_the_window(family: str) -> None:

@@ -217,8 +217,14 @@ def megatron_lm(compute: Any) -> float:
             shared = float(b.evaluate(E_S * f_S)) if c.shared_experts else 0.0
             mlp += count * (routed + shared) / h * gated
         else:
-            mlp += count * float(b.evaluate(f)) / h * gated
+            mlp += count * _ffw(compute) / h * gated
     return 12 * s * h * h * (L * attention + mlp + sh["V"] / (2 * h))
+
+
+def _ffw(compute: Any) -> int:
+    """The feed-forward width: f, or d for the log's seed block (one Dense d → d)."""
+    b = compute.budget
+    return int(b.evaluate(f)) if f in b.values else compute.config.d_model
 
 
 def chinchilla_appendix_f(compute: Any) -> float:
@@ -231,7 +237,7 @@ def chinchilla_appendix_f(compute: Any) -> float:
     width = sh["queries"]  # key_size × num_heads
     attention = (2 * 3 * s * d * width + 2 * s * s * width + 3 * c.n_heads * s * s
                  + 2 * s * s * width + 2 * s * width * d)
-    ffw = int(compute.budget.evaluate(f))
+    ffw = _ffw(compute)
     dense = 2 * s * (d * ffw + d * ffw)
     forward = 2 * s * V * d + L * (attention + dense) + 2 * s * d * V
     return 3 * forward

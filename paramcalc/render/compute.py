@@ -93,10 +93,6 @@ def flops_view(preset: Preset, compute: Any) -> Group:
                   f"{flops['backward']['total']:,}", f"{flops['training_step']['total']:,}",
                   style="bold")
 
-    hardware = flops["hardware_step"]
-    if hardware["recomputed"]:
-        table.add_row(f"hardware (recompute {s.recompute})", "", "", "",
-                      f"{hardware['total']:,}")
     per = compute.per_token_values
     rules = compute.rules
     tokens = Table(title=f"per predicted token ({per['predictions_per_sequence']:,} per "
@@ -105,6 +101,10 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     tokens.add_column("FLOPs", justify="right")
     tokens.add_column("vs exact", justify="right")
     tokens.add_row("training, exact", f"{per['training']:,.0f}", "")
+    hardware = flops["hardware_step"]
+    if hardware["recomputed"]:  # the recomputed forward work beside the model's
+        tokens.add_row(f"training, hardware (recompute {s.recompute})",
+                       f"{hardware['total'] / per['predictions_per_sequence']:,.0f}", "")
     tokens.add_row("training, 6·N", f"{rules['6N']['training_per_token']:,}",
                    f"{rules['6N']['relative_error']:+.1%}")
     for key, label in _PAPER_RULES:  # the papers' rules (conventions.py)

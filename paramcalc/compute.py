@@ -30,6 +30,7 @@ import sympy as sp
 
 from .errors import ConfigError
 from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
+from .conventions import layer_flops
 from .layers import total
 from .spec import MAX_SIZE, ModelConfig, _shown
 from .symbols import S
@@ -106,6 +107,15 @@ class Settings:
     tokens: int | None = None  # training tokens D [Chinchilla's 20 per parameter]
     peak_tflops: float | None = None
     mfu: float = 0.4
+    # -- the papers' conventions (conventions.py, parallel.py, plan/laws.py) --
+    attention_flops: str = "full"  # full (FlopCounterMode's S × S) or causal (as kernels run)
+    tensor_parallel: int = 1  # t: devices each layer's matrices are split over
+    pipeline_parallel: int = 1  # p: stages the blocks are split into
+    sequence_parallel: bool = False  # the norms' and dropout's values split over t too
+    dropout: bool = False  # Korthikanti's figure with dropout's masks and values
+    law: str = "chinchilla-20"  # the compute-optimal law of the run's size for its FLOPs
+    tokens_per_second: float | None = None  # measured, all devices: the achieved MFU and HFU
+    step_time: float | None = None  # measured seconds per step of devices × batch sequences
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -150,6 +160,9 @@ class Settings:
             raise ConfigError(f"peak-tflops must be at least {MIN_PEAK:g} TFLOP/s (a million "
                               f"FLOP/s), got {self.peak_tflops!r}")
 
+        from .conventions import check_settings
+        check_settings(self)
+
     @property
     def bytes(self) -> int:
         return DTYPES[self.dtype]
@@ -163,7 +176,8 @@ class Compute:
         self.config = config = budget.config
         self.settings = settings or Settings()
         kinds = budget.kinds  # each with its count and its sub-layers
-        blocks = sp.Add(*(kind.count * total(kind.layers, "flops") for kind in kinds))
+        blocks = sp.Add(*(kind.count * layer_flops(kind.layers, self.settings.attention_flops,
+                                                   budget.values) for kind in kinds))
         forward = {name: blocks if name == "blocks" else total(budget.layers[name], "flops")
                    for name in COMPONENTS}
         #: forward FLOPs over one sequence, per component
@@ -206,6 +220,8 @@ class Compute:
             values = {c: self.evaluate(parts[c].exact) for c in COMPONENTS}
             values["total"] = self.evaluate(total.exact)
             out[name] = values
+        from .conventions import hardware_step
+        out["hardware_step"] = hardware_step(self, out["training_step"])  # with the recomputed forward work
         return out
 
     @cached_property
@@ -228,10 +244,12 @@ class Compute:
         non_embedding = params["active"] - params["embedding"] - params["positional"]
         kaplan = 2 * non_embedding + 2 * self.config.num_blocks * self.config.seq_length * \
             self.config.d_model
+        from .conventions import rules as paper_rules
         return {"6N": {"training_per_token": six, "exact": exact_train,
                        "relative_error": (six - exact_train) / exact_train},
                 "kaplan": {"forward_per_token": kaplan, "exact": exact_forward,
-                           "relative_error": (kaplan - exact_forward) / exact_forward}}
+                           "relative_error": (kaplan - exact_forward) / exact_forward},
+                **paper_rules(self)}
 
     @cached_property
     def memory(self) -> dict[str, Any]:
@@ -250,7 +268,10 @@ class Compute:
         else:
             activations = per_sequence
         activations *= s.batch_size
-        params = self.budget.params["total"]
+        from .parallel import korthikanti_model, model_parallel, split_activations
+        activations = split_activations(self, activations)  # over t; the same at t = 1
+        params = model_parallel(self.budget.params["total"], s.tensor_parallel,
+                                s.pipeline_parallel)
         states = self.model_states(params)
         by_kind = self.kv_cache_by_kind(context)
         return {"kv_cache_per_token": per_token,
@@ -261,7 +282,9 @@ class Compute:
                 "activations": activations,
                 **states,
                 "per_device": states["weights"] + states["gradients"] + states["optimizer"]
-                + activations}
+                + activations,
+                # Korthikanti et al. 2022's s·b·h·(34 + 5·a·s/h) per layer, for comparison
+                "activations_korthikanti": korthikanti_model(self)}
 
     def kv_cache_by_kind(self, context: int) -> dict[str, int]:
         """Bytes the cache holds for ``context`` tokens of each sequence of the batch, per kind
@@ -313,7 +336,11 @@ class Compute:
             rate = s.devices * Fraction(s.peak_tflops) * 10**12 * Fraction(s.mfu)
             seconds = _float(exact / rate, "the run's time")
         optimal, _ = chinchilla(flops)
-        return {"tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
+        from .conventions import utilisation
+        from .plan.laws import optimal as law_optimal
+        law = law_optimal(s.law, flops)
+        return {"law": law, "achieved": utilisation(self),
+                "tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
                 "seconds": seconds, "devices": s.devices, "peak_tflops": s.peak_tflops,
                 "mfu": s.mfu, "chinchilla_tokens": CHINCHILLA_TOKENS_PER_PARAM * params,
                 "chinchilla_params_for_budget": optimal}

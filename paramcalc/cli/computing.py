@@ -22,6 +22,13 @@ Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)  # type: ignore
 Optimizer = Enum("Optimizer", {name: name for name in OPTIMIZERS}, type=str)  # type: ignore[misc]
 Recompute = Enum("Recompute", {name: name for name in RECOMPUTE}, type=str)  # type: ignore[misc]
 AttentionKind = Enum("AttentionKind", {name: name for name in ATTENTION}, type=str)  # type: ignore[misc]
+# -- the papers' conventions (conventions.py, parallel.py, plan/laws.py) --
+from ..conventions import ATTENTION_FLOPS  # noqa: E402
+from ..plan.laws import LAWS  # noqa: E402
+
+AttentionFlops = Enum("AttentionFlops", {n: n for n in ATTENTION_FLOPS}, type=str)  # type: ignore[misc]
+Law = Enum("Law", {n: n for n in LAWS}, type=str)  # type: ignore[misc]
+_PAPERS = "Conventions and parallelism"
 Gpu = Enum("Gpu", {name: name for name in GPUS}, type=str)  # type: ignore[misc]
 
 
@@ -62,6 +69,29 @@ def flops(
     attention: Annotated[AttentionKind, typer.Option(
         help="flash attention keeps no S × S scores for backward; eager keeps the softmax",
         rich_help_panel=_MEMORY)] = AttentionKind.flash,  # type: ignore[attr-defined]
+    attention_flops: Annotated[AttentionFlops, typer.Option(
+        help="full: the S × S score products FlopCounterMode counts (default, what check "
+             "holds the formulas to); causal: the lower triangle kernels run",
+        rich_help_panel=_PAPERS)] = AttentionFlops.full,  # type: ignore[attr-defined]
+    tensor_parallel: Annotated[int, typer.Option(
+        help="T: devices each layer's matrices are split over", rich_help_panel=_PAPERS)] = 1,
+    pipeline_parallel: Annotated[int, typer.Option(
+        help="P: pipeline stages the blocks are split into", rich_help_panel=_PAPERS)] = 1,
+    sequence_parallel: Annotated[bool, typer.Option(
+        "--sequence-parallel", help="split the norms' activations over T too",
+        rich_help_panel=_PAPERS)] = False,
+    dropout: Annotated[bool, typer.Option(
+        "--dropout", help="Korthikanti et al.'s activations with dropout's masks",
+        rich_help_panel=_PAPERS)] = False,
+    law: Annotated[Law, typer.Option(
+        help="the compute-optimal law for the run's FLOPs: " + ", ".join(LAWS),
+        rich_help_panel=_PAPERS)] = Law["chinchilla-20"],  # type: ignore[index]
+    tokens_per_second: Annotated[float | None, typer.Option(
+        help="measured training tokens per second, all devices: the achieved MFU and HFU",
+        rich_help_panel=_PAPERS)] = None,
+    step_time: Annotated[float | None, typer.Option(
+        help="measured seconds per step (devices × batch-size sequences), instead",
+        rich_help_panel=_PAPERS)] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """FLOPs, training time and memory, with formulas.
@@ -79,7 +109,10 @@ def flops(
                         batch_size=batch_size, recompute=recompute.value,
                         attention=attention.value, context=context,
                         tokens=None if tokens is None else parse_tokens(tokens),
-                        peak_tflops=peak, mfu=mfu)
+                        peak_tflops=peak, mfu=mfu, attention_flops=attention_flops.value,
+                        tensor_parallel=tensor_parallel, pipeline_parallel=pipeline_parallel,
+                        sequence_parallel=sequence_parallel, dropout=dropout, law=law.value,
+                        tokens_per_second=tokens_per_second, step_time=step_time)
     result = compute(budget(model.config), settings)
     _print(as_json, lambda: render.flops_json(model, result),
            lambda: render.flops_view(model, result))

@@ -35,6 +35,10 @@ def solve(
     tokens: Annotated[str | None, typer.Option(
         help="with --flops: the run's training tokens, 300B [Chinchilla's 20 per "
              "parameter]")] = None,
+    law: Annotated[str, typer.Option(
+        help="with --flops: the compute-optimal law whose tokens the run takes: "
+             "chinchilla-20 (20 per parameter), hoffmann-approach3, besiroglu-2024 (D_opt "
+             "of the budget)")] = "chinchilla-20",
     as_json: JsonFlag = False,
 ) -> None:
     """The value of one hyperparameter for a target.
@@ -54,7 +58,8 @@ def solve(
                          total=None if total is None else parse_budget(total),
                          active=None if active is None else parse_budget(active),
                          flops=None if flops is None else parse_flops(flops),
-                         tokens=None if tokens is None else parse_tokens(tokens))
+                         tokens=None if tokens is None else parse_tokens(tokens),
+                         law=_law(law))
     _print(as_json, lambda: render.solve_json(model.name, solution),
            lambda: render.solve_view(render.label(model), solution))
 
@@ -175,3 +180,12 @@ def _why_invalid(config: Any, points: Any) -> str:
     return "every point breaks a constraint"
 
 
+
+
+def _law(name: str) -> str:
+    """--law checked against the laws (plan/laws.py)."""
+    from ..plan.laws import LAWS
+
+    if name not in LAWS:
+        raise ParamcalcError(f"unknown law {name!r}; choose one of: {', '.join(LAWS)}")
+    return name

@@ -49,7 +49,7 @@ def _training_flops(b: Budget, tokens: int | None) -> sp.Expr:
 
 def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
           total: int | None = None, active: int | None = None, flops: int | None = None,
-          tokens: int | None = None) -> Solution:
+          tokens: int | None = None, law: str = "chinchilla-20") -> Solution:
     """The best value of ``name`` meeting ``ratio ≥ target``, ``total ≤ target`` or
     ``active ≤ target`` (the parameters a token passes through, for a mixture of experts).
 
@@ -64,7 +64,18 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
         active: the budget of active parameters per token.
         flops: the FLOP budget of a training run on ``tokens`` tokens (Chinchilla's 20 per
             parameter when not given): the largest value whose run fits it.
+        law: with ``flops`` and no ``tokens``, the compute-optimal law that gives the run's
+            tokens (``plan/laws.py``): chinchilla-20 keeps 20 per parameter, a fitted law
+            its D_opt for the budget (in its 6·N·D convention).
     """
+    if law != "chinchilla-20":  # a fitted law: the budget's optimal tokens, then as given
+        from .laws import optimal
+
+        if flops is None:
+            raise SolveError("--law goes with --flops (the budget whose optimal tokens it "
+                             "gives)")
+        if tokens is None:
+            tokens = max(1, round(float(optimal(law, float(flops))["tokens"])))
     if sum(target is not None for target in (ratio, total, active, flops)) != 1:
         raise SolveError("give one target: --ratio R, --total BUDGET, --active BUDGET or "
                          "--flops BUDGET")

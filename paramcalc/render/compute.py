@@ -32,6 +32,7 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
     formulas["activations_per_sequence"] = sp.sstr(compute.activations.exact)
     return {
         "name": preset.name,
+        "attention_flops": compute.settings.attention_flops,  # every FLOP figure's convention
         "config": compute.config.to_dict(),
         "settings": dataclasses.asdict(compute.settings),
         "params": compute.budget.params,
@@ -42,6 +43,14 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
         "memory": compute.memory,
         "formulas": formulas,
     }
+
+
+#: the papers' rules beside 6·N and Kaplan's, as the table names them
+_PAPER_RULES = (("6N_non_embedding", "training, 6·N non-embedding"),
+                ("palm", "training, 6·N + 12·L·H·Q·T (PaLM)"),
+                ("megatron", "hardware, Megatron 96·s·l·h²·(…) (full recompute)"),
+                ("megatron_lm", "training, Megatron-LM generalised"),
+                ("chinchilla_appendix_f", "training, Chinchilla Appendix F"))
 
 
 def _time(seconds: float) -> str:
@@ -87,13 +96,20 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     per = compute.per_token_values
     rules = compute.rules
     tokens = Table(title=f"per predicted token ({per['predictions_per_sequence']:,} per "
-                   "sequence)", title_justify="left")
+                   f"sequence, {s.attention_flops} attention)", title_justify="left")
     tokens.add_column("rule")
     tokens.add_column("FLOPs", justify="right")
     tokens.add_column("vs exact", justify="right")
     tokens.add_row("training, exact", f"{per['training']:,.0f}", "")
+    hardware = flops["hardware_step"]
+    if hardware["recomputed"]:  # the recomputed forward work beside the model's
+        tokens.add_row(f"training, hardware (recompute {s.recompute})",
+                       f"{hardware['total'] / per['predictions_per_sequence']:,.0f}", "")
     tokens.add_row("training, 6·N", f"{rules['6N']['training_per_token']:,}",
                    f"{rules['6N']['relative_error']:+.1%}")
+    for key, label in _PAPER_RULES:  # the papers' rules (conventions.py)
+        tokens.add_row(label, f"{rules[key]['training_per_token']:,.0f}",
+                       f"{rules[key]['relative_error']:+.1%}")
     tokens.add_row("forward, exact", f"{per['forward']:,.0f}", "")
     tokens.add_row("forward, 2·N + 2·n·S·d (Kaplan et al.)",
                    f"{rules['kaplan']['forward_per_token']:,}",
@@ -112,6 +128,19 @@ def flops_view(preset: Preset, compute: Any) -> Group:
                      _time(run["seconds"]))
     runs.add_row("compute-optimal size for these FLOPs (Chinchilla)",
                  f"{run['chinchilla_params_for_budget']:,.0f}")
+    law = run["law"]
+    if law["name"] != "chinchilla-20":
+        runs.add_row(f"compute-optimal size, {law['name']} (6·N·D)", f"{law['params']:,.0f}")
+        runs.add_row(f"compute-optimal tokens, {law['name']}", f"{law['tokens']:,.0f}")
+        runs.add_row(f"predicted loss, {law['name']}", f"{law['loss']:.4f}")
+    achieved = run["achieved"]
+    if achieved["tokens_per_second"] is not None:
+        runs.add_row("achieved TFLOP/s per device, model / hardware",
+                     f"{achieved['model_tflops_per_device']:,.1f} / "
+                     f"{achieved['hardware_tflops_per_device']:,.1f}")
+        if achieved["mfu"] is not None:
+            runs.add_row("achieved MFU / HFU",
+                         f"{achieved['mfu']:.1%} / {achieved['hfu']:.1%}")
 
     memory = compute.memory
     mem = Table(title=f"memory ({s.dtype}, {s.optimizer}, ZeRO-{s.zero} on {s.devices:,} "
@@ -130,6 +159,12 @@ def flops_view(preset: Preset, compute: Any) -> Group:
              ("optimizer state per device", memory["optimizer"])]
     for label, size in rows:
         mem.add_row(label, f"{size:,}", _bytes(size))
+    if s.tensor_parallel > 1 or s.pipeline_parallel > 1 or s.dropout:
+        mem.add_row(f"activations, Korthikanti et al. (t {s.tensor_parallel}"
+                    f"{', sequence parallel' if s.sequence_parallel else ''}"
+                    f"{', dropout' if s.dropout else ''})",
+                    f"{memory['activations_korthikanti']:,}",
+                    _bytes(memory["activations_korthikanti"]))
     mem.add_section()
     mem.add_row("training, per device", f"{memory['per_device']:,}",
                 _bytes(memory["per_device"]), style="bold")

@@ -121,6 +121,10 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["use_bias"] = draw(flag)
     if model_type == "phi3":
         keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
+    if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
+        keys["pad_token_id"] = None
+    if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
+        keys["head_dim"] = head_dim or 8
     if model_type == "phimoe":
         keys.update(attention_bias=draw(flag), lm_head_bias=draw(flag))
     if model_type in ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "phimoe"):

@@ -8,7 +8,7 @@ LayerNorm1P (a LayerNorm, weight and bias, whose scale is read as 1 + weight).
 
 from __future__ import annotations
 
-from .record import Family, Key, Refusal, Windows, flag, optional
+from .record import Family, Key, Refusal, Windows, flag, optional, size
 from .records import BIAS, EVERY_LAYER, biased, decoder
 
 _MLP_BIAS = flag("mlp_bias")
@@ -37,13 +37,15 @@ CLASSIC: tuple[Family, ...] = (
     # embedding, residual, attention and logits multipliers: scalars, no parameters
     Family("granite", decoder(**biased(BIAS), mlp_bias=_MLP_BIAS)),
     # layer_types, else every layer slides when sliding_window is given
-    Family("ministral", decoder(), refusals=(_NEEDS_HEAD_DIM,), windows=Windows(listed=True)),
-    Family("ministral3", decoder(), windows=EVERY_LAYER),
+    Family("ministral", decoder(n_kv_heads=size("num_key_value_heads")), refusals=(_NEEDS_HEAD_DIM,), windows=Windows(listed=True)),
+    Family("ministral3", decoder(n_kv_heads=size("num_key_value_heads"),
+                                  head_dim=size("head_dim")), windows=EVERY_LAYER),
     # biases on the query, key and value projections only; a fused gate_up_proj; half of
     # each head rotary (partial_rotary_factor: no parameters)
     Family("glm", decoder(qkv_bias=BIAS)),
     # GLM's block with a norm after each part too: four RMSNorms
-    Family("glm4", decoder(qkv_bias=BIAS, norm_placement="sandwich")),
+    Family("glm4", decoder(qkv_bias=BIAS, n_kv_heads=size("num_key_value_heads"),
+                            head_dim=size("head_dim"), norm_placement="sandwich")),
     # an up and a down projection (ReLU²), no gate
     Family("arcee", decoder(**biased(BIAS), mlp="plain", mlp_bias=_MLP_BIAS)),
     # LayerNorm1P (weight and bias), an up and a down projection (ReLU²), partial rotary

@@ -42,6 +42,8 @@ import transformers
 from paramcalc.hf import SUPPORTED
 folder, covered = Path(sys.argv[1]), set(sys.argv[2:])
 complete = {"deepseek_v2": {"num_experts_per_tok": 6}}  # unset by default; DeepSeek-V2 routes 6
+# their attention reads head_dim with no fallback, and it is null by default
+complete.update({"hunyuan_v1_dense": {"head_dim": 128}, "ministral": {"head_dim": 128}})
 for model_type in SUPPORTED:
     if model_type not in covered:
         path = folder / model_type / "config.json"

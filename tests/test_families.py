@@ -51,6 +51,10 @@ for _type in ("qwen2_moe", "qwen3_moe"):
     SMALL[_type] = {**SMALL[_type], "moe_intermediate_size": 8}
 SMALL["phi3"] = {**SMALL["phi3"], "pad_token_id": None}  # its default, 32000, is past V
 SMALL["phimoe"] = {**SMALL["phimoe"], "num_experts_per_tok": 2}  # what its router does
+for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
+    SMALL[_type] = {**SMALL[_type], "pad_token_id": None}
+for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
+    SMALL[_type] = {**SMALL[_type], "head_dim": 8}
 
 
 def write(folder: Path, model_type: str, keys: dict[str, Any]) -> Path:
@@ -335,6 +339,7 @@ WINDOWS = {
     "qwen2_moe": {"use_sliding_window": True, "max_window_layers": 3},  # layers 0 and 2
     "gemma2": {},  # layers 0 and 2
     "gemma3_text": {"sliding_window_pattern": 3},  # layers 0, 1 and 3
+    "ministral": {}, "ministral3": {},
 }
 
 

@@ -395,7 +395,7 @@ def main() -> None:
 
 
 # the commands, by family (imported last: they register on ``app``)
-from . import computing, counting, planning, training  # noqa: E402,F401
+from . import computing, counting, fit, planning, training  # noqa: E402,F401
 
 for _info in app.registered_commands:  # every command's help laid out whole (_Command)
     if _info.cls is TyperCommand:

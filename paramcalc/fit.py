@@ -359,3 +359,32 @@ def default_weights(hf_config: Mapping[str, Any] | None) -> str | None:
 def fit(config: ModelConfig, serving: Serving) -> Fit:
     """The serving memory of ``config`` (``paramcalc.fit``)."""
     return Fit(config, serving)
+
+
+def training_verdict(result: Any, limit: int) -> dict[str, Any]:
+    """The verdict on ``flops``' training memory per device under its ZeRO stage: whether it
+    fits ``limit`` and the fewest data-parallel devices at which it would (None when even the
+    unsharded part does not fit)."""
+    from dataclasses import replace
+
+    from .compute import Compute
+
+    memory = result.memory
+    s = result.settings
+    one = Compute(result.budget, replace(s, devices=1)).model_states(result.budget.params["total"])
+    sharded = {"weights": s.zero >= 3, "gradients": s.zero >= 2, "optimizer": s.zero >= 1}
+    spread = sum(one[k] for k, on in sharded.items() if on)
+    fixed = sum(one[k] for k, on in sharded.items() if not on) + memory["activations"]
+    room = limit - fixed
+    if spread == 0:
+        devices = 1 if room >= 0 else None
+    else:
+        devices = -(-spread // room) if room > 0 else None
+    # substitution: at that many devices each shard (a ceiling) fits, and one fewer does not
+    if devices is not None:
+        while devices > 1 and fixed + -(-spread // (devices - 1)) <= limit:
+            devices -= 1
+        while fixed + -(-spread // devices) > limit:
+            devices += 1
+    return {"limit": limit, "fits": memory["per_device"] <= limit,
+            "margin": limit - memory["per_device"], "devices_that_fit": devices}

@@ -88,3 +88,19 @@ def test_fit_imports_no_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_flops_training_verdict_and_devices_that_fit() -> None:
+    result = CliRunner().invoke(app, ["flops", "--preset", "llama-3.1-8b", "--seq-length", "4096",
+                                      "--zero", "3", "--devices", "8", "--memory", "80GB",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    verdict, memory = out["fit"], out["memory"]
+    assert verdict["limit"] == 80 * 10**9
+    assert verdict["fits"] is (memory["per_device"] <= 80 * 10**9)
+    # ZeRO-3 shards 2 + 2 + 12 bytes per parameter (mixed-precision Adam) over the devices
+    states = 16 * 8_030_261_248
+    devices = verdict["devices_that_fit"]
+    assert -(-states // devices) + memory["activations"] <= 80 * 10**9
+    assert -(-states // (devices - 1)) + memory["activations"] > 80 * 10**9

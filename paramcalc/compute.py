@@ -322,7 +322,7 @@ class Compute:
                 "optimizer": shard(state_bytes * params, s.zero >= 1)}
 
     @cached_property
-    def run(self) -> dict[str, float | int | None]:
+    def run(self) -> dict[str, Any]:
         """A training run on D tokens: FLOPs, and wall time when the hardware is known."""
         s = self.settings
         params = self.budget.params["total"]

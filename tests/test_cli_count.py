@@ -182,7 +182,7 @@ def test_no_number_is_cut_short_at_80_columns(cli: Cli, monkeypatch: pytest.Monk
 
 
 COMMANDS = ["count", "ratio", "derive", "compare", "presets", "check", "summary", "verify",
-            "sweep", "plot", "solve", "flops"]
+            "sweep", "plot", "solve", "flops", "fit"]
 
 
 @pytest.mark.parametrize("args", [
@@ -205,7 +205,7 @@ def test_a_run_builds_only_the_command_it_names(args: list[str]) -> None:
     built, modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout.splitlines()
     module_of = {"flops": "computing", "verify": "training", "sweep": "planning",
-                 "plot": "planning", "solve": "planning"}
+                 "plot": "planning", "solve": "planning", "fit": "fit"}
     if args and args[0] in COMMANDS:
         assert built == repr([args[0]])
         assert modules == repr([module_of.get(args[0], "counting")])

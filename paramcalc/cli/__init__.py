@@ -212,6 +212,7 @@ COMMANDS: dict[str, str] = {
     "flops": "computing", "count": "counting", "ratio": "counting", "derive": "counting",
     "compare": "counting", "check": "counting", "summary": "counting", "presets": "counting",
     "solve": "planning", "sweep": "planning", "plot": "planning", "verify": "training",
+    "fit": "fit",
 }
 
 
@@ -420,5 +421,3 @@ def main() -> None:
     from ..__main__ import main as program
 
     program()
-
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -92,6 +92,9 @@ def flops(
     step_time: Annotated[float | None, typer.Option(
         help="measured seconds per step (devices × batch-size sequences), instead",
         rich_help_panel=_PAPERS)] = None,
+    memory: Annotated[str | None, typer.Option(
+        help="memory per device for a verdict: fits or not, and on how many devices, e.g. 80GB",
+        rich_help_panel=_MEMORY)] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """FLOPs, training time and memory, with formulas.
@@ -114,5 +117,41 @@ def flops(
                         sequence_parallel=sequence_parallel, dropout=dropout, law=law.value,
                         tokens_per_second=tokens_per_second, step_time=step_time)
     result = compute(budget(model.config), settings)
-    _print(as_json, lambda: render.flops_json(model, result),
-           lambda: render.flops_view(model, result))
+    # the verdict comes with --memory only: flops --gpu's output stays as the README pins it
+    limit = _limit(None, memory)
+    if limit is None:
+        _print(as_json, lambda: render.flops_json(model, result),
+               lambda: render.flops_view(model, result))
+        return
+    from ..fit import training_verdict
+
+    verdict = training_verdict(result, limit)  # additive: flops' own output, then the fit
+    _print(as_json, lambda: {**render.flops_json(model, result), "fit": verdict},
+           lambda: _with_verdict(render.flops_view(model, result), verdict))
+
+
+def _limit(gpu: str | None, memory: str | None) -> int | None:
+    """Bytes per device from --memory, else the GPU's, else None."""
+    from ..gpus import accelerator
+    from ..units import parse_memory
+
+    if memory is not None:
+        return parse_memory(memory, "--memory")
+    return accelerator(gpu).memory if gpu is not None else None
+
+
+def _with_verdict(view: Any, verdict: dict[str, Any]) -> Any:
+    """flops' tables and, below them, whether training fits and on how many devices."""
+    from rich.console import Group
+
+    from ..render.counts import _bytes
+
+    margin = verdict["margin"]
+    word = (f"fits in {_bytes(verdict['limit'])} per device ({_bytes(margin)} to spare)"
+            if verdict["fits"] else
+            f"does not fit in {_bytes(verdict['limit'])} per device (short by "
+            f"{_bytes(-margin)})")
+    devices = verdict["devices_that_fit"]
+    more = (f"; it fits on {devices:,} devices at this ZeRO stage" if devices is not None
+            else "; no number of devices fits at this ZeRO stage")
+    return Group(view, "training " + word + more)

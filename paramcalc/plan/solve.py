@@ -75,7 +75,7 @@ def solve(config: ModelConfig, name: str, *, ratio: Fraction | None = None,
             raise SolveError("--law goes with --flops (the budget whose optimal tokens it "
                              "gives)")
         if tokens is None:
-            tokens = max(1, round(float(optimal(law, float(flops))["tokens"])))
+            tokens = max(1, round(float(optimal(law, float(flops))["tokens"] or 0)))
     if sum(target is not None for target in (ratio, total, active, flops)) != 1:
         raise SolveError("give one target: --ratio R, --total BUDGET, --active BUDGET or "
                          "--flops BUDGET")

@@ -186,20 +186,35 @@ Against = Enum("Against", {"transformers": "transformers"}, type=str)  # type: i
 
 
 @app.command()
-@model_options
+@model_options(optional=True)
 def check(
-    model: Preset,
+    model: Preset | None,
     all_heads: Annotated[bool, typer.Option("--all-heads",
                                             help="check every head design on this backbone")] = False,
     against: Annotated[Against | None, typer.Option(
         help="build the model with this library instead of paramcalc's own modules "
              "(needs --hf-config and transformers installed)")] = None,
+    weights: Annotated[str | None, typer.Option(
+        "--weights", help="compare with a checkpoint's tensors instead: a .safetensors or "
+                          ".gguf file, a folder (sharded: with model.safetensors.index.json) or "
+                          "a Hub name ORG/NAME[@REVISION] (headers only)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Prove the formulas against torch modules.
 
     Build the model in torch on the meta device (no weight memory) and compare each
-    component's parameters with its formula. Exit code 1 on any mismatch."""
+    component's parameters with its formula. With --weights, place every tensor of a
+    checkpoint in its component and block and compare those instead (no torch); the model is
+    the one the options give, else the config.json beside the weights or a GGUF file's own
+    metadata. Exit code 1 on any mismatch or unplaced tensor."""
+    if weights is not None:
+        if against is not None or all_heads:
+            raise ParamcalcError("--weights compares the checkpoint with the model's own head; "
+                                 "drop --against and --all-heads")
+        _check_weights(model, weights, as_json)
+        return
+    if model is None:
+        model = presets.resolve()  # the error that says how to name a model
     from ..check import check as check_config
 
     if against is not None:
@@ -219,6 +234,18 @@ def check(
     _print(as_json, lambda: render.check_json(checks, all_heads),
            lambda: render.check_table(title, checks, against is not None))
     if not all(result.ok for result in checks):
+        raise typer.Exit(1)
+
+
+def _check_weights(model: Preset | None, weights: str, as_json: bool) -> None:
+    """``check --weights``: the checkpoint against the formulas, exit 1 on any difference."""
+    from ..placing import check_weights, model_for
+
+    model, model_type, checkpoint = model_for(model, weights)
+    result = check_weights(model.config, checkpoint, model_type)
+    _print(as_json, lambda: render.weights_json(result),
+           lambda: render.weights_view(render.label(model), result))
+    if not result.ok:
         raise typer.Exit(1)
 
 

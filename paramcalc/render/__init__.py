@@ -245,7 +245,7 @@ from .counts import (check_json, check_table, compare_table, conventions_table, 
                      count_json, count_table, derivatives_json, derivatives_table, derive_view,
                      formulas_json, memory_table, presets_table, quantity_view, ratio_view,
                      summary_json,
-                     summary_view)
+                     summary_view, weights_json, weights_view)
 from .compute import flops_json, flops_view  # noqa: E402
 from .images import IMAGE_FORMATS, check_image_format, image_curves, image_training  # noqa: E402
 from .planning import (solve_json, solve_view, sweep_columns, sweep_json,  # noqa: E402

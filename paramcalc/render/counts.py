@@ -356,3 +356,52 @@ def _bytes(size: int) -> str:
         if size >= scale:
             return f"{size / scale:,.2f} {unit}"
     return f"{size:,} B"
+
+
+def weights_json(result: Any) -> dict[str, Any]:
+    """``check --weights``: check's object plus ``weights``: the checkpoint's tensors,
+    elements, bytes, bits per weight, the unplaced tensors, and the same per component."""
+    checkpoint = result.checkpoint
+    out = check_json([result], False)
+    out["weights"] = {
+        "source": checkpoint.source, "format": checkpoint.format,
+        "tensors": len(checkpoint.tensors), "params": checkpoint.params,
+        "bytes": checkpoint.nbytes, "bits_per_weight": float(checkpoint.bits_per_weight),
+        "unplaced": list(result.unplaced),
+        "components": {part.component: {"tensors": part.tensors, "params": part.params,
+                                        "bytes": part.nbytes,
+                                        "bits_per_weight": float(part.bits_per_weight)}
+                       for part in result.parts}}
+    return out
+
+
+def weights_view(name: str, result: Any) -> Group:
+    """The check's rows against the checkpoint, then its bytes per component, then any tensor
+    that could not be placed."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    checkpoint = result.checkpoint
+    rows = Table(title=f"{name}: formula vs. checkpoint {literal(checkpoint.source)}",
+                 title_justify="left", caption=f"{len(checkpoint.tensors):,} tensors "
+                 f"({checkpoint.format} headers), each placed by its name", caption_justify="left")
+    for heading in ("component", "formula", "checkpoint", "ok"):
+        rows.add_column(heading, justify="left" if heading == "component" else "right")
+    for row in result.rows:
+        mark = Text("✓", style="green") if row.ok else Text("✗", style="bold red")
+        rows.add_row(row.component, f"{row.formula:,}", f"{row.instantiated:,}", mark)
+    sizes = Table(title="bytes per component", title_justify="left")
+    for heading in ("component", "tensors", "elements", "bytes", "bits per weight"):
+        sizes.add_column(heading, justify="left" if heading == "component" else "right")
+    for part in result.parts:
+        sizes.add_row(part.component, f"{part.tensors:,}", f"{part.params:,}",
+                      f"{part.nbytes:,}", f"{float(part.bits_per_weight):.2f}")
+    sizes.add_section()
+    sizes.add_row("total", f"{len(checkpoint.tensors):,}", f"{checkpoint.params:,}",
+                  f"{checkpoint.nbytes:,}", f"{float(checkpoint.bits_per_weight):.2f}",
+                  style="bold")
+    parts: list[Any] = [rows, sizes]
+    if result.unplaced:
+        parts.append(Text("not placed: " + ", ".join(map(literal, result.unplaced)), style="bold red"))
+    return Group(*parts)

@@ -176,3 +176,7 @@ RECORDS: tuple[Family, ...] = (
                                  n_kv_heads=size("num_key_value_heads"), norm="layernorm",
                                  mlp="plain"), windows=EVERY_LAYER),
 )
+
+from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
+
+RECORDS += MODERN

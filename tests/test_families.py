@@ -51,6 +51,7 @@ for _type in ("qwen2_moe", "qwen3_moe"):
     SMALL[_type] = {**SMALL[_type], "moe_intermediate_size": 8}
 SMALL["phi3"] = {**SMALL["phi3"], "pad_token_id": None}  # its default, 32000, is past V
 SMALL["phimoe"] = {**SMALL["phimoe"], "num_experts_per_tok": 2}  # what its router does
+SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
 
 
 def write(folder: Path, model_type: str, keys: dict[str, Any]) -> Path:

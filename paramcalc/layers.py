@@ -110,6 +110,8 @@ def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
         params += 2 * norm_params(config, head_width)
     elif config.qk_norm == "full":  # one scale over all query heads, one over all key heads
         params += norm_params(config, queries) + norm_params(config, keys)
+    if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
+        params += h
     flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
         2 * h * matmul(S, head_width, S)
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
@@ -175,7 +177,9 @@ def mixture_of_experts(config: ModelConfig) -> SubLayer:
     every token passes through: one feed-forward part E_S·f_S wide, with Qwen-MoE's sigmoid
     gate d → 1."""
     one, one_flops, one_saved = _mlp(config, f_E, False)
-    params = dense(d, E, False) + E * one
+    if config.expert_bias:  # gpt-oss: each expert's gate/up and down projections biased
+        one += (2 if config.mlp == "gated" else 1) * f_E + d
+    params = dense(d, E, bool(config.router_bias)) + E * one
     flops = linear(d, E) + K * one_flops
     saved = d + E + K * (one_saved - d)  # the router's input and scores, each routed expert
     if config.shared_experts:

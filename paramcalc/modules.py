@@ -157,6 +157,9 @@ class Attention(nn.Module):
             self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
         elif config.qk_norm == "full":  # over all heads at once (OLMo 2)
             self.q_norm, self.k_norm = make_norm(config.norm, h * a), make_norm(config.norm, g * a)
+        self.sinks: nn.Parameter | None = None
+        if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
+            self.sinks = nn.Parameter(torch.zeros(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
@@ -170,6 +173,8 @@ class Attention(nn.Module):
             q, k = rotary(q), rotary(k)
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
+        if self.sinks is not None:
+            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks)))
         return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
 
 
@@ -184,6 +189,23 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     distance = position[:, None] - position[None, :]  # (S, S): query minus key position
     allowed = (distance >= 0) & (distance < window)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+
+
+def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None,
+                      sinks: torch.Tensor) -> torch.Tensor:
+    """Causal attention whose softmax per head has one more logit, the head's sink, that
+    takes probability mass and contributes no value (gpt-oss)."""
+    seq_length = q.shape[-2]
+    position = torch.arange(seq_length, device=q.device)
+    distance = position[:, None] - position[None, :]
+    allowed = distance >= 0
+    if window is not None:
+        allowed = allowed & (distance < window)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, h, S, S)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    sink = sinks.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)  # (B, h, S, 1)
+    weights = F.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
+    return weights @ v
 
 
 class LatentAttention(nn.Module):
@@ -263,22 +285,35 @@ class Experts(nn.Module):
     """E feed-forward experts side by side, their weights stacked: up (and gate) (E, d, f_E),
     down (E, f_E, d); no biases."""
 
-    def __init__(self, num_experts: int, d_model: int, width: int, gated: bool) -> None:
+    def __init__(self, num_experts: int, d_model: int, width: int, gated: bool,
+                 bias: bool = False) -> None:
         super().__init__()
         self.gated = gated
         self.up = _uniform((num_experts, d_model, width), d_model)
         if gated:
             self.gate = _uniform((num_experts, d_model, width), d_model)
         self.down = _uniform((num_experts, width, d_model), width)
+        self.biased = bias  # gpt-oss: a bias on each expert's gate, up and down projections
+        if bias:
+            self.up_bias = _uniform((num_experts, width), d_model)
+            if gated:
+                self.gate_bias = _uniform((num_experts, width), d_model)
+            self.down_bias = _uniform((num_experts, d_model), width)
 
     def expert(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """Expert ``index`` on (M, d) tokens -> (M, d)."""
         up = x @ self.up[index]  # (M, f_E)
+        if self.biased:
+            up = up + self.up_bias[index]
         if self.gated:
-            hidden = F.silu(x @ self.gate[index]) * up
+            gate = x @ self.gate[index]
+            if self.biased:
+                gate = gate + self.gate_bias[index]
+            hidden = F.silu(gate) * up
         else:
             hidden = F.gelu(up, approximate="tanh")
-        return hidden @ self.down[index]
+        out = hidden @ self.down[index]
+        return out + self.down_bias[index] if self.biased else out
 
     def forward(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """(N, d) tokens, the (N, K) experts each is sent to and their (N, K) weights -> (N, d).
@@ -307,9 +342,9 @@ class MixtureOfExperts(nn.Module):
         super().__init__()
         d, num = config.d_model, config.num_experts or 1
         self.top_k = config.experts_per_token or 1
-        self.router = nn.Linear(d, num, bias=False)
+        self.router = nn.Linear(d, num, bias=bool(config.router_bias))
         self.experts = Experts(num, d, config.expert_d_ff or config.d_ff or 4 * d,
-                               config.mlp == "gated")
+                               config.mlp == "gated", bias=bool(config.expert_bias))
         self.shared: nn.Module | None = None
         self.shared_gate: nn.Module | None = None
         if config.shared_experts:

@@ -80,6 +80,7 @@ _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": ML
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
 _FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
           "shared_expert_gate", "logits_bias")
+_FLAGS += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -88,6 +89,7 @@ _MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed expe
 TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
                     "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
                     *LATENT_SIZES, "layer_types", "full_every", "sliding_window")
+TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
 MAX_SIZE = 2**40
@@ -171,6 +173,13 @@ class ModelConfig:
     kernel_size: int | None = _field("w: the conv head's kernel [3]")
     cell: str | None = _field("the rnn head's cell [gru]")
     logits_bias: bool | None = _field("a V-sized bias on the logits")
+    # -- modern attention families (gpt-oss): switches that are off unless given ---------
+    attention_sinks: bool | None = _field(
+        "a learned logit per head that every query may attend to instead (gpt-oss's sinks)",
+        panel="block")
+    router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
+    expert_bias: bool | None = _field(
+        "biases on every expert's projections (gpt-oss)", panel="moe")
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
     #: the sizes the formulas write through their defaults (head_dim as d/h): part of
@@ -242,6 +251,11 @@ class ModelConfig:
                 raise ConfigError(f"num_experts is 0 (a dense model) but {switches[0]} is set; "
                                   "give num_experts of 1 or more, or drop the expert options")
             raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
+                              "mixture-of-experts layer)")
+        expert_only = [name for name in ("router_bias", "expert_bias")
+                       if getattr(self, name) is not None]
+        if not self.num_experts and expert_only:  # modern families: gpt-oss's biases
+            raise ConfigError(f"{expert_only[0]} needs num_experts (the routed experts of a "
                               "mixture-of-experts layer)")
         others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
                   and getattr(self, name) is not None]

@@ -24,6 +24,8 @@ def test_every_preset_checks_clean(name: str) -> None:
         rows[2:3] = ["per_block[dense]", "per_block[moe]"]
     if name == "gemma-2-2b":  # sliding-window and full-attention layers, alternating
         rows[2:3] = ["per_block[full]", "per_block[sliding]"]
+    if name.startswith("gpt-oss"):  # experts in every layer, every other one sliding
+        rows[2:3] = ["per_block[full-moe]", "per_block[sliding-moe]"]
     assert [row.component for row in result.rows] == rows
     assert result.ok, [row for row in result.rows if not row.ok]
 

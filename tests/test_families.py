@@ -55,6 +55,7 @@ for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id p
     SMALL[_type] = {**SMALL[_type], "pad_token_id": None}
 for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
     SMALL[_type] = {**SMALL[_type], "head_dim": 8}
+SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
 
 
 def write(folder: Path, model_type: str, keys: dict[str, Any]) -> Path:

@@ -180,3 +180,7 @@ RECORDS: tuple[Family, ...] = (
 from .classic import CLASSIC  # noqa: E402  (its records build on the helpers above)
 
 RECORDS += CLASSIC
+
+from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
+
+RECORDS += MODERN

@@ -39,6 +39,11 @@ TOTALS = {
     # written here
     "olmoe-1b-7b": 6_919_161_856,
     "phimoe-3.5": 41_873_153_344,  # PhimoeForCausalLM for examples/phimoe-3.5, likewise
+    # LlamaForCausalLM at the published shape (meta device, transformers 5.24)
+    "llama-3.1-70b": 70_553_706_496,
+    # transformers' GptOssForCausalLM on the meta device: the figures of the issue that asked
+    "gpt-oss-120b": 116_829_156_672,
+    "gpt-oss-20b": 20_914_757_184,
 }
 
 # the active parameters per token: the total less the experts a token is not routed to
@@ -48,6 +53,9 @@ ACTIVE = {
     "qwen3-30b-a3b": 3_353_032_704,
     "deepseek-v3": 37_552_282_624,
     "olmoe-1b-7b": 1_282_017_280,
+    # the total less 32 of 36 (120b) or of 32 (20b) experts in every layer, with their biases
+    "gpt-oss-120b": 5_711_982_912,
+    "gpt-oss-20b": 4_187_440_704,
     "phimoe-3.5": 6_640_999_744,
 }
 

@@ -30,7 +30,7 @@ import sympy as sp
 
 from .errors import ConfigError
 from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
-from .conventions import layer_flops
+from .papers import layer_flops
 from .layers import total
 from .spec import MAX_SIZE, ModelConfig, _shown
 from .symbols import S
@@ -107,7 +107,7 @@ class Settings:
     tokens: int | None = None  # training tokens D [Chinchilla's 20 per parameter]
     peak_tflops: float | None = None
     mfu: float = 0.4
-    # -- the papers' conventions (conventions.py, parallel.py, plan/laws.py) --
+    # -- the papers' conventions (papers.py, parallel.py, plan/laws.py) --
     attention_flops: str = "full"  # full (FlopCounterMode's S × S) or causal (as kernels run)
     tensor_parallel: int = 1  # t: devices each layer's matrices are split over
     pipeline_parallel: int = 1  # p: stages the blocks are split into
@@ -160,7 +160,7 @@ class Settings:
             raise ConfigError(f"peak-tflops must be at least {MIN_PEAK:g} TFLOP/s (a million "
                               f"FLOP/s), got {self.peak_tflops!r}")
 
-        from .conventions import check_settings
+        from .papers import check_settings
         check_settings(self)
 
     @property
@@ -220,7 +220,7 @@ class Compute:
             values = {c: self.evaluate(parts[c].exact) for c in COMPONENTS}
             values["total"] = self.evaluate(total.exact)
             out[name] = values
-        from .conventions import hardware_step
+        from .papers import hardware_step
         out["hardware_step"] = hardware_step(self, out["training_step"])  # with the recomputed forward work
         return out
 
@@ -244,7 +244,7 @@ class Compute:
         non_embedding = params["active"] - params["embedding"] - params["positional"]
         kaplan = 2 * non_embedding + 2 * self.config.num_blocks * self.config.seq_length * \
             self.config.d_model
-        from .conventions import rules as paper_rules
+        from .papers import rules as paper_rules
         return {"6N": {"training_per_token": six, "exact": exact_train,
                        "relative_error": (six - exact_train) / exact_train},
                 "kaplan": {"forward_per_token": kaplan, "exact": exact_forward,
@@ -336,7 +336,7 @@ class Compute:
             rate = s.devices * Fraction(s.peak_tflops) * 10**12 * Fraction(s.mfu)
             seconds = _float(exact / rate, "the run's time")
         optimal, _ = chinchilla(flops)
-        from .conventions import utilisation
+        from .papers import utilisation
         from .plan.laws import optimal as law_optimal
         law = law_optimal(s.law, flops)
         return {"law": law, "achieved": utilisation(self),

@@ -122,7 +122,10 @@ GGUF = _names((), ("blk",),
 
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
 NAMES: dict[str, Names] = {"gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "opt": OPT,
-                           "gguf": GGUF}
+                           "gguf": GGUF,
+                           # GLM-4's sandwich: a norm after each part as well as before
+                           "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",
+                                                       "post_mlp_layernorm": "norms"})}
 
 
 @dataclass(frozen=True)
@@ -386,8 +389,8 @@ def model_for(model: Any, weights: str) -> tuple[Any, str | None, Checkpoint]:
                 raise ConfigError(f"no config.json beside {weights}: give the model with "
                                   "--hf-config, --hf or --preset")
         model = presets.resolve(hf_config=beside)
-    model_type = None
+    found_type: str | None = None
     if model.hf_config is not None:
         found = read_json(model.hf_config).get("model_type")
-        model_type = found if isinstance(found, str) else None
-    return model, model_type, checkpoint
+        found_type = found if isinstance(found, str) else None
+    return model, found_type, checkpoint

@@ -78,9 +78,9 @@ _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff"
           *PATTERN_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
-_FLAGS = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias", "parallel_residual",
-          "shared_expert_gate", "logits_bias")
-_FLAGS += ("attention_sinks", "router_bias", "expert_bias")  # modern families
+_FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
+                           "parallel_residual", "shared_expert_gate", "logits_bias",
+                           "attention_sinks", "router_bias", "expert_bias")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS

@@ -22,8 +22,8 @@ Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)  # type: ignore
 Optimizer = Enum("Optimizer", {name: name for name in OPTIMIZERS}, type=str)  # type: ignore[misc]
 Recompute = Enum("Recompute", {name: name for name in RECOMPUTE}, type=str)  # type: ignore[misc]
 AttentionKind = Enum("AttentionKind", {name: name for name in ATTENTION}, type=str)  # type: ignore[misc]
-# -- the papers' conventions (conventions.py, parallel.py, plan/laws.py) --
-from ..conventions import ATTENTION_FLOPS  # noqa: E402
+# -- the papers' conventions (papers.py, parallel.py, plan/laws.py) --
+from ..papers import ATTENTION_FLOPS  # noqa: E402
 from ..plan.laws import LAWS  # noqa: E402
 
 AttentionFlops = Enum("AttentionFlops", {n: n for n in ATTENTION_FLOPS}, type=str)  # type: ignore[misc]

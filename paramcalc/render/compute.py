@@ -107,7 +107,7 @@ def flops_view(preset: Preset, compute: Any) -> Group:
                        f"{hardware['total'] / per['predictions_per_sequence']:,.0f}", "")
     tokens.add_row("training, 6·N", f"{rules['6N']['training_per_token']:,}",
                    f"{rules['6N']['relative_error']:+.1%}")
-    for key, label in _PAPER_RULES:  # the papers' rules (conventions.py)
+    for key, label in _PAPER_RULES:  # the papers' rules (papers.py)
         tokens.add_row(label, f"{rules[key]['training_per_token']:,.0f}",
                        f"{rules[key]['relative_error']:+.1%}")
     tokens.add_row("forward, exact", f"{per['forward']:,.0f}", "")

@@ -22,7 +22,7 @@ from paramcalc.compute import Settings, compute
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
-from test_hf import reference, write_three_ways  # noqa: E402  (needs transformers)
+from test_hf import counts_like_transformers, reference  # noqa: E402  (needs transformers)
 
 pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -58,16 +58,10 @@ def test_random_gpt_oss_configurations_count_like_transformers(
               suppress_health_check=[HealthCheck.too_slow])
     @given(gpt_oss_keys())
     def check(keys: dict[str, Any]) -> None:
-        hf_config = transformers.AutoConfig.for_model("gpt_oss", **keys)
-        expected = reference(hf_config)
-        for path in write_three_ways(hf_config, keys, "gpt_oss", tmp_path_factory.mktemp("c")):
-            obj = cli.json("count", "--hf-config", str(path))
-            got: dict[str, Any] = {name: obj["params"][name] for name in expected
-                                   if name != "block_sizes"}
-            got["block_sizes"] = sorted({kind["per_block"] for kind in obj["block_kinds"]
-                                         if kind["count"]})
-            assert got == expected, (path.name, keys)
-            sliding = hf_config.layer_types.count("sliding_attention")
+        counted = counts_like_transformers(cli, keys, "gpt_oss", tmp_path_factory.mktemp("c"))
+        sliding = transformers.AutoConfig.for_model("gpt_oss", **keys).layer_types.count(
+            "sliding_attention")
+        for obj in counted:
             counts = {kind["kind"].split("-")[0]: kind["count"] for kind in obj["block_kinds"]}
             assert counts.get("sliding", 0) == sliding, keys
 

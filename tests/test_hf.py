@@ -162,11 +162,12 @@ def write_three_ways(hf_config: Any, keys: dict[str, Any], model_type: str,
 
 
 def counts_like_transformers(cli: Cli, keys: dict[str, Any], model_type: str,
-                             folder: Path) -> None:
+                             folder: Path) -> list[dict[str, Any]]:
     """``keys`` written three ways count as transformers' model for them: the total, every
-    component, the active count and the size of every kind of block."""
+    component, the active count and the size of every kind of block. The three counts."""
     hf_config = transformers.AutoConfig.for_model(model_type, **keys)
     expected = reference(hf_config)
+    counted = []
     for path in write_three_ways(hf_config, keys, model_type, folder):
         obj = cli.json("count", "--hf-config", str(path))
         got: dict[str, Any] = {name: obj["params"][name] for name in expected
@@ -174,6 +175,8 @@ def counts_like_transformers(cli: Cli, keys: dict[str, Any], model_type: str,
         got["block_sizes"] = sorted({kind["per_block"] for kind in obj["block_kinds"]
                                      if kind["count"]})
         assert got == expected, (path.name, keys)
+        counted.append(obj)
+    return counted
 
 
 @pytest.mark.parametrize("model_type", SUPPORTED, ids=str)

@@ -233,6 +233,12 @@ class Compute:
                 "training": self.flops["training_step"]["total"] / count}
 
     @cached_property
+    def per_token_by_attention(self) -> dict[str, dict[str, float]]:
+        """FLOPs per predicted token in both attention conventions, full and causal."""
+        from .papers import by_attention
+        return by_attention(self)
+
+    @cached_property
     def rules(self) -> dict[str, dict[str, float]]:
         """The rules people quote, against the exact count per predicted token: 6·N for
         training, and Kaplan et al.'s 2·N + 2·n·S·d forward (their N leaves out the embedding
@@ -338,11 +344,15 @@ class Compute:
         optimal, _ = chinchilla(flops)
         from .papers import utilisation
         from .plan.laws import optimal as law_optimal
-        law = law_optimal(s.law, flops)
+        # each law is fitted in C = 6·N·D: the run's budget in that convention, not the exact
+        # count, is what it is given (N the active parameters, as the laws' models are dense)
+        law = law_optimal(s.law, float(6 * self.budget.params["active"] * tokens))
         return {"law": law, "achieved": utilisation(self),
                 "tokens": tokens, "tokens_given": s.tokens is not None, "flops": flops,
                 "seconds": seconds, "devices": s.devices, "peak_tflops": s.peak_tflops,
                 "mfu": s.mfu, "chinchilla_tokens": CHINCHILLA_TOKENS_PER_PARAM * params,
+                # Chinchilla's rule fed the exact count (attention included): two conventions
+                # mixed, kept for the JSON it was in; run.law is the one in the law's own
                 "chinchilla_params_for_budget": optimal}
 
     def derivatives(self, of: str, wrt: sp.Symbol | None = None) -> dict[str, Derivative]:

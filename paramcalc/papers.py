@@ -87,6 +87,26 @@ def score_flops(layers: Sequence[SubLayer], convention: str, values: dict[Any, A
         "full", values) for layer in layers if _scores(layer) != 0))
 
 
+def by_attention(compute: Any) -> dict[str, dict[str, float]]:
+    """FLOPs per predicted token, forward and for training, in both attention conventions
+    (whichever ``compute`` counts in): only the blocks' score products differ, and backward
+    repeats them twice, so a training step differs by three times the forward's difference."""
+    budget = compute.budget
+    per = compute.per_token_values
+    predictions = per["predictions_per_sequence"]
+    chosen = compute.settings.attention_flops
+    out = {chosen: {"forward": per["forward"], "training": per["training"]}}
+    for convention in ATTENTION_FLOPS:
+        if convention == chosen:
+            continue
+        blocks = sp.Add(*(kind.count * layer_flops(kind.layers, convention, budget.values)
+                          for kind in budget.kinds))
+        delta = compute.evaluate(blocks) - compute.flops["forward"]["blocks"]
+        out[convention] = {"forward": per["forward"] + delta / predictions,
+                           "training": per["training"] + 3 * delta / predictions}
+    return {convention: out[convention] for convention in ATTENTION_FLOPS}
+
+
 def recomputed(compute: Any) -> sp.Expr:
     """Forward FLOPs per sequence that recomputation repeats in the backward pass: nothing,
     the blocks' score products (selective), or the blocks' whole forward pass (full)."""

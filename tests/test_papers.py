@@ -223,3 +223,67 @@ def test_bad_convention_options(cli: Cli) -> None:
     assert "tensor-parallel" in cli.error("flops", "--preset", "gpt2", "--sequence-parallel")
     assert "law" in cli.error("flops", "--preset", "gpt2", "--law", "kaplan")
     assert "tensor-parallel" in cli.error("flops", "--preset", "gpt2", "--tensor-parallel", "0")
+
+
+# Hoffmann et al. 2022, Table 3 (Approach 1): parameters, FLOPs, tokens, every row
+CHINCHILLA_TABLE_3 = [(400e6, 1.92e19, 8.0e9), (1e9, 1.21e20, 20.2e9), (10e9, 1.23e22, 205.1e9),
+                      (67e9, 5.76e23, 1.5e12), (175e9, 3.85e24, 3.7e12),
+                      (280e9, 9.90e24, 5.9e12), (520e9, 3.43e25, 11.0e12),
+                      (1e12, 1.27e26, 21.2e12), (10e12, 1.30e28, 216.2e12)]
+
+
+@pytest.mark.parametrize(("params", "flops", "tokens"), CHINCHILLA_TABLE_3)
+def test_chinchilla_table3_by_the_20_tokens_rule(params: float, flops: float,
+                                                  tokens: float) -> None:
+    """Table 3's rows, from their FLOPs, by the fixed 20 tokens per parameter: the table's
+    ratio climbs from 20.0 to 21.6 (Approach 1's unrounded exponents) and its 1.5T for 67B
+    is rounded up from the 1.43T its own 5.76e23 = 6·N·D gives, so the rule is within 4.1% in
+    N and 7.7% in D, and within 4% of the D that 6·N·D gives at the table's N."""
+    out = optimal("chinchilla-20", flops)
+    assert out["convention"] == "6ND" and out["budget"] == flops
+    assert abs(out["params"] / params - 1) < 0.041
+    assert abs(out["tokens"] / tokens - 1) < 0.077
+    assert abs(out["tokens"] / (flops / (6 * params)) - 1) < 0.04
+
+
+@pytest.mark.parametrize("law", ["chinchilla-20", "hoffmann-approach3", "besiroglu-2024"])
+def test_a_runs_law_is_fed_its_own_convention(cli: Cli, law: str) -> None:
+    """The law is given the run's budget as it was fitted, C = 6·N·D (N active), not the
+    exact attention-inclusive count; its optimum worked by hand from Hoffmann et al.'s eq. 4
+    with the constants the law's paper prints."""
+    out = cli.json("flops", "--preset", "gpt2", "--tokens", "1e10", "--law", law)
+    budget = 6 * out["params"]["active"] * 10**10
+    assert out["run"]["law"]["budget"] == pytest.approx(budget, rel=1e-12)
+    assert out["run"]["flops"] > budget * 1.1  # gpt2's exact count has attention's S² in it
+    constants = {"hoffmann-approach3": (406.4, 410.7, 0.34, 0.28),
+                 "besiroglu-2024": (482.01, 2085.43, 0.3478, 0.3658)}
+    if law == "chinchilla-20":
+        params = math.sqrt(budget / 120)
+    else:
+        A, B, alpha, beta = constants[law]
+        g = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+        params = g * (budget / 6) ** (beta / (alpha + beta))
+    assert out["run"]["law"]["params"] == pytest.approx(params, rel=1e-9)
+    assert out["run"]["law"]["tokens"] == pytest.approx(budget / 6 / params, rel=1e-9)
+
+
+@pytest.mark.parametrize(("preset", "length"), [("gpt2", "1024"), ("mistral-7b", "8192"),
+                                               ("deepseek-v3", "8192"), ("gemma-2-2b", "8192")])
+def test_both_attention_conventions_always_side_by_side(cli: Cli, preset: str,
+                                                        length: str) -> None:
+    """flops shows the per-token figures in both conventions whichever it counts in; each
+    equals the run made in that convention (sliding windows and latent attention included)."""
+    runs = {c: cli.json("flops", "--preset", preset, "--seq-length", length,
+                        "--attention-flops", c) for c in ("full", "causal")}
+    for chosen, out in runs.items():
+        beside = out["per_token"]["by_attention"]
+        assert sorted(beside) == ["causal", "full"]
+        for convention, values in beside.items():
+            assert values["training"] == pytest.approx(
+                runs[convention]["per_token"]["training"], rel=1e-12)
+            assert values["forward"] == pytest.approx(
+                runs[convention]["per_token"]["forward"], rel=1e-12)
+    assert runs["causal"]["per_token"]["training"] < runs["full"]["per_token"]["training"]
+    table = cli("flops", "--preset", preset).stdout
+    assert "training, exact (full attention)" in table
+    assert "training, exact (causal attention)" in table

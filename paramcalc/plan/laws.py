@@ -70,5 +70,5 @@ def optimal(law: str, flops: float) -> dict[str, float | str | None]:
     else:
         params, tokens = fit.optimum(flops)
         loss = fit.loss(params, tokens)
-    return {"name": law, "params": params, "tokens": tokens,
+    return {"name": law, "budget": flops, "params": params, "tokens": tokens,
             "tokens_per_param": tokens / params, "loss": loss, "convention": "6ND"}

@@ -37,7 +37,8 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
         "settings": dataclasses.asdict(compute.settings),
         "params": compute.budget.params,
         "flops": compute.flops,
-        "per_token": compute.per_token_values,
+        "per_token": {**compute.per_token_values,
+                      "by_attention": compute.per_token_by_attention},
         "rules": compute.rules,
         "run": compute.run,
         "memory": compute.memory,
@@ -96,11 +97,17 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     per = compute.per_token_values
     rules = compute.rules
     tokens = Table(title=f"per predicted token ({per['predictions_per_sequence']:,} per "
-                   f"sequence, {s.attention_flops} attention)", title_justify="left")
+                   f"sequence; the rules against {s.attention_flops} attention)",
+                   title_justify="left")
     tokens.add_column("rule")
     tokens.add_column("FLOPs", justify="right")
     tokens.add_column("vs exact", justify="right")
-    tokens.add_row("training, exact", f"{per['training']:,.0f}", "")
+    tokens.add_row(f"training, exact ({s.attention_flops} attention)", f"{per['training']:,.0f}", "")
+    for convention, values in compute.per_token_by_attention.items():  # the other one beside
+        if convention != s.attention_flops:
+            tokens.add_row(f"training, exact ({convention} attention)",
+                           f"{values['training']:,.0f}",
+                           f"{(values['training'] - per['training']) / per['training']:+.1%}")
     hardware = flops["hardware_step"]
     if hardware["recomputed"]:  # the recomputed forward work beside the model's
         tokens.add_row(f"training, hardware (recompute {s.recompute})",
@@ -110,7 +117,12 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     for key, label in _PAPER_RULES:  # the papers' rules (papers.py)
         tokens.add_row(label, f"{rules[key]['training_per_token']:,.0f}",
                        f"{rules[key]['relative_error']:+.1%}")
-    tokens.add_row("forward, exact", f"{per['forward']:,.0f}", "")
+    tokens.add_row(f"forward, exact ({s.attention_flops} attention)", f"{per['forward']:,.0f}", "")
+    for convention, values in compute.per_token_by_attention.items():
+        if convention != s.attention_flops:
+            tokens.add_row(f"forward, exact ({convention} attention)",
+                           f"{values['forward']:,.0f}",
+                           f"{(values['forward'] - per['forward']) / per['forward']:+.1%}")
     tokens.add_row("forward, 2·N + 2·n·S·d (Kaplan et al.)",
                    f"{rules['kaplan']['forward_per_token']:,}",
                    f"{rules['kaplan']['relative_error']:+.1%}")
@@ -126,12 +138,11 @@ def flops_view(preset: Preset, compute: Any) -> Group:
         share = f"{s.mfu:.0%}" if s.mfu >= 0.01 else f"{s.mfu * 100:.2g}%"
         runs.add_row(f"time on {s.devices:,} × {s.peak_tflops:,g} TFLOP/s at {share} MFU",
                      _time(run["seconds"]))
-    runs.add_row("compute-optimal size for these FLOPs (Chinchilla)",
-                 f"{run['chinchilla_params_for_budget']:,.0f}")
     law = run["law"]
-    if law["name"] != "chinchilla-20":
-        runs.add_row(f"compute-optimal size, {law['name']} (6·N·D)", f"{law['params']:,.0f}")
-        runs.add_row(f"compute-optimal tokens, {law['name']}", f"{law['tokens']:,.0f}")
+    runs.add_row(f"the run's budget as {law['name']} counts it, 6·N·D", f"{law['budget']:.3e}")
+    runs.add_row(f"compute-optimal size, {law['name']}", f"{law['params']:,.0f}")
+    runs.add_row(f"compute-optimal tokens, {law['name']}", f"{law['tokens']:,.0f}")
+    if law["loss"] is not None:
         runs.add_row(f"predicted loss, {law['name']}", f"{law['loss']:.4f}")
     achieved = run["achieved"]
     if achieved["tokens_per_second"] is not None:

@@ -39,7 +39,7 @@ import sympy as sp
 from .errors import ConfigError
 from .formulas import Budget, budget
 from .layers import total
-from .quant import NATIVE, WeightFormat, bytes_per_weight, weight_format
+from .quant import NATIVE, WeightFormat, bytes_per_weight, check_width, weight_format
 from .spec import ModelConfig
 from .symbols import d
 
@@ -109,9 +109,11 @@ class Verdict:
     limit: int
     fits: bool
     margin: int  # limit − total: negative when it does not fit
-    max_context: int | None  # the longest context at the batch; None if none fits
+    max_context: int | None  # the longest context at the batch, at most the model's window
     max_batch: int | None  # the largest batch at the context; None if none fits
     best_precision: str | None  # the most precise of PRECISIONS that fits; None if none
+    max_context_by_memory: int | None = None  # the longest the memory holds, past the window
+    window: int | None = None  # the model's context window (seq_length), max_context's cap
 
 
 @dataclass
@@ -124,6 +126,49 @@ class Fit:
 
     def __post_init__(self) -> None:
         self.budget = budget(self.config)
+        self.check_widths(self.serving.format)
+
+    @cached_property
+    def matrix_widths(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        """The input widths of the model's weight matrices, which a format's groups or blocks
+        run along: a name for each (what reads it) → (the parts holding them, the width)."""
+        from .layers import attention_widths
+        from .symbols import f as f_, f_E, f_S, r_kv, r_q
+
+        values = self.budget.values
+        config = self.config
+        out: dict[str, tuple[tuple[str, ...], int]] = {
+            "the matrices that read the hidden state (d_model)": (
+                ("attention", "mlp", "experts", "head", "embedding"), config.d_model)}
+        if config.block == "transformer":
+            from .symbols import d_V, h
+            if config.kv_lora_rank is None:
+                _, queries, _ = attention_widths(config)
+            else:  # latent attention's output projection reads h value heads
+                queries = h * d_V
+            out["attention's output projection (n_heads × head_dim)"] = (
+                ("attention",), int(self.budget.evaluate(queries)))
+        for symbol, name, part in ((r_q, "latent attention's query up-projection "
+                                    "(q_lora_rank)", "attention"),
+                                   (r_kv, "latent attention's key/value up-projection "
+                                    "(kv_lora_rank)", "attention"),
+                                   (f_, "the feed-forward's down projection (d_ff)", "mlp"),
+                                   (f_E, "each expert's down projection (expert_d_ff)",
+                                    "experts"),
+                                   (f_S, "the shared experts' down projection (shared_d_ff)",
+                                    "experts")):
+            if symbol in values:
+                out[name] = ((part,), int(values[symbol]))
+        return out
+
+    def check_widths(self, fmt: WeightFormat) -> None:
+        """Refuse, in one line, a format whose group or block does not divide the input width
+        of a matrix it quantizes (the parts it keeps in higher precision are not checked)."""
+        if fmt.multiple == 1:
+            return
+        for name, (parts, width) in self.matrix_widths.items():
+            if any(fmt.keeps.get(part) is None for part in parts):
+                check_width(fmt, width, name)
 
     # -- formulas ----------------------------------------------------------------------
 
@@ -321,12 +366,18 @@ class Fit:
         best = None
         for name in PRECISIONS:
             fmt = weight_format(name)
+            try:
+                self.check_widths(fmt)
+            except ConfigError:
+                continue  # its groups do not divide this model's widths
             if self.memory_at(self.serving.context, self.serving.batch_size, fmt) <= limit:
                 best = name
                 break
-        return Verdict(limit, total_bytes <= limit, limit - total_bytes,
-                       self._solve(C, limit, MAX_CONTEXT), self._solve(B, limit, MAX_BATCH),
-                       best)
+        by_memory = self._solve(C, limit, MAX_CONTEXT)
+        window = self.config.seq_length  # the model's context window: no longer is served
+        longest = None if by_memory is None else min(by_memory, window)
+        return Verdict(limit, total_bytes <= limit, limit - total_bytes, longest,
+                       self._solve(B, limit, MAX_BATCH), best, by_memory, window)
 
 
 def default_weights(hf_config: Mapping[str, Any] | None) -> str | None:

@@ -139,5 +139,5 @@ def resolve(preset: str | None = None, preset_file: str | Path | None = None,
     config = base.config.replace(**changes)
     changed = tuple((key, getattr(config, key, value)) for key, value in changes.items()
                     if getattr(config, key, value) != getattr(base.config, key, None))
-    return Preset(base.name, config, base.description, base.source, path=base.path,
-                  changes=changed)
+    return Preset(base.name, config, base.description, base.source, hf_config=base.hf_config,
+                  path=base.path, changes=changed)

@@ -96,8 +96,10 @@ def check_width(fmt: WeightFormat, width: int, tensor: str = "a weight") -> None
     """Refuse, in one line, a width the format's group or block does not divide."""
     if width % fmt.multiple:
         unit = f"group size {fmt.group}" if fmt.group else f"block of {fmt.multiple}"
+        fix = ("give a group size that divides it" if fmt.group
+               else "choose a format whose block divides it")
         raise ConfigError(f"{fmt.name}: the {unit} does not divide the width {width:,} of "
-                          f"{tensor}; give a group size that divides it")
+                          f"{tensor}; {fix}")
 
 
 def tensor_nbytes(fmt: WeightFormat, shape: tuple[int, ...], tensor: str = "a weight") -> int:

@@ -52,7 +52,8 @@ def test_bf16_weights_are_two_bytes_per_parameter() -> None:
 def test_verdict_and_longest_context_checked_by_substitution() -> None:
     out = fit("--preset", "llama-3.1-8b", "--weights-dtype", "int4-g128", "--gpu", "RTX4090")
     assert out["limit"] == 24564 * 2**20  # nvidia-smi's memory.total
-    longest = out["max_context"]
+    longest = out["max_context_by_memory"]
+    assert out["max_context"] == min(longest, 131_072)  # never past the model's window
     at = fit("--preset", "llama-3.1-8b", "--weights-dtype", "int4-g128", "--gpu", "rtx4090",
              "--context", str(longest))
     past = fit("--preset", "llama-3.1-8b", "--weights-dtype", "int4-g128", "--gpu", "rtx4090",
@@ -104,3 +105,44 @@ def test_flops_training_verdict_and_devices_that_fit() -> None:
     devices = verdict["devices_that_fit"]
     assert -(-states // devices) + memory["activations"] <= 80 * 10**9
     assert -(-states // (devices - 1)) + memory["activations"] > 80 * 10**9
+
+
+def test_a_group_that_does_not_divide_a_width_is_refused() -> None:
+    """Every matrix a format quantizes is checked, by the width its groups run along: the
+    hidden state's, attention's output's, the feed-forward's inner width."""
+    runner = CliRunner()
+    for args, words in (
+            (["--preset", "llama-3.1-8b", "--weights-dtype", "int4-g3072"],
+             "int4-g3072: the group size 3072 does not divide the width 4,096 of the matrices "
+             "that read the hidden state (d_model); give a group size that divides it"),
+            (["--preset", "llama-3.1-8b", "--weights-dtype", "int4-g1024", "--d-ff", "14848"],
+             "int4-g1024: the group size 1024 does not divide the width 14,848 of the "
+             "feed-forward's down projection (d_ff)"),
+            (["--preset", "gpt2-xl", "--weights-dtype", "q4_k"],
+             "q4_k: the block of 256 does not divide the width 1,600 of the matrices that "
+             "read the hidden state (d_model); choose a format whose block divides it")):
+        result = runner.invoke(app, ["fit", *args])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"Error: {words}") and result.stderr.count("\n") == 1
+
+
+def test_best_precision_passes_over_a_format_the_widths_refuse() -> None:
+    """gpt2-xl's 1,600 is no multiple of 128: int4-g128 cannot hold it, so the verdict's
+    search goes past it to NF4 (whose blocks run over the flattened tensor), which is larger
+    than int4-g128 would be (0.5625 bytes a weight against 0.53125): only the refusal skips it."""
+    out = fit("--preset", "gpt2-xl", "--memory", "2.5GiB", "--context", "1024")
+    assert out["best_precision"] == "nf4"
+    result = CliRunner().invoke(app, ["fit", "--preset", "gpt2-xl", "--weights-dtype",
+                                      "int4-g128"])
+    assert result.exit_code == 2 and "group size 128 does not divide the width 1,600" in \
+        result.stderr
+
+
+def test_mxfp4_checks_only_the_experts_it_quantizes() -> None:
+    """gpt-oss's MXFP4 leaves attention in bf16: a head width its 32-blocks do not divide
+    is no matter, an expert width is."""
+    base = ["fit", "--hf-config", "examples/gpt-oss-120b", "--context", "4K"]  # MXFP4 experts
+    assert CliRunner().invoke(app, [*base, "--head-dim", "72"]).exit_code == 0
+    result = CliRunner().invoke(app, [*base, "--expert-d-ff", "2888"])
+    assert result.exit_code == 2 and "each expert's down projection (expert_d_ff)" in \
+        result.stderr

@@ -218,7 +218,7 @@ def check(
     from ..check import check as check_config
 
     if against is not None:
-        if model.hf_config is None:
+        if model.hf_config is None or model.changes:
             raise ParamcalcError("--against transformers builds the model from its config.json "
                                  "as the file stands: give --hf-config PATH and no overrides")
         if all_heads:

@@ -34,9 +34,20 @@ def fit_json(preset: Preset, fit: Any, verdict: Any | None) -> dict[str, Any]:
         "fits": None if verdict is None else verdict.fits,
         "margin": None if verdict is None else verdict.margin,
         "max_context": None if verdict is None else verdict.max_context,
+        "max_context_by_memory": None if verdict is None else verdict.max_context_by_memory,
         "max_batch": None if verdict is None else verdict.max_batch,
         "best_precision": None if verdict is None else verdict.best_precision,
     }
+
+
+def _longest(verdict: Any) -> str:
+    """The longest context, and when the model's window, not the memory, is what caps it."""
+    if not verdict.max_context:
+        return "none"
+    if verdict.max_context_by_memory > verdict.max_context:
+        return (f"{verdict.max_context:,}, the model's whole window (the memory would hold "
+                f"{verdict.max_context_by_memory:,})")
+    return f"{verdict.max_context:,}"
 
 
 def fit_view(preset: Preset, fit: Any, verdict: Any | None) -> Group:
@@ -68,8 +79,7 @@ def fit_view(preset: Preset, fit: Any, verdict: Any | None) -> Group:
         by = _bytes(abs(verdict.margin))
         lines = [f"{word} in {_bytes(verdict.limit)} ({'' if verdict.fits else 'short by '}"
                  f"{by}{' to spare' if verdict.fits else ''})",
-                 "longest context at this batch: " + (f"{verdict.max_context:,}"
-                                                      if verdict.max_context else "none"),
+                 "longest context at this batch: " + _longest(verdict),
                  "largest batch at this context: " + (f"{verdict.max_batch:,}"
                                                       if verdict.max_batch else "none"),
                  "most precise weights that fit: " + (verdict.best_precision or "none")]

@@ -52,8 +52,6 @@ OPTIMIZERS = {"adam": 8, "adam8bit": 2, "sgd": 4}
 ZERO_STAGES = (0, 1, 2, 3)
 RECOMPUTE = ("none", "selective", "full")
 ATTENTION = ("flash", "eager")
-#: dense bf16 peak TFLOP/s per device, from the vendors' data sheets (without sparsity)
-GPUS = {"v100": 125.0, "a100": 312.0, "h100": 989.0, "h200": 989.0, "mi300x": 1307.0}
 #: Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models": parameters and
 #: tokens grow alike with compute (their approaches 1 and 2: a ≈ b ≈ 0.5), at about 20 tokens
 #: per parameter (Table 3: 67B parameters for 1.5T tokens). With C = 6·N·D:

@@ -146,3 +146,25 @@ def test_mxfp4_checks_only_the_experts_it_quantizes() -> None:
     result = CliRunner().invoke(app, [*base, "--expert-d-ff", "2888"])
     assert result.exit_code == 2 and "each expert's down projection (expert_d_ff)" in \
         result.stderr
+
+
+def test_flops_takes_every_gpu_by_name_with_its_memory(monkeypatch) -> None:
+    """flops --gpu knows the table fit knows, case-insensitive: its peak for the run's time
+    and its memory for the verdict, whose line comes under flops' tables without cutting a
+    figure short."""
+    monkeypatch.setenv("COLUMNS", "100")
+    args = ["flops", "--preset", "llama-3.1-70b", "--seq-length", "4096", "--zero", "3",
+            "--devices", "8", "--recompute", "full"]
+    out = json.loads(CliRunner().invoke(app, [*args, "--gpu", "H100", "--json"]).stdout)
+    assert out["fit"]["limit"] == 81559 * 2**20 and out["settings"]["peak_tflops"] == 989.0
+    assert out["fit"]["fits"] is False and out["fit"]["devices_that_fit"] == 15
+    b200 = json.loads(CliRunner().invoke(app, [*args, "--gpu", "b200", "--json"]).stdout)
+    assert b200["fit"]["limit"] > out["fit"]["limit"]
+    table = CliRunner().invoke(app, [*args, "--gpu", "h100"]).stdout
+    assert "training does not fit in 79.65 GiB per device" in table
+    assert "…" not in table.replace("96·s·l·h²·(…)", "")  # Megatron's own ellipsis aside
+    given = json.loads(CliRunner().invoke(app, [*args, "--gpu", "h100", "--memory", "200GB",
+                                                "--json"]).stdout)
+    assert given["fit"]["limit"] == 200 * 10**9  # --memory wins over the device's own
+    bad = CliRunner().invoke(app, ["flops", "--preset", "gpt2", "--gpu", "tpu"])
+    assert bad.exit_code == 2 and "known: v100, a100-40gb, a100, h100, h200, b200" in bad.stderr

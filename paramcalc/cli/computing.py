@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from .. import render
-from ..compute import ATTENTION, DTYPES, GPUS, OPTIMIZERS, RECOMPUTE, Settings, compute
+from .. import gpus
+from ..compute import ATTENTION, DTYPES, OPTIMIZERS, RECOMPUTE, Settings, compute
 from ..errors import ParamcalcError
 from ..formulas import budget
 from ..presets import Preset
@@ -29,7 +30,6 @@ from ..plan.laws import LAWS  # noqa: E402
 AttentionFlops = Enum("AttentionFlops", {n: n for n in ATTENTION_FLOPS}, type=str)  # type: ignore[misc]
 Law = Enum("Law", {n: n for n in LAWS}, type=str)  # type: ignore[misc]
 _PAPERS = "Conventions and parallelism"
-Gpu = Enum("Gpu", {name: name for name in GPUS}, type=str)  # type: ignore[misc]
 
 
 @app.command()
@@ -39,9 +39,10 @@ def flops(
     tokens: Annotated[str | None, typer.Option(
         help="training tokens D: 300B, 1.4T [Chinchilla's 20 per parameter]",
         rich_help_panel=_RUN)] = None,
-    gpu: Annotated[Gpu | None, typer.Option(
-        help="a device whose dense bf16 peak to use: " + ", ".join(
-            f"{name} {peak:g}" for name, peak in GPUS.items()) + " TFLOP/s",
+    gpu: Annotated[str | None, typer.Option(
+        help="a device by name (case-insensitive): its dense bf16 peak for the run's time and "
+             "its memory for the verdict: " + ", ".join(
+                 f"{name} {peak:g}" for name, peak in gpus.PEAK_TFLOPS.items()) + " TFLOP/s",
         rich_help_panel=_RUN)] = None,
     peak_tflops: Annotated[float | None, typer.Option(
         help="peak TFLOP/s of one device (instead of --gpu)", rich_help_panel=_RUN)] = None,
@@ -93,7 +94,8 @@ def flops(
         help="measured seconds per step (devices × batch-size sequences), instead",
         rich_help_panel=_PAPERS)] = None,
     memory: Annotated[str | None, typer.Option(
-        help="memory per device for a verdict: fits or not, and on how many devices, e.g. 80GB",
+        help="memory per device for a verdict: fits or not, and on how many devices, e.g. 80GB "
+             "[the --gpu's]",
         rich_help_panel=_MEMORY)] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -107,7 +109,8 @@ def flops(
 
     if gpu is not None and peak_tflops is not None:
         raise ParamcalcError("give --gpu or --peak-tflops, not both")
-    peak = GPUS[gpu.value] if gpu is not None else peak_tflops
+    device = None if gpu is None else gpus.accelerator(gpu)
+    peak = device.peak_tflops if device is not None else peak_tflops
     settings = Settings(dtype=dtype.value, optimizer=optimizer.value, zero=zero, devices=devices,
                         batch_size=batch_size, recompute=recompute.value,
                         attention=attention.value, context=context,
@@ -117,8 +120,8 @@ def flops(
                         sequence_parallel=sequence_parallel, dropout=dropout, law=law.value,
                         tokens_per_second=tokens_per_second, step_time=step_time)
     result = compute(budget(model.config), settings)
-    # the verdict comes with --memory only: flops --gpu's output stays as the README pins it
-    limit = _limit(None, memory)
+    # the verdict against --memory, else the --gpu's own memory
+    limit = _limit(gpu, memory)
     if limit is None:
         _print(as_json, lambda: render.flops_json(model, result),
                lambda: render.flops_view(model, result))
@@ -154,4 +157,6 @@ def _with_verdict(view: Any, verdict: dict[str, Any]) -> Any:
     devices = verdict["devices_that_fit"]
     more = (f"; it fits on {devices:,} devices at this ZeRO stage" if devices is not None
             else "; no number of devices fits at this ZeRO stage")
-    return Group(view, "training " + word + more)
+    # the view's own parts, not the view inside another group: a nested group measures its
+    # tables narrower, and rich would cut their numbers short
+    return Group(*view.renderables, "training " + word + more)

@@ -29,6 +29,9 @@ d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key h
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
 
+#: LoRA's rank r: not a size of the model but of the adapters on it (lora.py)
+LORA_RANK = sp.Symbol("r", **_assume)
+
 #: hyperparameter name -> symbol, in the order tables show them
 SYMBOLS: dict[str, sp.Symbol] = {
     "vocab_size": V,

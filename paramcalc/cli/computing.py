@@ -26,10 +26,12 @@ AttentionKind = Enum("AttentionKind", {name: name for name in ATTENTION}, type=s
 # -- the papers' conventions (papers.py, parallel.py, plan/laws.py) --
 from ..papers import ATTENTION_FLOPS  # noqa: E402
 from ..plan.laws import LAWS  # noqa: E402
+from ..lora import DEFAULT_MODULES  # noqa: E402
 
 AttentionFlops = Enum("AttentionFlops", {n: n for n in ATTENTION_FLOPS}, type=str)  # type: ignore[misc]
 Law = Enum("Law", {n: n for n in LAWS}, type=str)  # type: ignore[misc]
 _PAPERS = "Conventions and parallelism"
+_TUNE = "Fine-tuning"
 
 
 @app.command()
@@ -97,6 +99,15 @@ def flops(
         help="memory per device for a verdict: fits or not, and on how many devices, e.g. 80GB "
              "[the --gpu's]",
         rich_help_panel=_MEMORY)] = None,
+    lora_rank: Annotated[int | None, typer.Option(
+        help="fine-tune with LoRA adapters of rank r: trainable parameters as a formula in r, "
+             "optimizer state on the adapters only", rich_help_panel=_TUNE)] = None,
+    lora_modules: Annotated[str, typer.Option(
+        help="the projections adapted: q, k, v, o, gate, up, down (or q_proj, …, or all)",
+        rich_help_panel=_TUNE)] = ",".join(DEFAULT_MODULES),
+    qlora: Annotated[bool, typer.Option(
+        "--qlora", help="QLoRA: the frozen base in NF4 with double quantization",
+        rich_help_panel=_TUNE)] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """FLOPs, training time and memory, with formulas.
@@ -104,7 +115,7 @@ def flops(
     FLOPs per component (forward, backward, a training step) with formulas, per predicted
     token against the 6·N and Kaplan rules, a training run's compute and time, the
     Chinchilla-optimal size, and memory: KV cache, activations and training memory per device
-    under ZeRO."""
+    under ZeRO; with --lora-rank, a fine-tuning step with LoRA (or QLoRA) adapters."""
     from ..plan.targets import parse_tokens
 
     if gpu is not None and peak_tflops is not None:
@@ -120,17 +131,39 @@ def flops(
                         sequence_parallel=sequence_parallel, dropout=dropout, law=law.value,
                         tokens_per_second=tokens_per_second, step_time=step_time)
     result = compute(budget(model.config), settings)
+    tuning = None
+    if lora_rank is not None or qlora:
+        from ..lora import LoRA, memory as lora_memory, parse_modules
+
+        if lora_rank is None:
+            raise ParamcalcError("--qlora trains LoRA adapters on a 4-bit base: give "
+                                 "--lora-rank R too")
+        tuning = lora_memory(result, LoRA(lora_rank, parse_modules(lora_modules), qlora))
     # the verdict against --memory, else the --gpu's own memory
     limit = _limit(gpu, memory)
-    if limit is None:
-        _print(as_json, lambda: render.flops_json(model, result),
-               lambda: render.flops_view(model, result))
-        return
-    from ..fit import training_verdict
+    verdict = None
+    if limit is not None:
+        from ..fit import training_verdict
+        from ..lora import verdict as lora_verdict
 
-    verdict = training_verdict(result, limit)  # additive: flops' own output, then the fit
-    _print(as_json, lambda: {**render.flops_json(model, result), "fit": verdict},
-           lambda: _with_verdict(render.flops_view(model, result), verdict))
+        verdict = (training_verdict(result, limit) if tuning is None
+                   else lora_verdict(tuning, settings, limit))
+
+    def as_dict() -> dict[str, Any]:  # additive: flops' own output, then the rest
+        out = render.flops_json(model, result)
+        if tuning is not None:
+            out["lora"] = {k: v for k, v in tuning.items() if k not in ("unsharded", "expr")}
+        if verdict is not None:
+            out["fit"] = verdict
+        return out
+
+    def view() -> Any:
+        shown = render.flops_view(model, result)
+        if tuning is not None:
+            shown = _with_lora(shown, tuning, settings)
+        return shown if verdict is None else _with_verdict(shown, verdict, tuning is not None)
+
+    _print(as_json, as_dict, view)
 
 
 def _limit(gpu: str | None, memory: str | None) -> int | None:
@@ -143,7 +176,42 @@ def _limit(gpu: str | None, memory: str | None) -> int | None:
     return accelerator(gpu).memory if gpu is not None else None
 
 
-def _with_verdict(view: Any, verdict: dict[str, Any]) -> Any:
+def _with_lora(view: Any, tuning: dict[str, Any], settings: Any) -> Any:
+    """flops' tables and, below them, the fine-tuning step's memory with adapters."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from ..render.counts import _bytes
+
+    name = "QLoRA" if tuning["qlora"] else "LoRA"
+    table = Table(title=f"fine-tuning with {name}, rank {tuning['rank']} on "
+                  f"{', '.join(tuning['modules'])} ({settings.dtype}, {settings.optimizer}, "
+                  f"ZeRO-{settings.zero} on {settings.devices:,} device"
+                  f"{'s' if settings.devices > 1 else ''}, batch {settings.batch_size})",
+                  title_justify="left")
+    for heading in ("held", "bytes", "size"):
+        table.add_column(heading, justify="left" if heading == "held" else "right")
+    m = tuning["memory"]
+    for held, key in ((f"frozen base weights ({tuning['base_format']})", "base_weights"),
+                      ("adapters", "adapters"), ("adapters' gradients", "gradients"),
+                      ("adapters' optimizer state", "optimizer"),
+                      ("activations", "activations")):
+        table.add_row(held, f"{m[key]:,}", _bytes(m[key]))
+    table.add_section()
+    table.add_row("fine-tuning, per device", f"{m['per_device']:,}", _bytes(m["per_device"]),
+                  style="bold")
+    from rich.text import Text
+
+    from ..render import text
+
+    line = Text.assemble(f"trainable: {tuning['trainable']:,} parameters "
+                         f"({tuning['trainable_share']:.3%} of the model) = ",
+                         text(tuning["expr"]),
+                         f"; ∂/∂r = {tuning['d_trainable_d_rank']:,} per rank")
+    return Group(*view.renderables, table, line)
+
+
+def _with_verdict(view: Any, verdict: dict[str, Any], tuning: bool = False) -> Any:
     """flops' tables and, below them, whether training fits and on how many devices."""
     from rich.console import Group
 
@@ -155,8 +223,9 @@ def _with_verdict(view: Any, verdict: dict[str, Any]) -> Any:
             f"does not fit in {_bytes(verdict['limit'])} per device (short by "
             f"{_bytes(-margin)})")
     devices = verdict["devices_that_fit"]
-    more = (f"; it fits on {devices:,} devices at this ZeRO stage" if devices is not None
+    more = (f"; it fits on {devices:,} device{'s' if devices > 1 else ''} at this ZeRO stage"
+            if devices is not None
             else "; no number of devices fits at this ZeRO stage")
     # the view's own parts, not the view inside another group: a nested group measures its
     # tables narrower, and rich would cut their numbers short
-    return Group(*view.renderables, "training " + word + more)
+    return Group(*view.renderables, ("fine-tuning " if tuning else "training ") + word + more)

@@ -68,3 +68,52 @@ def test_the_cache_transformers_fills_past_the_window(family: str) -> None:
                          **pattern)
     memory = compute(budget(config), Settings(dtype="fp32", context=tokens)).memory
     assert memory["kv_cache"] == held
+
+
+def _windowed() -> list[str]:
+    from paramcalc.families import RECORDS
+
+    return [record.model_type for record in RECORDS if record.windows is not None]
+
+
+@pytest.mark.mutation_skip
+@pytest.mark.parametrize("model_type", _windowed(), ids=str)
+def test_every_family_with_windows_holds_what_transformers_fills(model_type: str,
+                                                                 tmp_path) -> None:
+    """For every family that reads a sliding window, its own config class with a window of 3
+    (switched on where a flag switches it), saved as save_pretrained writes it, read back by
+    paramcalc: the KV cache ``fit`` and ``flops`` count after a generation past the window is
+    what transformers' cache holds (fp32 here)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    from test_check_weights import _keys
+
+    from paramcalc.families import load
+    from paramcalc.fit import Serving, fit
+
+    keys = {**_keys(model_type), "num_hidden_layers": 4, "max_position_embeddings": 64,
+            "sliding_window": 3, "use_sliding_window": True, "max_window_layers": 1}
+    if model_type in ("mistral", "mixtral", "phi3", "phimoe", "starcoder2", "ministral",
+                      "ministral3", "gpt_oss", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
+                      "gemma2", "gemma3_text"):
+        keys.pop("layer_types", None)
+    if model_type == "gpt_oss":
+        keys.update(num_local_experts=2, num_experts_per_tok=1, head_dim=8)
+    hf = transformers.AutoConfig.for_model(model_type, **keys)
+    hf.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf).eval()
+    with torch.no_grad():
+        out = model.generate(torch.randint(1, 32, (1, 7)), max_new_tokens=5, do_sample=False,
+                             min_new_tokens=5, use_cache=True, return_dict_in_generate=True,
+                             pad_token_id=0)
+    held = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers
+               for t in (layer.keys, layer.values))
+    tokens = 7 + 5 - 1  # the prompt and every generated token but the last
+    config = load(tmp_path).config
+    memory = compute(budget(config), Settings(dtype="fp32", context=tokens)).memory
+    assert memory["kv_cache"] == held
+    assert held < memory["kv_cache_per_token"] * tokens  # some layer does slide
+    served = fit(config, Serving(context=tokens)).memory["kv_cache"]
+    assert served * 2 == held  # fit's KV dtype is bf16: half of fp32's bytes

@@ -60,9 +60,64 @@ class GGUFArray:
     length: int
 
 
+#: side tensors of quantized checkpoints (scales, zero points, group indices, quantization
+#: state): a suffix → the suffix of the tensor it serves. Its bytes are that tensor's; it
+#: holds no parameters of the model. fp8 (DeepSeek-V3's weight_scale_inv, compressed-tensors'
+#: weight_scale and input_scale), GPTQ and AWQ (qzeros, scales, g_idx beside qweight),
+#: bitsandbytes 4-bit (absmax, quant_map, nested_* and quant_state beside weight), MXFP4
+#: (gpt-oss: *_scales beside *_blocks)
+SIDES: tuple[tuple[str, str], ...] = (
+    (".weight_scale_inv", ".weight"), (".weight_scale", ".weight"), (".input_scale", ".weight"),
+    (".weight_zero_point", ".weight"), (".qzeros", ".qweight"), (".scales", ".qweight"),
+    (".g_idx", ".qweight"), (".weight.absmax", ".weight"), (".weight.quant_map", ".weight"),
+    (".weight.nested_absmax", ".weight"), (".weight.nested_quant_map", ".weight"),
+    (".weight.quant_state.bitsandbytes__nf4", ".weight"),
+    (".weight.quant_state.bitsandbytes__fp4", ".weight"), ("_scales", "_blocks"))
+#: packed tensors: (suffix, stored dtype, a side that shows it is packed, weights per stored
+#: element, the logical suffix, the format's name). GPTQ and AWQ are read as 4-bit (eight
+#: weights to an int32), what their config.json's bits says for nearly every checkpoint.
+PACKED: tuple[tuple[str, str, str, int, str, str], ...] = (
+    ("_blocks", "U8", "_scales", 2, "", "MXFP4"),
+    (".qweight", "I32", ".scales", 8, ".weight", "INT4 (GPTQ/AWQ)"),
+    (".weight", "U8", ".weight.quant_state.bitsandbytes__nf4", 2, ".weight", "NF4"),
+    (".weight", "U8", ".weight.quant_state.bitsandbytes__fp4", 2, ".weight", "FP4"),
+)
+
+
+def fold(tensors: tuple[TensorHeader, ...]) -> tuple[TensorHeader, ...]:
+    """A quantized checkpoint's tensors as the weights they store: each packed tensor
+    unpacked to its weights (under its logical name), each side tensor's bytes added to the
+    tensor it serves. A side whose tensor is absent, and everything else, is left as it is."""
+    by_name = {t.name: t for t in tensors}
+    served: dict[str, list[TensorHeader]] = {}
+    for t in tensors:
+        for suffix, main in SIDES:
+            if t.name.endswith(suffix) and t.name[:-len(suffix)] + main in by_name:
+                served.setdefault(t.name[:-len(suffix)] + main, []).append(t)
+                break
+    sides = {side.name for group in served.values() for side in group}
+    out = []
+    for t in tensors:
+        if t.name in sides:
+            continue
+        extra = served.get(t.name, [])
+        name, dtype, params, shape = t.name, t.dtype, t.params, t.shape
+        for suffix, stored, marker, per, logical, label in PACKED:
+            stem = t.name[:-len(suffix)]
+            if t.name.endswith(suffix) and t.dtype == stored and stem + marker in by_name:
+                name, dtype, params = stem + logical, label, t.params * per
+                shape = (*t.shape[:-1], t.shape[-1] * per)
+                break
+        if extra or name != t.name or params != t.params:
+            t = TensorHeader(name, shape, dtype, t.nbytes + sum(x.nbytes for x in extra), params)
+        out.append(t)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """The tensors of a checkpoint, and the metadata its headers carry."""
+    """The tensors of a checkpoint, and the metadata its headers carry. A quantized
+    checkpoint's packed and side tensors are folded into the weights they store (``fold``)."""
 
     source: str                              # the path (or Hub name) read
     format: Literal["safetensors", "gguf"]
@@ -70,6 +125,10 @@ class Checkpoint:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()              # the files read, in order
     header_bytes: int | None = None          # GGUF: bytes before the first tensor's data
+
+    def __post_init__(self) -> None:
+        if self.format == "safetensors":
+            object.__setattr__(self, "tensors", fold(tuple(self.tensors)))
 
     @property
     def params(self) -> int:

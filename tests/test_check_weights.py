@@ -175,3 +175,109 @@ def test_bad_weights_are_one_line(tmp_path: Path, cli: Any) -> None:
     _save("llama", tmp_path / "alone", False)
     (tmp_path / "alone" / "config.json").unlink()
     assert "no config.json beside" in cli.error("check", "--weights", str(tmp_path / "alone"))
+
+
+# -- quantized checkpoints: packed weights and their side tensors, laid out as published -----
+
+
+def _repack(folder: Path, convert: Any) -> tuple[int, int]:
+    """Rewrite ``folder``'s model.safetensors tensor by tensor (``convert(name, array)`` →
+    {name: array}); returns the parameters before and the bytes after, by hand."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    params = sum(t.size for t in tensors.values())
+    out: dict[str, Any] = {}
+    for name, array in tensors.items():
+        out.update(convert(name, array))
+    save_file(out, folder / "model.safetensors", metadata={"format": "pt"})
+    return params, sum(t.nbytes for t in out.values())
+
+
+def _check_packed(folder: Path, cli: Any, params: int, nbytes: int) -> dict[str, Any]:
+    obj = cli.json("check", "--weights", str(folder))
+    assert obj["ok"] and obj["weights"]["unplaced"] == []
+    assert obj["weights"]["params"] == params and obj["weights"]["bytes"] == nbytes
+    path = folder / "model.safetensors"
+    header = 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]
+    assert path.stat().st_size == header + nbytes
+    return obj
+
+
+def test_gpt_oss_with_its_experts_in_mxfp4_as_published(tmp_path: Path, cli: Any) -> None:
+    """gpt-oss's published layout: each expert matrix as *_blocks (U8, 16 bytes = 32 fp4
+    values a block, out × in/32 × 16) and *_scales (U8, one e8m0 per block); biases in bf16."""
+    import numpy as np
+
+    config = transformers.AutoConfig.for_model(
+        "gpt_oss", vocab_size=64, hidden_size=64, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, num_local_experts=4,
+        num_experts_per_tok=2, max_position_embeddings=16, sliding_window=4)
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+
+    def convert(name: str, array: Any) -> dict[str, Any]:
+        if name.endswith(("experts.gate_up_proj", "experts.down_proj")):
+            experts, inputs, outputs = array.shape  # transformers holds them in × out
+            return {f"{name}_blocks": np.zeros((experts, outputs, inputs // 32, 16), np.uint8),
+                    f"{name}_scales": np.zeros((experts, outputs, inputs // 32), np.uint8)}
+        return {name: array}
+
+    params, nbytes = _repack(tmp_path, convert)
+    obj = _check_packed(tmp_path, cli, params, nbytes)
+    # by hand: 2 layers of 4 experts, gate_up 64 → 2·32 and down 32 → 64, at 4.25 bits; their
+    # biases (2·32 + 64 a expert) in fp32
+    matrices, biases = 2 * 4 * (64 * 64 + 32 * 64), 2 * 4 * (64 + 64)
+    experts = obj["weights"]["components"]["blocks.experts"]
+    assert experts["params"] == matrices + biases
+    assert experts["bytes"] == matrices * 17 // 32 + 4 * biases
+
+
+def test_deepseek_v3_in_fp8_with_block_scales(tmp_path: Path, cli: Any) -> None:
+    """DeepSeek-V3's published layout: every linear weight in F8_E4M3 beside its
+    weight_scale_inv (F32, one per 128 × 128 block)."""
+    import numpy as np
+    from safetensors.torch import load_file, save_file
+
+    _save("deepseek_v3", tmp_path, False)
+    tensors = load_file(tmp_path / "model.safetensors")
+    params = sum(t.numel() for t in tensors.values())
+    out = {}
+    for name, t in tensors.items():
+        if name.endswith("proj.weight") and t.dim() == 2:
+            out[name] = t.to(torch.float8_e4m3fn)
+            rows, cols = t.shape
+            out[name + "_scale_inv"] = torch.ones(-(-rows // 128), -(-cols // 128))
+        else:
+            out[name] = t
+    save_file(out, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    nbytes = sum(t.numel() * t.element_size() for t in out.values())
+    assert np.dtype("float32").itemsize == 4
+    _check_packed(tmp_path, cli, params, nbytes)
+
+
+def test_gptq_and_bitsandbytes_4bit_layouts(tmp_path: Path, cli: Any) -> None:
+    """GPTQ's qweight (eight 4-bit weights to an int32, in/8 × out) with qzeros, scales and
+    g_idx for groups of 8; bitsandbytes' NF4 (two weights a byte, flat) with absmax, quant_map
+    and its quant_state: each a layer's weights once, its side tensors none."""
+    import numpy as np
+
+    _save("llama", tmp_path, False)
+    linear = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def convert(name: str, array: Any) -> dict[str, Any]:
+        stem = name[:-len(".weight")]
+        if not name.endswith(tuple(f"{m}.weight" for m in linear)):
+            return {name: array}
+        out_f, in_f = array.shape
+        if "self_attn" in name:  # GPTQ, groups of 8
+            return {f"{stem}.qweight": np.zeros((in_f // 8, out_f), np.int32),
+                    f"{stem}.qzeros": np.zeros((in_f // 8, out_f // 8), np.int32),
+                    f"{stem}.scales": np.zeros((in_f // 8, out_f), np.float16),
+                    f"{stem}.g_idx": np.zeros((in_f,), np.int32)}
+        return {name: np.zeros((out_f * in_f // 2, 1), np.uint8),  # NF4, blocks of 64
+                f"{name}.absmax": np.zeros((-(-out_f * in_f // 64),), np.float32),
+                f"{name}.quant_map": np.zeros((16,), np.float32),
+                f"{name}.quant_state.bitsandbytes__nf4": np.zeros((80,), np.uint8)}
+
+    params, nbytes = _repack(tmp_path, convert)
+    _check_packed(tmp_path, cli, params, nbytes)

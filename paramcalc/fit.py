@@ -85,6 +85,9 @@ class Serving:
     kv_dtype: str = "bf16"
     tensor_parallel: int = 1
     group_size: int | None = None
+    #: the checkpoint's own bytes as the weights (``fit --weights``): (norms, the rest), the
+    #: norms replicated over T and the rest split; None: the weights are the format's formula
+    checkpoint_bytes: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         for name in ("context", "batch_size", "tensor_parallel"):
@@ -95,7 +98,8 @@ class Serving:
         if self.kv_dtype not in KV_DTYPES:
             raise ConfigError(f"unknown KV dtype {self.kv_dtype!r}; choose one of: "
                               f"{', '.join(KV_DTYPES)}")
-        weight_format(self.weights_dtype, self.group_size)  # refuses an unknown name
+        if self.checkpoint_bytes is None:
+            weight_format(self.weights_dtype, self.group_size)  # refuses an unknown name
 
     @property
     def format(self) -> WeightFormat:
@@ -126,7 +130,8 @@ class Fit:
 
     def __post_init__(self) -> None:
         self.budget = budget(self.config)
-        self.check_widths(self.serving.format)
+        if self.serving.checkpoint_bytes is None:
+            self.check_widths(self.serving.format)
 
     @cached_property
     def matrix_widths(self) -> dict[str, tuple[tuple[str, ...], int]]:
@@ -180,9 +185,13 @@ class Fit:
         return bytes_per_weight(fmt, width=d)
 
     def weights_formula(self, fmt: WeightFormat | None = None) -> sp.Expr:
-        """Bytes of the weights on one device."""
-        fmt = fmt or self.serving.format
+        """Bytes of the weights on one device: the format's formula, or the checkpoint's own
+        bytes when the serving reads them (its norms on every device, the rest split)."""
         T = self.serving.tensor_parallel
+        if fmt is None and self.serving.checkpoint_bytes is not None:
+            norms, rest = self.serving.checkpoint_bytes
+            return sp.Integer(norms) + sp.Rational(rest, T)
+        fmt = fmt or self.serving.format
         out: sp.Expr = sp.Integer(0)
         for name, parts in self.budget.layers.items():
             if name == "blocks":
@@ -269,16 +278,20 @@ class Fit:
             cache[key] = sp.expand(self.budget.evaluate(kv + self.activations_formula(context)))
         return cache[key]
 
-    def _weights(self, fmt: WeightFormat) -> int:
+    def _weights(self, fmt: WeightFormat | None) -> int:
+        """Bytes of the weights in ``fmt``, or (None) as served: the checkpoint's or the
+        serving format's."""
         cache = self.__dict__.setdefault("_weights_cache", {})
-        if fmt.name not in cache:
-            cache[fmt.name] = self._value(self.weights_formula(fmt))
-        return cache[fmt.name]
+        key = None if fmt is None else fmt.name
+        if key not in cache:
+            cache[key] = self._value(self.weights_formula(fmt))
+        return cache[key]
 
     def memory_at(self, context: int, batch: int, fmt: WeightFormat | None = None) -> int:
-        """Total bytes per device at ``context`` and ``batch`` (weights in ``fmt``)."""
+        """Total bytes per device at ``context`` and ``batch`` (weights in ``fmt``, or as
+        served)."""
         varying = self._varying(context).xreplace({C: context, B: batch})
-        return self._weights(fmt or self.serving.format) + int(sp.ceiling(varying)) + RESERVE
+        return self._weights(fmt) + int(sp.ceiling(varying)) + RESERVE
 
     @cached_property
     def memory(self) -> dict[str, int]:
@@ -332,7 +345,7 @@ class Fit:
         edges = self._caps if symbol is C else ()
         points = sorted({1, *(e for e in edges if 1 <= e <= bound), bound})
         best = 1
-        weights = self._weights(self.serving.format) + RESERVE
+        weights = self._weights(None) + RESERVE
         for low, high in zip(points, points[1:]):
             if not fits(low):
                 break

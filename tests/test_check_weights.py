@@ -281,3 +281,41 @@ def test_gptq_and_bitsandbytes_4bit_layouts(tmp_path: Path, cli: Any) -> None:
 
     params, nbytes = _repack(tmp_path, convert)
     _check_packed(tmp_path, cli, params, nbytes)
+
+
+# -- fit --weights: the checkpoint's own bytes served -----------------------------------------
+
+
+def test_fit_serves_a_saved_checkpoints_own_bytes(tmp_path: Path, cli: Any) -> None:
+    """A llama saved by transformers (fp32): fit --weights serves its tensors' bytes, the
+    norms on every device and the rest split over T, by hand from the file."""
+    _save("llama", tmp_path, False)
+    path = tmp_path / "model.safetensors"
+    data = path.stat().st_size - 8 - struct.unpack("<Q", path.read_bytes()[:8])[0]
+    out = cli.json("fit", "--weights", str(tmp_path), "--context", "16")
+    assert out["weights_dtype"] == "checkpoint" and out["memory"]["weights"] == data
+    assert out["weights_checkpoint"]["bytes"] == data
+    assert out["weights_checkpoint"]["matches_formulas"] is True
+    norms = (2 * 2 + 1) * 16 * 4  # two per block and the final one, 16 wide, fp32
+    split = cli.json("fit", "--weights", str(tmp_path), "--context", "16",
+                     "--tensor-parallel", "2")
+    assert split["memory"]["weights"] == norms + -(-(data - norms) // 2)
+    # the KV cache is the model's, as without --weights
+    plain = cli.json("fit", "--hf-config", str(tmp_path), "--context", "16")
+    assert out["memory"]["kv_cache"] == plain["memory"]["kv_cache"]
+
+
+def test_fit_serves_a_gguf_file_by_its_own_metadata(tmp_path: Path, cli: Any) -> None:
+    expected = _gguf(tmp_path / "tiny.gguf", "Q4_0")
+    out = cli.json("fit", "--weights", str(tmp_path / "tiny.gguf"), "--context", "64")
+    assert out["memory"]["weights"] == expected["bytes"]
+    assert out["config"]["d_model"] == 64 and out["config"]["num_blocks"] == 2
+
+
+def test_fit_weights_bad_input_is_one_line(tmp_path: Path, cli: Any) -> None:
+    _save("llama", tmp_path, False)
+    for args, words in ((["--weights", str(tmp_path), "--weights-dtype", "int8"],
+                         "--weights serves the checkpoint's own bytes: drop --weights-dtype"),
+                        (["--weights", str(tmp_path / "nowhere")], "no such file or folder")):
+        result = cli("fit", *args, code=2)
+        assert words in result.stderr and result.stderr.count("\n") == 1

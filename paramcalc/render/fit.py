@@ -15,9 +15,12 @@ from . import label as _label
 from .counts import _bytes
 
 
-def fit_json(preset: Preset, fit: Any, verdict: Any | None) -> dict[str, Any]:
-    """The ``fit`` object of the JSON contract (issue #20, item 4)."""
+def fit_json(preset: Preset, fit: Any, verdict: Any | None,
+             served: Any | None = None) -> dict[str, Any]:
+    """The ``fit`` object of the JSON contract (issue #20, item 4); with ``--weights``, the
+    checkpoint served (its source, bytes and bits per weight)."""
     s = fit.serving
+    checkpoint = None if served is None else served.checkpoint
     return {
         "name": preset.name,
         "config": fit.config.to_dict(),
@@ -37,6 +40,11 @@ def fit_json(preset: Preset, fit: Any, verdict: Any | None) -> dict[str, Any]:
         "max_context_by_memory": None if verdict is None else verdict.max_context_by_memory,
         "max_batch": None if verdict is None else verdict.max_batch,
         "best_precision": None if verdict is None else verdict.best_precision,
+        "weights_checkpoint": None if served is None or checkpoint is None else {
+            "source": checkpoint.source, "format": checkpoint.format,
+            "bytes": checkpoint.nbytes, "params": checkpoint.params,
+            "bits_per_weight": float(checkpoint.bits_per_weight),
+            "matches_formulas": served.ok},
     }
 
 
@@ -50,15 +58,19 @@ def _longest(verdict: Any) -> str:
     return f"{verdict.max_context:,}"
 
 
-def fit_view(preset: Preset, fit: Any, verdict: Any | None) -> Group:
+def fit_view(preset: Preset, fit: Any, verdict: Any | None, served: Any | None = None) -> Group:
     """Memory per device by part, the KV cache per kind, and the verdict."""
     from rich.console import Group
     from rich.table import Table
 
     s = fit.serving
+    weights = s.weights_dtype
+    if served is not None:
+        weights = (f"as the checkpoint stores them ({float(served.checkpoint.bits_per_weight):.2f} "
+                   "bits a weight)")
     devices = f", tensor-parallel {s.tensor_parallel}" if s.tensor_parallel > 1 else ""
     table = Table(title=f"{_label(preset)}: serving {s.context:,} tokens × batch "
-                  f"{s.batch_size:,}, weights {s.weights_dtype}, KV {s.kv_dtype}{devices} "
+                  f"{s.batch_size:,}, weights {weights}, KV {s.kv_dtype}{devices} "
                   "(per device)", title_justify="left")
     for heading in ("held", "bytes", "size"):
         table.add_column(heading, justify="left" if heading == "held" else "right")
@@ -72,6 +84,9 @@ def fit_view(preset: Preset, fit: Any, verdict: Any | None) -> Group:
     table.add_section()
     table.add_row("total", f"{memory['total']:,}", _bytes(memory["total"]), style="bold")
     parts: list[Any] = [table]
+    if served is not None and not served.ok:
+        parts.append(f"the checkpoint differs from the model's formulas (paramcalc check "
+                     f"--weights {served.checkpoint.source} shows where); its bytes are served")
     slope = fit.derivatives["context"]
     parts.append(f"∂memory/∂context = {slope:,} bytes per token")
     if verdict is not None:

@@ -91,3 +91,30 @@ def test_counts_are_plain_whole_numbers() -> None:
             parse_count(bad, "batch size")
     with pytest.raises(ConfigError, match="more than 1,024"):
         parse_count("2000", "devices", limit=1024)
+
+
+@pytest.mark.parametrize(("command", "flag", "key"), [
+    ("count", "--seq-length", ("config", "seq_length")),
+    ("count", "--n-positions", ("config", "n_positions")),
+    ("count", "--sliding-window", ("config", "sliding_window")),
+    ("flops", "--context", ("memory", "context")),
+])
+def test_every_length_in_tokens_takes_the_suffixes(command: str, flag: str,
+                                                   key: tuple[str, str]) -> None:
+    """Contexts are written alike everywhere: a model's lengths, flops' and fit's contexts."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from paramcalc.cli import app
+
+    base = ["--preset", "gpt2", "--seq-length", "512"] if flag != "--seq-length" else \
+        ["--preset", "llama-3.1-8b"]
+    value = "1K" if flag != "--seq-length" else "128K"
+    result = CliRunner().invoke(app, [command, *base, flag, value, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out[key[0]][key[1]] == {"1K": 1024, "128K": 131_072}[value]
+    bad = CliRunner().invoke(app, [command, *base, flag, "2G"])
+    assert bad.exit_code == 2 and "unknown suffix 'g'" in bad.stderr
+    assert bad.stderr.count("\n") == 1

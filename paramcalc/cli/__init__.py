@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # (typer carries click)
+from typer._click.types import ParamType
 from typer.core import TyperCommand, TyperGroup
 
 from .. import families, presets, render
@@ -224,6 +225,29 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     ratio and its derivatives for every output-head design, checked against torch."""
 
 
+class _Tokens(ParamType):
+    """A number of tokens, as contexts are written everywhere: 8192, 32K, 128K, 1M."""
+
+    name = "tokens"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        from ..errors import ConfigError
+        from ..units import parse_context
+
+        try:
+            return parse_context(str(value), "the value")
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+#: the option type of every length in tokens
+TOKENS = _Tokens()
+#: the model's lengths in tokens: they take K and M as contexts do
+_LENGTHS = ("seq_length", "n_positions", "sliding_window")
+
+
 def _field_option(field: Any) -> Any:
     """A model field as a command-line option, from its metadata in spec.py: its name, type,
     help line and panel are stated there once."""
@@ -236,6 +260,8 @@ def _field_option(field: Any) -> Any:
         return Annotated[choices | None, _opt(help, flag, panel=panel, metavar=metavar)]
     if field.name in FLAGS:
         return Annotated[bool | None, _opt(help, f"{flag}/--no-{flag[2:]}", panel=panel)]
+    if field.name in _LENGTHS:
+        return Annotated[int | None, _opt(help, flag, panel=panel, click_type=TOKENS)]
     kind = str if field.name in LISTS else int  # a list is written comma-separated
     return Annotated[kind | None, _opt(help, flag, panel=panel)]
 
@@ -243,9 +269,10 @@ def _field_option(field: Any) -> Any:
 _MODEL = PANELS["model"]
 
 
-def _opt(help: str, *names: str, panel: str = _MODEL, metavar: str | None = None) -> Any:
+def _opt(help: str, *names: str, panel: str = _MODEL, metavar: str | None = None,
+         click_type: Any = None) -> Any:
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False,
-                        metavar=metavar)
+                        metavar=metavar, click_type=click_type)
 
 
 #: where a model comes from: one of these, then the fields below as overrides

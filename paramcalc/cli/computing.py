@@ -14,7 +14,7 @@ from ..errors import ParamcalcError
 from ..formulas import budget
 from ..presets import Preset
 
-from . import JsonFlag, _print, app, model_options
+from . import TOKENS, JsonFlag, _print, app, model_options
 
 _RUN = "Training run and hardware"
 _MEMORY = "Memory"
@@ -65,7 +65,8 @@ def flops(
         help="sequences per device per step (activations and KV cache)",
         rich_help_panel=_MEMORY)] = 1,
     context: Annotated[int | None, typer.Option(
-        help="tokens held in the KV cache [seq_length]", rich_help_panel=_MEMORY)] = None,
+        help="tokens held in the KV cache: 8192, 32K, 128K [seq_length]",
+        rich_help_panel=_MEMORY, click_type=TOKENS)] = None,
     recompute: Annotated[Recompute, typer.Option(
         help="activation recomputation: none, selective (attention's S × S part) or full "
              "(each block keeps its input)", rich_help_panel=_MEMORY)] = Recompute.none,  # type: ignore[attr-defined]

@@ -250,6 +250,9 @@ def check_weights(config: ModelConfig, checkpoint: Checkpoint,
     for kind, size in kinds.items():
         indices = [i for i in range(config.num_blocks)
                    if not groups or group_name(groups[i], groups) == kind]
+        if groups and not indices:
+            continue  # a kind the pattern gives no block at this depth (Gemma 3's full
+            # layers in a model of fewer than sliding_window_pattern layers)
         counts = [per_block.get(i, 0) for i in indices]
         # the first block that differs from the formula, else the first of the kind
         shown = next((c for c in counts if c != size), counts[0] if counts else 0)

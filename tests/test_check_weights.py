@@ -319,3 +319,81 @@ def test_fit_weights_bad_input_is_one_line(tmp_path: Path, cli: Any) -> None:
                         (["--weights", str(tmp_path / "nowhere")], "no such file or folder")):
         result = cli("fit", *args, code=2)
         assert words in result.stderr and result.stderr.count("\n") == 1
+
+
+def _gguf_from_transformers(model_type: str, arch: str, path: Path) -> int:
+    """A tiny model of ``model_type`` as llama.cpp's converter writes it: every tensor renamed
+    by gguf-py's own name map for ``arch`` (``get_tensor_name_map``), stacked experts split
+    into gate and up, the sizes as GGUF metadata. Returns transformers' parameter count."""
+    import gguf
+
+    keys = _keys(model_type)
+    if model_type in ("qwen2_moe", "qwen3_moe"):
+        keys["mlp_only_layers"] = []  # llama.cpp's qwen MoE archs have no dense layers
+    config = transformers.AutoConfig.for_model(model_type, **keys)
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    arch_enum = {name: key for key, name in gguf.MODEL_ARCH_NAMES.items()}[arch]
+    names = gguf.get_tensor_name_map(arch_enum, config.num_hidden_layers)
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_feed_forward_length(config.intermediate_size)
+    if getattr(config, "head_dim", None):
+        writer.add_key_length(config.head_dim)
+        writer.add_value_length(config.head_dim)
+    experts = getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None)
+    if experts:
+        writer.add_expert_count(experts)
+        writer.add_expert_used_count(config.num_experts_per_tok)
+    for key, add in (("moe_intermediate_size", writer.add_expert_feed_forward_length),
+                     ("shared_expert_intermediate_size",
+                      writer.add_expert_shared_feed_forward_length)):
+        if getattr(config, key, None):
+            add(getattr(config, key))
+    writer.add_token_list([f"t{i}" for i in range(config.vocab_size)])
+    seen = set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen:  # a tied head: llama.cpp writes no output.weight
+            continue
+        seen.add(tensor.data_ptr())
+        values = tensor.float().numpy()
+        if name.endswith("experts.gate_up_proj"):  # (E, d, 2·f) → gate and up, (E, f, d) each
+            block = name.split(".")[2]
+            e, d, two_f = values.shape
+            for part in ("gate", "up"):
+                writer.add_tensor(f"blk.{block}.ffn_{part}_exps.weight",
+                                  values[:, :, : two_f // 2].transpose(0, 2, 1).copy())
+            continue
+        suffix = next((s for s in (".weight", ".bias") if name.endswith(s)), "")
+        renamed = names.get_name(name[: len(name) - len(suffix)])
+        assert renamed is not None, f"gguf-py's {arch} map has no name for {name}"
+        writer.add_tensor(renamed + suffix, values)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return sum(p.numel() for p in model.parameters())
+
+
+def _gguf_archs() -> list[tuple[str, str]]:
+    import gguf
+
+    from paramcalc.placing import GGUF_ARCHITECTURES
+
+    return [(arch, model_type) for arch, model_type in GGUF_ARCHITECTURES.items()
+            if arch in gguf.MODEL_ARCH_NAMES.values()]
+
+
+@pytest.mark.parametrize(("arch", "model_type"), _gguf_archs(), ids=lambda v: str(v))
+def test_every_gguf_architecture_as_llama_cpp_names_it(arch: str, model_type: str,
+                                                       tmp_path: Path, cli: Any) -> None:
+    """Each architecture paramcalc reads from GGUF, written with gguf-py's own tensor names
+    and read back with nothing but the file: every tensor placed, every row as the formulas
+    say, and the total transformers' model holds."""
+    total = _gguf_from_transformers(model_type, arch, tmp_path / f"{arch}.gguf")
+    obj = cli.json("check", "--weights", str(tmp_path / f"{arch}.gguf"))
+    assert obj["ok"] and obj["weights"]["unplaced"] == []
+    assert obj["weights"]["params"] == total

@@ -182,8 +182,12 @@ class Compute:
         self.forward = {name: Count.of(expr) for name, expr in forward.items()}
         forward_total = sp.Add(*forward.values())
         self.forward_total = Count.of(forward_total)
-        skipped = {name: _ZERO if name == "blocks" else total(budget.layers[name], "skipped")
-                   for name in COMPONENTS}
+        from .papers import skipped_flops
+        #: backward FLOPs the blocks do not do (work without gradients: DeepSeek-V3.2's indexer)
+        self.skipped_blocks = sp.Add(*(kind.count * skipped_flops(
+            kind.layers, self.settings.attention_flops, budget.values) for kind in kinds))
+        skipped = {name: self.skipped_blocks if name == "blocks"
+                   else total(budget.layers[name], "skipped") for name in COMPONENTS}
         self.backward = {name: Count.of(2 * expr - skipped[name])
                          for name, expr in forward.items()}
         self.backward_total = Count.of(2 * forward_total - sp.Add(*skipped.values()))

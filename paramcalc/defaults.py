@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sympy as sp
 
-from .symbols import E, K, P, S, a, d, f, f_E, g, h, k, n, w
+from .symbols import E, K, P, S, a, d, d_I, d_R, f, f_E, g, h, k, n, w
 
 if TYPE_CHECKING:
     from .spec import ModelConfig
@@ -118,8 +118,9 @@ def _dense_limit(c: ModelConfig) -> sp.Expr:
 
 #: every relation between sizes that a configuration must keep
 CONSTRAINTS: tuple[Constraint, ...] = (
-    Constraint("divides", h, d,
-               lambda c: c.block == "seed" or not c.is_given("head_dim"),
+    Constraint("divides", h, d,  # (latent attention's heads have widths of their own)
+               lambda c: c.block == "seed" or not c.is_given("head_dim")
+               and c.kv_lora_rank is None,
                lambda v: f"n_heads ({v['n_heads']}) must divide d_model ({v['d_model']})"),
     Constraint("divides", g, h, _transformer,
                lambda v: f"n_kv_heads ({v['n_kv_heads']}) must divide n_heads ({v['n_heads']}): "
@@ -137,6 +138,10 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("le", k, d, lambda c: c.head_width is not None and not _bottleneck(c),
                lambda v: f"head_width ({v['head_width']}) must not exceed the width the "
                          f"{v['head']} head reduces, d_model = {v['d_model']}"),
+    Constraint("le", d_R, d_I, lambda c: c.index_n_heads is not None,
+               lambda v: f"index_head_dim ({v['index_head_dim']}) must be at least "
+                         f"qk_rope_head_dim ({v['qk_rope_head_dim']}): an indexer head holds "
+                         "the rotary part and the rest"),
     Constraint("le", w, S, lambda c: c.kernel_size is not None,
                lambda v: f"kernel_size ({v['kernel_size']}) must not exceed seq_length "
                          f"({v['seq_length']})"),

@@ -25,7 +25,8 @@ import sympy as sp
 
 from .defaults import written
 from .spec import ModelConfig
-from .symbols import E_S, K, P, S, V, W, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k, r_kv, r_q, w
+from .symbols import (E_S, K, P, S, V, W, E, a, d, d_I, d_N, d_R, d_V, f, f_E, f_S, g, h, h_I, k,
+                      r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -145,9 +146,24 @@ def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
     # the projections' inputs (the block's, the latents' and their norms'), queries, keys,
     # values, the attention's output and the output projection's input
     saved = S * ((d + latent) + h * head + h * head + h * d_V + 2 * h * d_V)
+    cache: sp.Expr = r_kv + d_R
+    skipped: sp.Expr = _ZERO
+    if config.index_n_heads is not None:
+        # DeepSeek-V3.2's indexer (DSA): h_I query heads from the query latent, one key d → d_I
+        # with a LayerNorm (weight and bias) of its own, per-head weights d → h_I; its scores
+        # ReLU(q·k) summed over the heads with those weights pick the keys each query attends
+        # to. It runs without gradients (transformers' torch.no_grad; DeepSeek trains it apart),
+        # so it has no backward pass and saves nothing; it caches its d_I-wide key per token.
+        params += (dense(r_q, h_I * d_I, False) + dense(d, d_I, False) + 2 * d_I
+                   + dense(d, h_I, False))
+        indexer = (linear(r_q, h_I * d_I) + linear(d, d_I) + linear(d, h_I)
+                   + h_I * matmul(S, d_I, S) + matmul(S, h_I, S))
+        flops += indexer
+        skipped = 2 * indexer
+        cache += d_I
     return SubLayer("sliding_latent_attention" if sliding else "latent_attention", params,
-                    flops=flops, saved=saved, score_heads=h, cache=r_kv + d_R,
-                    window=W if sliding else None)
+                    flops=flops, saved=saved, score_heads=h, cache=cache,
+                    window=W if sliding else None, skipped=skipped)
 
 
 def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.Expr, sp.Expr]:

@@ -208,6 +208,42 @@ def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window:
     return weights @ v
 
 
+#: the keys DeepSeek-V3.2's indexer keeps per query (its config's index_topk default); no
+#: parameter depends on it, and below it every earlier key is kept
+INDEX_TOPK = 2048
+
+
+class Indexer(nn.Module):
+    """DeepSeek-V3.2's sparse-attention indexer (DSA): h_I query heads of d_I from the query
+    latent, one d_I-wide key from the block's input through a LayerNorm, and a weight per head;
+    a key's score for a query is the weighted sum over heads of ReLU(q·k), and each query
+    keeps its INDEX_TOPK best earlier keys. It runs without gradients."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, heads, width = config.d_model, config.index_n_heads or 1, config.index_head_dim or 1
+        self.heads, self.width = heads, width
+        self.query = nn.Linear(config.q_lora_rank or 1, heads * width, bias=False)
+        self.key = nn.Linear(d, width, bias=False)
+        self.key_norm = nn.LayerNorm(width)
+        self.weights = nn.Linear(d, heads, bias=False)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """The keys each query attends to, (B, 1, S, S) booleans, causal."""
+        batch, seq_length, _ = x.shape
+        q = self.query(latent).view(batch, seq_length, self.heads, self.width)
+        k = self.key_norm(self.key(x))  # (B, S, d_I): one key for every head
+        scores = F.relu(q.transpose(1, 2) @ k.transpose(-1, -2)[:, None])  # (B, h_I, S, S)
+        weights = self.weights(x)  # (B, S, h_I)
+        index = (weights[:, :, None, :] @ scores.transpose(1, 2)).squeeze(-2)  # (B, S, S)
+        causal = torch.ones(seq_length, seq_length, dtype=torch.bool, device=x.device).tril()
+        index = index.masked_fill(~causal, float("-inf"))
+        best = index.topk(min(INDEX_TOPK, seq_length), dim=-1).indices
+        chosen = torch.zeros_like(index, dtype=torch.bool).scatter_(-1, best, True)
+        return (chosen & causal)[:, None]
+
+
 class LatentAttention(nn.Module):
     """DeepSeek's multi-head latent attention: queries through an optional low-rank latent
     (d → r_q, norm, r_q → h·(d_N + d_R)), keys and values through one (d → r_kv + d_R, norm on
@@ -233,9 +269,17 @@ class LatentAttention(nn.Module):
         self.kv_norm = make_norm(config.norm, r_kv)
         self.kv_b = nn.Linear(r_kv, h * (self.d_N + self.d_V), bias=False)
         self.o_proj = nn.Linear(h * self.d_V, d, bias=bool(config.proj_bias))
+        self.indexer = Indexer(config) if config.index_n_heads is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
-        q = _split_heads(self.queries(x), self.h)  # (B, h, S, d_N + d_R)
+        chosen = None
+        if self.indexer is not None:  # the query latent feeds the indexer too
+            assert isinstance(self.queries, nn.Sequential)
+            latent = self.queries[1](self.queries[0](x))
+            chosen = self.indexer(x, latent)
+            q = _split_heads(self.queries[2](latent), self.h)
+        else:
+            q = _split_heads(self.queries(x), self.h)  # (B, h, S, d_N + d_R)
         q_nope, q_rope = q.split((self.d_N, self.d_R), dim=-1)
         latent, k_rope = self.kv_a(x).split((self.kv_norm_width, self.d_R), dim=-1)
         kv = _split_heads(self.kv_b(self.kv_norm(latent)), self.h)  # (B, h, S, d_N + d_V)
@@ -243,6 +287,9 @@ class LatentAttention(nn.Module):
         k_rope = rotary(k_rope[:, None]).expand(-1, self.h, -1, -1)  # one for all heads
         q = torch.cat((q_nope, rotary(q_rope)), dim=-1)
         k = torch.cat((k_nope, k_rope), dim=-1)
+        if chosen is not None:  # (DeepSeek-V3.2 has no sliding layers)
+            return self.o_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v,
+                                                                           attn_mask=chosen)))
         return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
 
     @property

@@ -77,6 +77,15 @@ def layer_flops(layers: Sequence[SubLayer], convention: str, values: dict[Any, A
     return sp.Add(*out)
 
 
+def skipped_flops(layers: Sequence[SubLayer], convention: str,
+                  values: dict[Any, Any]) -> sp.Expr:
+    """Backward FLOPs some sub-layers do not do (``SubLayer.skipped``: twice the forward work
+    that runs without gradients, as DeepSeek-V3.2's indexer), in one attention convention."""
+    return 2 * layer_flops([SubLayer(layer.kind, sp.Integer(0), flops=layer.skipped / 2,
+                                     score_heads=layer.score_heads, window=layer.window)
+                            for layer in layers if layer.skipped != 0], convention, values)
+
+
 def score_flops(layers: Sequence[SubLayer], convention: str, values: dict[Any, Any]) -> sp.Expr:
     """Forward FLOPs of the score products alone (what selective recomputation repeats)."""
     full = sp.Add(*(_scores(layer) * S**2 for layer in layers))
@@ -102,8 +111,11 @@ def by_attention(compute: Any) -> dict[str, dict[str, float]]:
         blocks = sp.Add(*(kind.count * layer_flops(kind.layers, convention, budget.values)
                           for kind in budget.kinds))
         delta = compute.evaluate(blocks) - compute.flops["forward"]["blocks"]
+        skipped = compute.evaluate(sp.Add(*(kind.count * skipped_flops(
+            kind.layers, convention, budget.values) for kind in budget.kinds))) - \
+            compute.evaluate(compute.skipped_blocks)
         out[convention] = {"forward": per["forward"] + delta / predictions,
-                           "training": per["training"] + 3 * delta / predictions}
+                           "training": per["training"] + (3 * delta - skipped) / predictions}
     return {convention: out[convention] for convention in ATTENTION_FLOPS}
 
 

@@ -70,12 +70,14 @@ MOE_SIZES = ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts"
 #: the sizes of multi-head latent attention (DeepSeek-V2/V3)
 LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
                 "v_head_dim")
+#: the sizes of DeepSeek-V3.2's sparse-attention indexer (DSA), beside latent attention
+INDEXER_SIZES = ("index_n_heads", "index_head_dim")
 
 #: the sizes of the per-layer pattern
 PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, "head_width", "kernel_size",
-          *PATTERN_SIZES)
+          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, *INDEXER_SIZES, "head_width",
+          "kernel_size", *PATTERN_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
 _FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
@@ -88,7 +90,8 @@ _MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed expe
 #: what a transformer block has and the log's seed block does not
 TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
                     "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
-                    *LATENT_SIZES, "layer_types", "full_every", "sliding_window")
+                    *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
+                    "sliding_window")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
@@ -168,6 +171,11 @@ class ModelConfig:
     qk_rope_head_dim: int | None = _field("d_R: rotary part of a query/key head", panel="moe")
     qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
     v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
+    index_n_heads: int | None = _field(
+        "h_I: heads of the sparse-attention indexer beside latent attention (DeepSeek-V3.2; "
+        "turns it on)", panel="moe")
+    index_head_dim: int | None = _field("d_I: width of one indexer head and of its key",
+                                        panel="moe")
     head: str | None = _field(f"the output-head design: {', '.join(HEADS)}")
     head_width: int | None = _field("k: width a reducing head reduces to [d/8; bottleneck: d]")
     kernel_size: int | None = _field("w: the conv head's kernel [3]")
@@ -261,6 +269,14 @@ class ModelConfig:
                   and getattr(self, name) is not None]
         if self.kv_lora_rank is None and others:
             raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank too")
+        indexer = [name for name in INDEXER_SIZES if getattr(self, name) is not None]
+        if indexer and (self.kv_lora_rank is None or self.q_lora_rank is None):
+            raise ConfigError(f"{indexer[0]} sizes the sparse-attention indexer, which reads "
+                              "latent attention's query latent: give kv_lora_rank and "
+                              "q_lora_rank too")
+        if len(indexer) == 1:
+            missing = next(name for name in INDEXER_SIZES if name not in indexer)
+            raise ConfigError(f"{indexer[0]} needs {missing} too: the indexer has both")
         uses = HEAD_OPTIONS[str(self.head)]
         unused = [name for name in ("head_width", "kernel_size", "cell")
                   if name not in uses and getattr(self, name) is not None]

@@ -28,6 +28,8 @@ d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a quer
 d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
+h_I = sp.Symbol("h_I", **_assume)  # index_n_heads: heads of DeepSeek-V3.2's sparse-attention indexer
+d_I = sp.Symbol("d_I", **_assume)  # index_head_dim: width of one indexer head (and its one key)
 
 #: LoRA's rank r: not a size of the model but of the adapters on it (lora.py)
 LORA_RANK = sp.Symbol("r", **_assume)
@@ -56,11 +58,13 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "qk_nope_head_dim": d_N,
     "v_head_dim": d_V,
     "sliding_window": W,
+    "index_n_heads": h_I,
+    "index_head_dim": d_I,
 }
 
 #: counts of things rather than widths or lengths: they carry no degree in the leading order
 #: (h·d_h·d ranks with d², E·d·f_E with d·f)
-DIMENSIONLESS = frozenset({h, g, E, K, E_S})
+DIMENSIONLESS = frozenset({h, g, E, K, E_S, h_I})
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 

@@ -38,6 +38,9 @@ SMALL: dict[str, dict[str, Any]] = {
                         topk_group=1),
 }
 SMALL["deepseek_v3"] = SMALL["deepseek_v2"]
+for _type in ("deepseek_v32", "glm_moe_dsa"):  # the query latent and the indexer
+    SMALL[_type] = {**SMALL["deepseek_v2"], "q_lora_rank": 8, "index_n_heads": 2,
+                    "index_head_dim": 8}
 for _type in SUPPORTED:
     SMALL.setdefault(_type, dict(vocab_size=40, hidden_size=16, intermediate_size=24,
                                  num_hidden_layers=2, num_attention_heads=2,

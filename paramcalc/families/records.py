@@ -184,3 +184,7 @@ RECORDS += CLASSIC
 from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
 
 RECORDS += MODERN
+
+from .sparse import SPARSE  # noqa: E402  (DeepSeek-V3.2 builds on the helpers above)
+
+RECORDS += SPARSE

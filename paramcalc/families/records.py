@@ -184,3 +184,7 @@ RECORDS += CLASSIC
 from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
 
 RECORDS += MODERN
+
+from .moe import MOE  # noqa: E402  (more mixtures of experts, on the helpers above)
+
+RECORDS += MOE

@@ -56,6 +56,20 @@ for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id p
 for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
     SMALL[_type] = {**SMALL[_type], "head_dim": 8}
 SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
+# families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key
+for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_tok"),
+                             ("dots1", "n_routed_experts", "num_experts_per_tok"),
+                             ("hunyuan_v1_moe", "num_experts", "moe_topk"),
+                             ("ernie4_5_moe", "moe_num_experts", "moe_k"),
+                             ("granitemoe", "num_local_experts", "num_experts_per_tok"),
+                             ("granitemoeshared", "num_local_experts", "num_experts_per_tok"),
+                             ("minimax_m2", "num_local_experts", "num_experts_per_tok"),
+                             ("glm4_moe_lite", "n_routed_experts", "num_experts_per_tok")):
+    SMALL[_type] = {**SMALL[_type], _routed: 3, _top: 1, "moe_intermediate_size": 8}
+SMALL["dots1"]["n_shared_experts"] = 1  # null by default: transformers builds no model
+SMALL["hunyuan_v1_moe"]["head_dim"] = 8  # read with no fallback
+SMALL["glm4_moe_lite"] = {**SMALL["glm4_moe_lite"], **{k: v for k, v in SMALL[
+    "deepseek_v3"].items() if "lora" in k or "head_dim" in k}}
 
 
 def write(folder: Path, model_type: str, keys: dict[str, Any]) -> Path:
@@ -172,8 +186,8 @@ def _pair(model_type: str, alias: str, declared: str) -> tuple[str, str] | None:
 def test_every_attribute_map_entry_is_an_alias_of_the_record(model_type: str, alias: str,
                                                               declared: str) -> None:
     pair = _pair(model_type, alias, declared)
-    if pair is None:
-        assert (model_type, alias) == ("deepseek_v3", "num_mtp_layers")
+    if pair is None:  # DeepSeek-V3's and GLM-4.5's multi-token-prediction layers
+        assert model_type in ("deepseek_v3", "glm4_moe") and alias == "num_mtp_layers"
         return
     key, other = pair
     assert FAMILIES[model_type].aliases.get(key) == other
@@ -191,6 +205,8 @@ def _fields_of(model_type: str, key: str) -> list[str]:
               if isinstance(source, Key) and source.name == key]
     if record.experts is not None and record.experts.routed == key:
         fields.append("num_experts")
+    if record.experts is not None and record.experts.top_k.name == key:
+        fields.append("experts_per_token")
     assert fields, key
     return fields
 
@@ -254,6 +270,7 @@ WRONG: dict[str, list[Any]] = {
     "layers": ["0", 0, [True], [1.0], [None], {"0": 1}],
     "types": ["full_attention", 0, [1], [None], [True], {"0": "full_attention"}],
     "window": ["", False, True, 1.0, "8", [8], -1],
+    "integer": ["", False, True, 0.0, 1.0, "8", [8], None],
 }
 
 KEYS = [(model_type, name, key.kind) for model_type in SUPPORTED

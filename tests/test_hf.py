@@ -123,6 +123,12 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
     if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
         keys["pad_token_id"] = None
+    if model_type in ("hunyuan_v1_dense", "ministral", "hunyuan_v1_moe"):  # head_dim read
+        keys["head_dim"] = head_dim or 8  # with no fallback
+    if model_type == "dots1":  # its experts have no defaults: transformers builds no model
+        routed = draw(st.integers(1, 6))
+        keys.update(n_routed_experts=routed, num_experts_per_tok=draw(st.integers(1, routed)),
+                    n_shared_experts=draw(st.integers(0, 2)))
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
     if model_type == "phimoe":

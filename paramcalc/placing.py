@@ -75,6 +75,7 @@ LLAMA = _names(("model.",), ("layers",),
                 "mlp.shared_expert": "shared_experts", "mlp.shared_experts": "shared_experts",
                 "mlp.shared_expert_gate": "router",
                 "mlp.gate.e_score_correction_bias": BUFFER,  # DeepSeek-V3's, not trained
+                "block_sparse_moe.e_score_correction_bias": BUFFER,  # MiniMax-M2's
                 "block_sparse_moe": "feed_forward", "block_sparse_moe.experts": "experts",
                 "block_sparse_moe.gate": "router"})
 

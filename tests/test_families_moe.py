@@ -41,6 +41,7 @@ EXPERT_KEYS: dict[str, tuple[str, str, str | None]] = {
     "granitemoeshared": ("num_local_experts", "num_experts_per_tok", None),
     "minimax_m2": ("num_local_experts", "num_experts_per_tok", None),
     "glm4_moe_lite": ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size"),
+    "dbrx": ("ffn_config.moe_num_experts", "ffn_config.moe_top_k", None),
 }
 #: the types whose attention reads head_dim with no fallback (HunYuan) or declares it
 NEEDS_HEAD_DIM = ("hunyuan_v1_moe", "minimax_m2")
@@ -60,6 +61,16 @@ def moe_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     heads = draw(st.sampled_from([1, 2, 3, 4]))
     kv = draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0]))
     layers = draw(st.integers(1, 4))
+    if model_type == "dbrx":  # its sizes in two sub-configs; its attention needs a rope_theta
+        routed = draw(st.integers(1, 6))
+        return dict(vocab_size=draw(st.integers(8, 300)),
+                    d_model=heads * 2 * draw(st.integers(2, 6)), n_heads=heads, n_layers=layers,
+                    max_seq_len=draw(st.integers(8, 512)),
+                    attn_config=dict(kv_n_heads=kv, rope_theta=10000.0,
+                                     clip_qkv=draw(st.none() | st.sampled_from([8, 0.5]))),
+                    ffn_config=dict(ffn_hidden_size=draw(st.integers(1, 48)),
+                                    moe_num_experts=routed,
+                                    moe_top_k=draw(st.integers(1, routed))))
     routed_key, top_key, width_key = EXPERT_KEYS[model_type]
     routed = draw(st.integers(1, 6))
     flag = st.booleans()
@@ -129,8 +140,9 @@ def test_random_configurations_count_like_transformers(model_type: str, tmp_path
         with torch.device("meta"):
             model = transformers.AutoModelForCausalLM.from_config(
                 transformers.AutoConfig.for_model(model_type, **keys))
+        layers = model.transformer.blocks if model_type == "dbrx" else model.model.layers
         sparse = sum(any(type(m).__name__.endswith("Experts") for m in layer.modules())
-                     for layer in model.model.layers)
+                     for layer in layers)
         for obj in counted:
             kinds = {kind["kind"]: kind["count"] for kind in obj["block_kinds"]}
             assert sum(n for kind, n in kinds.items() if kind.endswith("moe")) == sparse, keys
@@ -220,3 +232,37 @@ def test_a_billion_ernie_layers_at_an_interval_count_at_once(tmp_path: Path, cli
     assert cli.error("count", "--hf-config", str(path)) == (
         f"Error: {path}: moe_layer_end_index = 9 leaves over 65,536 layers dense after the "
         "range, each listed; paramcalc cannot count this model")
+
+
+def test_dbrx_s_fused_projection_and_bias_free_norms_by_hand(tmp_path: Path, cli: Cli) -> None:
+    """d = 24, 4 heads of 6, 2 key/value heads: Wqkv 24 → 24 + 2·2·6, out 24 → 24; two
+    LayerNorms of 24 scales; a router 24 → 3 and 3 experts of three 8 × 24 matrices."""
+    keys = dict(vocab_size=40, d_model=24, n_heads=4, n_layers=1, max_seq_len=64,
+                attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8),
+                ffn_config=dict(ffn_hidden_size=8, moe_num_experts=3, moe_top_k=2))
+    block = 24 * (24 + 24) + 24 * 24 + 2 * 24 + 24 * 3 + 3 * 3 * 8 * 24
+    obj = counts_like_transformers(cli, keys, "dbrx", tmp_path)[0]
+    assert obj["params"]["blocks"] == block
+    assert obj["params"]["total"] - obj["params"]["active"] == 1 * 3 * 8 * 24  # one expert idle
+
+
+def test_what_dbrx_s_transformers_cannot_build_alike_is_refused(tmp_path: Path,
+                                                                cli: Cli) -> None:
+    with pytest.raises(Exception, match="tie_word_embeddings is not supported"):
+        transformers.AutoConfig.for_model("dbrx", tie_word_embeddings=True)
+    assert _refused(cli, tmp_path, "dbrx", '"tie_word_embeddings": true') == (
+        "tie_word_embeddings = true is refused by transformers for DBRX (its output layer is "
+        "never tied); paramcalc cannot count this model")
+    # hidden_size, DBRX's alias of d_model, widens the attention and leaves the experts as
+    # wide as d_model was (2,048 by default)
+    hf = transformers.AutoConfig.for_model("dbrx", hidden_size=16,
+                                           attn_config=dict(rope_theta=10000.0))
+    assert (hf.d_model, hf.ffn_config.hidden_size) == (16, 2048)
+    assert _refused(cli, tmp_path, "dbrx", '"hidden_size": 16') == (
+        "hidden_size = 16 widens the attention alone: transformers builds the experts d_model "
+        "wide (2,048 where the file leaves it out), a model of two widths; paramcalc cannot "
+        "count this model")
+    # the same width under both names is one model
+    path = tmp_path / "same.json"
+    path.write_text('{"model_type": "dbrx", "d_model": 16, "hidden_size": 16, "n_heads": 2}')
+    assert cli.json("count", "--hf-config", str(path))["config"]["d_model"] == 16

@@ -7,7 +7,9 @@ parameter), their routed scaling factors, GLM's partial rotary, Granite's multip
 MiniMax-M2's router jitter and partial rotary (``rotary_dim``). ERNIE 4.5's score-correction
 bias is a parameter (E a layer, in the router): counted as a bias on the router. GLM-4.5's
 multi-token-prediction layers (``num_nextn_predict_layers``) are not built by transformers'
-causal-LM class, and not counted.
+causal-LM class, and not counted. DBRX's fused query/key/value projection (``Wqkv``) holds
+what three projections hold, and its ``clip_qkv`` clamps their outputs (no parameters); its
+LayerNorms have no bias, a scale per feature as an RMSNorm has: counted as RMSNorms.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from .record import (MAX_LISTED, Experts, Family, Key, Reader, Refusal, Windows, count, flag,
                      integer, optional, size, types)
-from .records import BIAS, _latent, _shared_experts_of_deepseek, biased, decoder
+from .records import BIAS, _latent, _shared_experts_of_deepseek, backbone, biased, decoder
 
 #: HunYuan's attention reads head_dim with no fallback to hidden_size / num_attention_heads
 _NEEDS_HEAD_DIM = Refusal(optional("head_dim"), "leaves the attention without a head width "
@@ -97,6 +99,13 @@ def _mlp_layer_types_of_glm4_moe_lite(keys: Reader, values: dict[str, Any]) -> N
     _shared_experts_of_deepseek(keys, values)
 
 
+def _two_widths_of_dbrx(width: int, keys: Reader) -> bool:
+    # hidden_size is an alias of d_model that DBRX's config applies after it has given the
+    # experts d_model's own value (ffn_config.hidden_size)
+    return "hidden_size" in keys.data and width != keys.data.get("d_model",
+                                                                 keys.defaults["d_model"])
+
+
 MOE: tuple[Family, ...] = (
     # GLM-4.5: grouped-query attention with biases on Q, K and V, a rotary half of each head,
     # RMSNorms of a head's width on queries and keys with use_qk_norm; DeepSeek-V3's experts
@@ -155,4 +164,23 @@ MOE: tuple[Family, ...] = (
            experts=Experts("n_routed_experts", "moe_intermediate_size"),
            hook=_mlp_layer_types_of_glm4_moe_lite,
            reads=(count("n_shared_experts"), types("mlp_layer_types"))),
+    # DBRX: its sizes in two sub-configs (attn_config, ffn_config); grouped-query attention
+    # fused into one Wqkv, no biases anywhere, bias-free LayerNorms (the parameters of
+    # RMSNorms), experts ffn_hidden_size wide in every layer; never tied (transformers
+    # refuses it)
+    Family("dbrx", {**backbone("d_model", "n_layers", "n_heads",
+                               size("ffn_config.ffn_hidden_size"), "max_seq_len"),
+                    "positional": "rotary", "norm": "rmsnorm", "mlp": "gated", "qkv_bias": False,
+                    "proj_bias": False, "mlp_bias": False, "qk_norm": "none",
+                    "norm_placement": "pre", "n_kv_heads": size("attn_config.kv_n_heads"),
+                    "head": "linear", "logits_bias": False},
+           aliases={"d_model": "hidden_size", "n_heads": "num_attention_heads",
+                    "n_layers": "num_hidden_layers", "max_seq_len": "max_position_embeddings"},
+           refusals=(Refusal(flag("tie_word_embeddings"), "is refused by transformers for "
+                             "DBRX (its output layer is never tied)", lambda tie, keys: tie),
+                     Refusal(size("d_model"), "widens the attention alone: transformers "
+                             "builds the experts d_model wide (2,048 where the file leaves it "
+                             "out), a model of two widths", _two_widths_of_dbrx)),
+           experts=Experts("ffn_config.moe_num_experts", "ffn_config.ffn_hidden_size",
+                           top_k=size("ffn_config.moe_top_k"))),
 )

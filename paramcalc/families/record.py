@@ -191,6 +191,13 @@ class Reader:
 
     def raw(self, name: str) -> Any:
         where = self.where(name)
+        outer, dot, inner = where.partition(".")
+        if dot:  # a key of a sub-config (DBRX's attn_config.kv_n_heads); null: its defaults
+            section = self.data.get(outer)
+            if section is not None and not isinstance(section, dict):
+                raise ConfigError(f"{self.origin}: {outer} must be an object of config keys "
+                                  f"or null, got {_shown(section)}")
+            return section[inner] if section and inner in section else self.defaults[name]
         return self.data[where] if where in self.data else self.defaults[name]
 
     def _checked(self, key: Key) -> Any:

@@ -266,3 +266,20 @@ def test_what_dbrx_s_transformers_cannot_build_alike_is_refused(tmp_path: Path,
     path = tmp_path / "same.json"
     path.write_text('{"model_type": "dbrx", "d_model": 16, "hidden_size": 16, "n_heads": 2}')
     assert cli.json("count", "--hf-config", str(path))["config"]["d_model"] == 16
+
+
+@pytest.mark.parametrize("model_type", TYPES, ids=str)
+def test_a_small_model_of_each_checks_clean(model_type: str, tmp_path: Path, cli: Cli) -> None:
+    """paramcalc's own modules (on meta) and transformers' model for the same file: every
+    component, the blocks of each kind and the active count agree with the formulas."""
+    from test_families import SMALL
+
+    keys = {**SMALL[model_type], "num_hidden_layers": 3} if model_type != "dbrx" else \
+        {**SMALL["dbrx"], "n_layers": 3}
+    if model_type == "ernie4_5_moe":  # the shared experts and the biases, layers 1 and 2
+        keys.update(moe_num_shared_experts=1, use_bias=True, moe_layer_end_index=2)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": model_type, **keys}))
+    assert cli.json("check", "--hf-config", str(path))["ok"]
+    rows = cli.json("check", "--hf-config", str(path), "--against", "transformers")["rows"]
+    assert all(row["ok"] for row in rows), rows

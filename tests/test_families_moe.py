@@ -43,6 +43,8 @@ EXPERT_KEYS: dict[str, tuple[str, str, str | None]] = {
     "glm4_moe_lite": ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size"),
     "dbrx": ("ffn_config.moe_num_experts", "ffn_config.moe_top_k", None),
 }
+#: the types whose heads are hidden_size // num_attention_heads wide without a head_dim
+FLOOR = ("glm4_moe", "dots1", "ernie4_5_moe", "granitemoe", "granitemoeshared")
 #: the types whose attention reads head_dim with no fallback (HunYuan) or declares it
 NEEDS_HEAD_DIM = ("hunyuan_v1_moe", "minimax_m2")
 
@@ -89,6 +91,10 @@ def moe_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                         else st.none() | st.integers(1, 6).map(lambda x: 4 * x))
         if head_dim is not None:
             keys["head_dim"] = head_dim
+        elif model_type in FLOOR and heads > 1 and draw(flag):  # heads of d // h, rounded down
+            keys["hidden_size"] += draw(st.integers(1, heads - 1))
+    elif heads > 1:  # latent attention given its head sizes: any width
+        keys["hidden_size"] += draw(st.integers(0, heads - 1))
     if model_type in ("glm4_moe", "dots1", "glm4_moe_lite"):  # DeepSeek-V3's experts
         keys.update(n_shared_experts=draw(st.integers(0, 2)), n_group=1, topk_group=1,
                     routed_scaling_factor=draw(st.sampled_from([1.0, 2.5])))
@@ -148,6 +154,22 @@ def test_random_configurations_count_like_transformers(model_type: str, tmp_path
             assert sum(n for kind, n in kinds.items() if kind.endswith("moe")) == sparse, keys
 
     check()
+
+
+def test_glm_4_5_s_defaults_round_the_head_width_down(tmp_path: Path, cli: Cli) -> None:
+    """GLM-4.5's config class: 96 heads over 4,096 with no head_dim are 42 wide each (its
+    published files say 128), and GLM-4.7-Flash's latent attention has 20 heads over 2,048."""
+    for model_type in ("glm4_moe", "glm4_moe_lite"):
+        hf = transformers.AutoConfig.for_model(model_type)
+        expected = reference(hf)
+        path = tmp_path / f"{model_type}.json"
+        hf.to_json_file(path, use_diff=False)
+        assert cli.json("count", "--hf-config", str(path))["params"]["total"] == \
+            expected["total"]
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(
+            transformers.AutoConfig.for_model("glm4_moe", num_hidden_layers=1))
+    assert model.model.layers[0].self_attn.q_proj.out_features == 96 * 42
 
 
 def test_dots1_s_sliding_layers_are_transformers(tmp_path: Path, cli: Cli) -> None:

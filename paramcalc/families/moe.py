@@ -37,9 +37,31 @@ def _moe_layers(values: dict[str, Any]) -> bool:
         (values.get("first_dense") or 0) < values["num_blocks"]
 
 
+def _floor_head_dim(keys: Reader, values: dict[str, Any]) -> None:
+    # without head_dim, the attention's heads are hidden_size // num_attention_heads wide,
+    # rounded down where the heads do not divide the width
+    d, h = values["d_model"], values["n_heads"]
+    if values["head_dim"] is None and d % h:
+        if d < h:
+            raise keys.refuse("num_attention_heads", f"is more than hidden_size ({d}): heads "
+                              "of width 0")
+        values["head_dim"] = d // h
+
+
+def _glm4_moe(keys: Reader, values: dict[str, Any]) -> None:
+    _floor_head_dim(keys, values)
+    _shared_experts_of_deepseek(keys, values)
+
+
+def _granitemoeshared(keys: Reader, values: dict[str, Any]) -> None:
+    _floor_head_dim(keys, values)
+    _shared_mlp_of_granite(keys, values)
+
+
 def _shared_experts_of_dots1(keys: Reader, values: dict[str, Any]) -> None:
     # n_shared_experts × moe_intermediate_size beside the routed experts; null (its default)
     # multiplies nothing in transformers: no model is built
+    _floor_head_dim(keys, values)
     if keys["n_shared_experts"] is None and _moe_layers(values):
         raise keys.refuse("n_shared_experts", "leaves the width of the shared experts unset "
                           "(transformers multiplies moe_intermediate_size by it)")
@@ -62,6 +84,7 @@ def _moe_range_of_ernie(keys: Reader, values: dict[str, Any]) -> None:
     """Layer i holds experts when (i + 1) % moe_layer_interval == 0 and moe_layer_start_index
     ≤ i ≤ moe_layer_end_index (-1: the last layer); its shared experts are
     moe_num_shared_experts × moe_intermediate_size wide, biased as the MLPs are."""
+    _floor_head_dim(keys, values)
     if not values.get("num_experts"):
         return
     n, step = values["num_blocks"], values["moe_step"] or 1
@@ -116,7 +139,7 @@ MOE: tuple[Family, ...] = (
            aliases={"n_routed_experts": "num_local_experts"},
            experts=Experts("n_routed_experts", "moe_intermediate_size",
                            first_dense="first_k_dense_replace"),
-           hook=_shared_experts_of_deepseek, reads=(count("n_shared_experts"),)),
+           hook=_glm4_moe, reads=(count("n_shared_experts"),)),
     # dots.llm1: Qwen3's attention (attention_bias on Q, K, V and O, RMSNorms of a head's
     # width) and DeepSeek-V3's experts; sliding layers from max_window_layers on
     Family("dots1", decoder(**biased(BIAS), qk_norm="head"),
@@ -147,12 +170,12 @@ MOE: tuple[Family, ...] = (
     # every layer, no shared experts
     Family("granitemoe", decoder(**biased(BIAS)),
            experts=Experts("num_local_experts", "intermediate_size",
-                           top_k=optional("num_experts_per_tok"))),
+                           top_k=optional("num_experts_per_tok")), hook=_floor_head_dim),
     # Granite-MoE with a gated MLP shared_intermediate_size wide beside the experts
     Family("granitemoeshared", decoder(**biased(BIAS)),
            experts=Experts("num_local_experts", "intermediate_size",
                            top_k=optional("num_experts_per_tok")),
-           hook=_shared_mlp_of_granite, reads=(count("shared_intermediate_size"),)),
+           hook=_granitemoeshared, reads=(count("shared_intermediate_size"),)),
     # MiniMax-M2: RMSNorms over all query heads and all key heads, experts in every layer
     Family("minimax_m2", decoder(n_kv_heads=size("num_key_value_heads"),
                                  head_dim=size("head_dim"), qk_norm="full"),

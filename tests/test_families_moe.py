@@ -6,8 +6,10 @@ change the count: biases, qk-norms, shared experts and their widths, dense layer
 range, interval or list, sliding layers; and rotary fractions and multipliers that must not
 change it), written as save_pretrained writes them, in full, and by hand, are counted by
 ``count --hf-config`` and compared with transformers' model: the total, the active count,
-every component and the size of every block; and the values transformers cannot build or
-paramcalc cannot count, refused in one line.
+every component and the size of every block; a small model of each checked against
+paramcalc's own modules and transformers; dots1's cache past its window; and the values
+transformers cannot build or paramcalc cannot count, refused in one line. (DBRX: its sizes in
+two sub-configs, read by dotted name.)
 """
 
 from __future__ import annotations
@@ -305,3 +307,29 @@ def test_a_small_model_of_each_checks_clean(model_type: str, tmp_path: Path, cli
     assert cli.json("check", "--hf-config", str(path))["ok"]
     rows = cli.json("check", "--hf-config", str(path), "--against", "transformers")["rows"]
     assert all(row["ok"] for row in rows), rows
+
+
+def test_dots1_s_cache_is_what_transformers_fills_past_the_window(tmp_path: Path,
+                                                                  cli: Cli) -> None:
+    keys = dict(vocab_size=32, hidden_size=32, intermediate_size=16, num_hidden_layers=4,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                n_routed_experts=2, num_experts_per_tok=1, moe_intermediate_size=8,
+                n_shared_experts=1, sliding_window=3, max_window_layers=2)
+    hf = transformers.AutoConfig.for_model("dots1", **keys)
+    assert hf.layer_types == ["full_attention"] * 2 + ["sliding_attention"] * 2
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf).eval()
+    with torch.no_grad():
+        out = model.generate(torch.randint(0, 32, (1, 7)), max_new_tokens=5, do_sample=False,
+                             use_cache=True, return_dict_in_generate=True, pad_token_id=0)
+    held = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers
+               for t in (layer.keys, layer.values))
+    tokens = 7 + 5 - 1  # the prompt and every generated token but the last
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "dots1", **keys}))
+    obj = cli.json("flops", "--hf-config", str(path), "--dtype", "fp32", "--context",
+                   str(tokens))
+    assert obj["memory"]["kv_cache"] == held
+    # by hand: 2 full layers keep 11 tokens, 2 sliding ones the window less one (2): keys and
+    # values of 2 heads of 8 in fp32
+    assert held == 2 * 2 * 8 * 4 * (2 * 11 + 2 * 2)

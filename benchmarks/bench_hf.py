@@ -43,7 +43,10 @@ from paramcalc.hf import SUPPORTED
 folder, covered = Path(sys.argv[1]), set(sys.argv[2:])
 complete = {"deepseek_v2": {"num_experts_per_tok": 6}}  # unset by default; DeepSeek-V2 routes 6
 # their attention reads head_dim with no fallback, and it is null by default
-complete.update({"hunyuan_v1_dense": {"head_dim": 128}, "ministral": {"head_dim": 128}})
+complete.update({"hunyuan_v1_dense": {"head_dim": 128}, "ministral": {"head_dim": 128},
+                 "hunyuan_v1_moe": {"head_dim": 128}})
+# dots.llm1's experts have no defaults: the published 128 routed, 6 a token, 2 shared
+complete["dots1"] = {"n_routed_experts": 128, "num_experts_per_tok": 6, "n_shared_experts": 2}
 for model_type in SUPPORTED:
     if model_type not in covered:
         path = folder / model_type / "config.json"

@@ -155,6 +155,9 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
             if ".experts." in name:  # transformers keeps a layer's experts stacked: (E, …)
                 experts[layer] = experts.get(layer, 0) + p.numel()
                 routed = p.shape[0]
+    # DBRX keeps E and K in its ffn_config, and its experts' weights as (E·f, d)
+    ffn = getattr(hf_config, "ffn_config", None)
+    routed = int(getattr(ffn, "moe_num_experts", None) or routed)
     # sliding and full attention hold the same parameters: the mixer is paramcalc's reading
     # of the file, the feed-forward kind what transformers built
     kinds = {layer: Group(mixer_of(config, layer) if config is not None else "full",
@@ -165,7 +168,8 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
     for kind, size in firsts.items():
         counts["per_block" if len(firsts) == 1 else f"per_block[{kind}]"] = size
     counts["total"] = sum(p.numel() for p in model.parameters())
-    top_k = getattr(hf_config, "num_experts_per_tok", None) or 0
+    top_k = int(getattr(hf_config, "num_experts_per_tok", None) or getattr(ffn, "moe_top_k", 0)
+                or 0)
     idle = sum(size // routed * (routed - top_k) for size in experts.values()) if routed else 0
     counts["active"] = counts["total"] - idle  # no routed expert (zero of them): none idle
     return counts
@@ -174,14 +178,14 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
 _EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w"}
 _POSITIONS = {"wpe", "embed_positions"}
 _HEADS = {"lm_head", "embed_out"}
-_FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm"}
+_FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm", "norm_f"}
 
 
 def _component(name: str) -> tuple[str, int | None]:
     """The component a transformers parameter belongs to, and its block's index if any."""
     parts = name.split(".")
     for i, part in enumerate(parts[:-1]):
-        if part in ("layers", "h") and parts[i + 1].isdigit():
+        if part in ("layers", "h", "blocks") and parts[i + 1].isdigit():  # (DBRX: blocks)
             return "blocks", int(parts[i + 1])
     owner = parts[-2] if len(parts) >= 2 else ""
     for component, names in (("embedding", _EMBEDDINGS), ("positional", _POSITIONS),

@@ -116,11 +116,14 @@ def _dense_limit(c: ModelConfig) -> sp.Expr:
     return sp.Integer(max(c.dense_layers or (0,)) + 1)
 
 
+#: the head sizes of latent attention, which otherwise follow d/h
+_LATENT_HEADS = ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+
 #: every relation between sizes that a configuration must keep
 CONSTRAINTS: tuple[Constraint, ...] = (
-    Constraint("divides", h, d,  # (latent attention's heads have widths of their own)
+    Constraint("divides", h, d,  # (latent attention given its head sizes has no d/h)
                lambda c: c.block == "seed" or not c.is_given("head_dim")
-               and c.kv_lora_rank is None,
+               and not (c.latent and all(c.is_given(name) for name in _LATENT_HEADS)),
                lambda v: f"n_heads ({v['n_heads']}) must divide d_model ({v['d_model']})"),
     Constraint("divides", g, h, _transformer,
                lambda v: f"n_kv_heads ({v['n_kv_heads']}) must divide n_heads ({v['n_heads']}): "

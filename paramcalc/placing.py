@@ -75,6 +75,7 @@ LLAMA = _names(("model.",), ("layers",),
                 "mlp.shared_expert": "shared_experts", "mlp.shared_experts": "shared_experts",
                 "mlp.shared_expert_gate": "router",
                 "mlp.gate.e_score_correction_bias": BUFFER,  # DeepSeek-V3's, not trained
+                "block_sparse_moe.e_score_correction_bias": BUFFER,  # MiniMax-M2's
                 "block_sparse_moe": "feed_forward", "block_sparse_moe.experts": "experts",
                 "block_sparse_moe.gate": "router"})
 
@@ -120,9 +121,16 @@ GGUF = _names((), ("blk",),
                "ffn_gate_inp": "router", "ffn_gate_inp_shexp": "router",
                "exp_probs_b": BUFFER})
 
+#: DBRX: its attention and norms inside norm_attn_norm, its experts stacked in one GLU
+DBRX = _names(("transformer.",), ("blocks",),
+              {"wte": "embedding", "norm_f": "final_norm", "lm_head": "head"},
+              {"norm_attn_norm.attn": "attention", "norm_attn_norm.norm_1": "norms",
+               "norm_attn_norm.norm_2": "norms", "ffn.router": "router",
+               "ffn.experts": "experts"})
+
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
 NAMES: dict[str, Names] = {"gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "opt": OPT,
-                           "gguf": GGUF,
+                           "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",
                                                        "post_mlp_layernorm": "norms"})}

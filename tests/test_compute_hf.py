@@ -28,8 +28,10 @@ pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow unde
 
 
 def hf_model(keys: dict[str, Any], model_type: str) -> Any:
-    if model_type == "deepseek_v3":  # its eager attention repeats keys num_heads/num_kv_heads
-        keys = {**keys, "num_key_value_heads": keys["num_attention_heads"]}  # times (default 128)
+    if model_type in ("deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa"):
+        # their eager attention repeats keys
+        # num_heads / num_kv_heads times (by default 128 and 20)
+        keys = {**keys, "num_key_value_heads": keys["num_attention_heads"]}
     hf_config = transformers.AutoConfig.for_model(model_type, **keys)
     hf_config._attn_implementation = "eager"  # the products over the scores, in the open
     hf_config._experts_implementation = "eager"  # each expert on its tokens, as matmuls
@@ -49,6 +51,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
+    if model_type == "dbrx":  # its experts' forward trips the counter's module tracker
+        pytest.skip("FlopCounterMode: 'Expected gradient function to be set' in DBRX's experts")
     cli = Cli()
 
     @settings(max_examples=25, deadline=None, derandomize=True,
@@ -58,7 +62,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
         if model_type == "deepseek_v2":  # its rotary views pairs as complex numbers: the
             for key in ("qk_nope_head_dim", "kv_lora_rank"):  # rotary part must start even
                 keys[key] += keys[key] % 2
-        if model_type == "deepseek_v3":  # its router takes the top 2 experts of each group
+        if model_type in ("deepseek_v3", "dots1", "deepseek_v32", "glm_moe_dsa"):
+            # the router takes the top 2 of each group
             keys["n_routed_experts"] = max(keys["n_routed_experts"], 2)
         obj = cli.json("flops", "--hf-config", write(keys, model_type,
                                                      tmp_path_factory.mktemp("c")))
@@ -87,18 +92,31 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys.update(hidden_size=32, ffn_dim=16)
     else:
         keys.update(hidden_size=32, intermediate_size=16)
-    if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "deepseek_v2", "deepseek_v3"):
+    if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "deepseek_v2", "deepseek_v3",
+                          "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa"):
         keys["num_key_value_heads"] = 2  # grouped-query attention: half the key/value heads
-    if model_type in ("deepseek_v2", "deepseek_v3"):
+    if model_type in ("deepseek_v2", "deepseek_v3", "glm4_moe_lite"):
         keys.update(kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=4, qk_nope_head_dim=6,
                     v_head_dim=5, n_routed_experts=2, num_experts_per_tok=1,
                     moe_intermediate_size=8, n_group=1, topk_group=1)
+    if model_type in ("deepseek_v32", "glm_moe_dsa"):  # a query latent, and the indexer
+        keys.update(kv_lora_rank=8, q_lora_rank=12, qk_rope_head_dim=4, qk_nope_head_dim=6,
+                    v_head_dim=5, n_routed_experts=2, num_experts_per_tok=1,
+                    moe_intermediate_size=8, n_group=1, topk_group=1, index_n_heads=2,
+                    index_head_dim=8, index_topk=4)
     if model_type == "phi3":
         keys["pad_token_id"] = None
     if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
         keys["pad_token_id"] = None
-    if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
-        keys["head_dim"] = 8
+    if model_type in ("hunyuan_v1_dense", "ministral", "hunyuan_v1_moe"):  # head_dim read
+        keys["head_dim"] = 8  # with no fallback
+    if model_type == "dots1":  # its experts have no defaults
+        keys.update(n_routed_experts=2, num_experts_per_tok=1, n_shared_experts=1)
+    if model_type == "dbrx":  # its own names (hidden_size would widen its attention alone),
+        # its sub-configs, the rope_theta its attention reads and a clip_qkv its forward needs
+        keys = dict(vocab_size=32, d_model=32, n_layers=3, n_heads=4, max_seq_len=64)
+        keys.update(attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0),
+                    ffn_config=dict(ffn_hidden_size=16, moe_num_experts=2, moe_top_k=1))
     model = hf_model(keys, model_type)
     prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():
@@ -108,7 +126,8 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
     tokens = cache.get_seq_length()  # the prompt and every generated token but the last
     assert tokens == 7 + 4 - 1
     held = sum(t.numel() * t.element_size() for layer in cache.layers
-               for t in (layer.keys, layer.values))
+               for t in (layer.keys, layer.values, getattr(layer, "indexer_keys", None))
+               if t is not None)  # (DeepSeek-V3.2's indexer caches a key of its own)
     obj = cli.json("flops", "--hf-config", write(keys, model_type, tmp_path), "--dtype", "fp32",
                    "--context", str(tokens))
     assert obj["memory"]["kv_cache"] == held

@@ -41,11 +41,14 @@ def reference(hf_config: Any) -> dict[str, Any]:
     head = model.get_output_embeddings()
     total = sum(p.numel() for p in model.parameters())
     idle = 0
+    # DBRX keeps K in its ffn_config, and its experts' weights as (E·f, d)
+    top_k = getattr(hf_config, "num_experts_per_tok", None) or \
+        getattr(getattr(hf_config, "ffn_config", None), "moe_top_k", None)
     for module in model.modules():
         if type(module).__name__.endswith("Experts"):  # stacked: each weight is (E, …)
             weights = list(module.parameters())
-            routed = weights[0].shape[0]
-            idle += sum(w.numel() for w in weights) // routed * (routed - hf_config.num_experts_per_tok)
+            routed = getattr(module, "num_experts", None) or weights[0].shape[0]
+            idle += sum(w.numel() for w in weights) // routed * (routed - top_k)
     return {
         "total": total,
         "active": total - idle,
@@ -102,6 +105,16 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         if model_type == "deepseek_v2":  # (no shared expert with biases: refused, tested below)
             keys["mlp_bias"] = draw(flag) and keys["n_shared_experts"] > 0
         return keys
+    if model_type in ("deepseek_v32", "glm_moe_dsa"):  # the query latent and the indexer
+        from test_families_sparse import v32_keys
+
+        return draw(v32_keys())
+    if model_type == "dbrx":  # its sizes in two sub-configs; its attention needs a rope_theta
+        routed = draw(st.integers(1, 6))
+        return dict(vocab_size=vocab, d_model=hidden, n_heads=heads, n_layers=layers,
+                    max_seq_len=context, attn_config=dict(kv_n_heads=kv, rope_theta=10000.0),
+                    ffn_config=dict(ffn_hidden_size=ff, moe_num_experts=routed,
+                                    moe_top_k=draw(st.integers(1, routed))))
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,
@@ -123,6 +136,12 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["pad_token_id"] = None  # its default, 32000, must lie inside the vocabulary
     if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
         keys["pad_token_id"] = None
+    if model_type in ("hunyuan_v1_dense", "ministral", "hunyuan_v1_moe"):  # head_dim read
+        keys["head_dim"] = head_dim or 8  # with no fallback
+    if model_type == "dots1":  # its experts have no defaults: transformers builds no model
+        routed = draw(st.integers(1, 6))
+        keys.update(n_routed_experts=routed, num_experts_per_tok=draw(st.integers(1, routed)),
+                    n_shared_experts=draw(st.integers(0, 2)))
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
     if model_type == "phimoe":

@@ -63,10 +63,16 @@ def generate() -> dict[str, Any]:
         derived: dict[str, Any] = {}
         nullable: list[str] = []
         for name in sorted(record.keys()):
-            field = fields.get(name)
-            # a keyword the class takes that is no field: what the instance keeps of it
-            # (Gemma 3 keeps sliding_window_pattern as _sliding_window_pattern), else absent
-            kept = getattr(built, name, getattr(built, f"_{name}", None))
+            outer, dot, inner = name.partition(".")
+            if dot:  # a key of a sub-config (DBRX's attn_config.kv_n_heads): its class's
+                sub = cls.sub_configs[outer]
+                field = {f.name: f for f in dataclasses.fields(sub)}.get(inner)
+                kept = getattr(sub(), inner, None)
+            else:
+                field = fields.get(name)
+                # a keyword the class takes that is no field: what the instance keeps of it
+                # (Gemma 3 keeps sliding_window_pattern as _sliding_window_pattern), else absent
+                kept = getattr(built, name, getattr(built, f"_{name}", None))
             defaults[name] = _json(_declared(field) if field is not None else kept)
             after = _json(kept)
             if after != defaults[name]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 
-Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window"]
+Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window", "integer"]
 
 #: what a key of each kind must hold, as a message says it
 EXPECTED: dict[str, str] = {
@@ -31,6 +31,7 @@ EXPECTED: dict[str, str] = {
     "layers": "a list of layer numbers or null",
     "types": "a list of layer types or null",
     "window": "a whole number (0 or more) or null",
+    "integer": "an integer",  # a layer index that may count from the end (ERNIE's -1)
 }
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
@@ -62,6 +63,10 @@ def count(name: str) -> Key:
 
 def flag(name: str, means: Mapping[bool, Any] | None = None) -> Key:
     return Key(name, "flag", means)
+
+
+def integer(name: str) -> Key:
+    return Key(name, "integer")
 
 
 def layers(name: str) -> Key:
@@ -186,6 +191,13 @@ class Reader:
 
     def raw(self, name: str) -> Any:
         where = self.where(name)
+        outer, dot, inner = where.partition(".")
+        if dot:  # a key of a sub-config (DBRX's attn_config.kv_n_heads); null: its defaults
+            section = self.data.get(outer)
+            if section is not None and not isinstance(section, dict):
+                raise ConfigError(f"{self.origin}: {outer} must be an object of config keys "
+                                  f"or null, got {_shown(section)}")
+            return section[inner] if section and inner in section else self.defaults[name]
         return self.data[where] if where in self.data else self.defaults[name]
 
     def _checked(self, key: Key) -> Any:
@@ -197,12 +209,17 @@ class Reader:
         elif key.kind in ("layers", "types"):
             item = int if key.kind == "layers" else str
             ok = type(value) is list and all(type(entry) is item for entry in value)
+        elif key.kind == "integer":
+            ok = type(value) is int
         else:
             ok = type(value) is int and (value >= 0 if key.kind in ("count", "window")
                                          else value > 0)
         if not ok:
             raise ConfigError(f"{self.origin}: {self.where(key.name)} must be "
                               f"{EXPECTED[key.kind]}, got {_shown(value)}")
+        if type(value) is int and value < -MAX_SIZE:
+            raise ConfigError(f"{self.origin}: {self.where(key.name)} must be at least -2**40 "
+                              f"(-{MAX_SIZE:,}), got {_shown(value)}")
         if type(value) is int and value > MAX_SIZE:
             raise ConfigError(f"{self.origin}: {self.where(key.name)} must be at most 2**40 "
                               f"({MAX_SIZE:,}), got {_shown(value)}")

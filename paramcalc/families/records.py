@@ -185,6 +185,10 @@ from .modern import MODERN  # noqa: E402  (the modern families build on the help
 
 RECORDS += MODERN
 
+from .moe import MOE  # noqa: E402  (more mixtures of experts, on the helpers above)
+
+RECORDS += MOE
+
 from .sparse import SPARSE  # noqa: E402  (DeepSeek-V3.2 builds on the helpers above)
 
 RECORDS += SPARSE

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 
-Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window"]
+Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window", "text"]
 
 #: what a key of each kind must hold, as a message says it
 EXPECTED: dict[str, str] = {
@@ -31,6 +31,7 @@ EXPECTED: dict[str, str] = {
     "layers": "a list of layer numbers or null",
     "types": "a list of layer types or null",
     "window": "a whole number (0 or more) or null",
+    "text": "a string",
 }
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
@@ -62,6 +63,10 @@ def count(name: str) -> Key:
 
 def flag(name: str, means: Mapping[bool, Any] | None = None) -> Key:
     return Key(name, "flag", means)
+
+
+def text(name: str) -> Key:
+    return Key(name, "text")
 
 
 def layers(name: str) -> Key:
@@ -194,6 +199,8 @@ class Reader:
             return [] if key.kind == "layers" else None
         if key.kind == "flag":
             ok = type(value) is bool
+        elif key.kind == "text":  # a name (Apertus's hidden_act)
+            ok = type(value) is str
         elif key.kind in ("layers", "types"):
             item = int if key.kind == "layers" else str
             ok = type(value) is list and all(type(entry) is item for entry in value)

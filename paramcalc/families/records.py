@@ -184,3 +184,7 @@ RECORDS += CLASSIC
 from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
 
 RECORDS += MODERN
+
+from .dense import DENSE  # noqa: E402  (more dense families, on the helpers above)
+
+RECORDS += DENSE

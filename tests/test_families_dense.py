@@ -56,7 +56,7 @@ SWITCHES: dict[str, tuple[str, ...]] = {
 #: GPT-2's names for the sizes
 GPT2_NAMES = ("gptj", "codegen")
 #: the types whose heads are always hidden_size / num_attention_heads wide
-FIXED_HEADS = ("stablelm", "persimmon", "cohere2", "gptj", "codegen")
+FIXED_HEADS = ("stablelm", "persimmon", "gptj", "codegen")
 #: the types without key/value heads of their own
 NO_KV_HEADS = ("persimmon", "gptj", "codegen")
 SLIDING = ("olmo3", "exaone4", "vaultgemma", "cohere2")

@@ -125,6 +125,8 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         keys["pad_token_id"] = None
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
+    if model_type == "helium":  # its output projection is hidden_size wide: head_dim is d/h
+        keys["head_dim"] = hidden // heads
     if model_type == "phimoe":
         keys.update(attention_bias=draw(flag), lm_head_bias=draw(flag))
     if model_type in ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "phimoe"):

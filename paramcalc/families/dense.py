@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
+from ..spec import MAX_SIZE, _shown
 from .record import (Family, Key, Reader, Refusal, Windows, flag, optional, size, text, types,
                      window_fields)
 from .records import BIAS, GPT2_ALIASES, TIED, backbone, biased, decoder
@@ -42,7 +44,15 @@ def _mlp_of_apertus(keys: Reader, values: dict[str, Any]) -> None:
     values["mlp"] = "xielu" if keys["hidden_act"] == "xielu" else "plain"
 
 
-def _windows_of_cohere2(keys: Reader, values: dict[str, Any]) -> None:
+def _cohere2(keys: Reader, values: dict[str, Any]) -> None:
+    # Cohere2Config sets head_dim to hidden_size / num_attention_heads, and then a file's
+    # head_dim over it: no default of its own to generate, so read here, checked as a size
+    if "head_dim" in keys.data:
+        width = keys.data["head_dim"]
+        if type(width) is not int or not 0 < width <= MAX_SIZE:
+            raise ConfigError(f"{keys.origin}: head_dim must be a positive integer, got "
+                              f"{_shown(width)}")
+        values["head_dim"] = width
     # Cohere2Config takes sliding_window_pattern as a keyword (4 when absent), makes
     # layer_types from it and keeps nothing of it: all but every pattern-th layer slide
     if keys.where("sliding_window_pattern") in keys.data and \
@@ -90,8 +100,8 @@ DENSE: tuple[Family, ...] = (
            hook=_mlp_of_apertus, reads=(text("hidden_act"),)),
     Family("cohere", {**_COHERE, "qk_norm": flag("use_qk_norm", {True: "per_head",
                                                                   False: "none"})}),
-    # head_dim is always hidden_size / num_attention_heads (the config class sets it)
-    Family("cohere2", {**_COHERE, "head_dim": None}, hook=_windows_of_cohere2,
+    # head_dim: the config class sets hidden_size / num_attention_heads, then a file's own
+    Family("cohere2", {**_COHERE, "head_dim": None}, hook=_cohere2,
            reads=(Key("sliding_window", "window"), types("layer_types"),
                   optional("sliding_window_pattern"))),
     Family("stablelm", {**backbone(), "positional": "rotary", "norm": "layernorm",

@@ -25,8 +25,11 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                     num_key_value_heads=1, max_position_embeddings=16)
         keys.update(ffn_dim=32) if model_type == "opt" else keys.update(intermediate_size=32)
-    if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text", "hunyuan_v1_dense", "ministral"):
-        keys["head_dim"] = 8  # (the last two read it with no fallback)
+    if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text", "hunyuan_v1_dense", "ministral",
+                      "helium"):
+        keys["head_dim"] = 8  # (hunyuan and ministral read it with no fallback; helium's is d/h)
+    if model_type in ("gptj", "codegen"):
+        keys["rotary_dim"] = 4  # at most a head's width
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

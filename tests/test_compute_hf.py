@@ -97,8 +97,12 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys["pad_token_id"] = None
     if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
         keys["pad_token_id"] = None
-    if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
-        keys["head_dim"] = 8
+    if model_type in ("hunyuan_v1_dense", "ministral", "helium"):  # head_dim read with no
+        keys["head_dim"] = 8  # fallback; Helium's must be d/h
+    if model_type in ("gptj", "codegen"):
+        keys["rotary_dim"] = 4  # at most a head's width
+    if model_type == "phi":  # its end-of-text token (2) would end the generation early
+        keys["eos_token_id"] = None
     model = hf_model(keys, model_type)
     prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():

@@ -323,6 +323,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
     def check(keys: dict[str, Any]) -> None:
         length = "n_positions" if model_type in GPT2_NAMES else "max_position_embeddings"
         keys = {**keys, length: min(keys[length], 64)}
+        if model_type == "phi":  # its rotary part is cut from d/h, whatever head_dim says
+            keys.pop("head_dim", None)
         folder = tmp_path_factory.mktemp("c")
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         path = write_three_ways(hf_config, keys, model_type, folder)[2]

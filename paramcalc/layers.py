@@ -62,7 +62,7 @@ def linear(inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
 
 #: the weights per feature of each norm kind: a LayerNorm's scale and shift, a scale alone
 #: (RMSNorm, Cohere's LayerNorm without a bias), none (OLMo's LayerNorm without weights)
-_NORM_WEIGHTS = {"layernorm": 2, "rmsnorm": 1, "layernorm_nobias": 1, "layernorm_noaffine": 0}
+_NORM_WEIGHTS = {"layernorm": 2, "rmsnorm": 1, "layernorm_nobias": 1, "layernorm_bare": 0}
 
 
 def norm_params(config: ModelConfig, width: sp.Expr) -> sp.Expr:

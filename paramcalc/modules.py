@@ -126,7 +126,7 @@ def make_norm(kind: str | None, width: int) -> nn.Module:
         return RMSNorm(width)
     if kind == "layernorm_nobias":
         return nn.LayerNorm(width, bias=False)
-    if kind == "layernorm_noaffine":
+    if kind == "layernorm_bare":
         return nn.LayerNorm(width, elementwise_affine=False)
     return nn.LayerNorm(width)
 

@@ -24,7 +24,7 @@ BLOCKS = ("seed", "transformer")
 POSITIONALS = ("sinusoidal", "learned", "rotary")
 #: a LayerNorm (scale and shift), an RMSNorm (scale), a LayerNorm without its shift (Cohere)
 #: and one without any weights (OLMo's elementwise_affine = false)
-NORMS = ("layernorm", "rmsnorm", "layernorm_nobias", "layernorm_noaffine")
+NORMS = ("layernorm", "rmsnorm", "layernorm_nobias", "layernorm_bare")
 #: xielu: plain, through Apertus's xIELU, whose two learned scalars each block holds
 MLPS = ("plain", "gated", "xielu")
 #: per_head: a scale of its own for every query and key head (Cohere, StableLM)
@@ -135,7 +135,7 @@ class ModelConfig:
     head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
     norm: str | None = _field(
         "norm kind: layernorm, rmsnorm (scale only), layernorm_nobias (scale only) or "
-        "layernorm_noaffine (no weights)", panel="block")
+        "layernorm_bare (no weights)", panel="block")
     mlp: str | None = _field(
         "feed-forward kind: plain d→f→d, gated (gate, up, down) or xielu (plain, two learned "
         "scalars)", panel="block")

@@ -248,7 +248,7 @@ def switched(draw: st.DrawFn) -> ModelConfig:
             lambda x: 2 * x)), n_kv_heads=draw(st.sampled_from([k for k in (1, 2, 4)
                                                                if heads % k == 0])),
         norm=draw(st.sampled_from(["layernorm", "rmsnorm", "layernorm_nobias",
-                                   "layernorm_noaffine"])),
+                                   "layernorm_bare"])),
         mlp=mlp, qk_norm=draw(st.sampled_from(["none", "head", "full", "per_head"])),
         parallel_residual=parallel,
         norm_placement=draw(st.sampled_from(["pre", "shared"] if parallel else ["pre", "post"])),
@@ -302,7 +302,7 @@ def test_the_new_switches_by_hand() -> None:
 
     # attention 8·8 + 2·8·4 + 8·8 = 192; MLP 8·4 + 4·8 = 64; two LayerNorms 2·16
     assert per_block() == 192 + 64 + 32
-    assert per_block(norm="layernorm_noaffine") == 192 + 64
+    assert per_block(norm="layernorm_bare") == 192 + 64
     assert per_block(norm="layernorm_nobias") == 192 + 64 + 16
     assert per_block(parallel_residual=True, norm_placement="shared") == 192 + 64 + 16
     assert per_block(qk_norm="per_head", norm="rmsnorm") == 192 + (2 + 1) * 4 + 64 + 16

@@ -7,7 +7,7 @@ What they add over Llama, and where it is held:
 - OLMo 3 and EXAONE 4: OLMo 2's norms after each part, and sliding layers (all but every
   4th, or every ``sliding_window_pattern``-th; EXAONE 4's full layers have no rotary).
 - VaultGemma: Gemma 2 with two norms a block, before each part.
-- OLMo: LayerNorms without any weights (``layernorm_noaffine``); ``clip_qkv`` clamps values.
+- OLMo: LayerNorms without any weights (``layernorm_bare``); ``clip_qkv`` clamps values.
 - Apertus: an up and a down projection through xIELU, whose two learned scalars each block
   holds (``mlp = xielu``), and RMSNorms of one head's width on queries and keys.
 - Cohere and Cohere 2: attention and MLP side by side after one LayerNorm without a bias
@@ -95,7 +95,7 @@ DENSE: tuple[Family, ...] = (
     Family("vaultgemma", decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
                                  head_dim=size("head_dim")),
            windows=Windows(slides="period", period=2, listed=True)),
-    Family("olmo", decoder(**biased(BIAS), norm="layernorm_noaffine")),
+    Family("olmo", decoder(**biased(BIAS), norm="layernorm_bare")),
     Family("apertus", decoder(**biased(BIAS), mlp="plain", qk_norm="head"),
            hook=_mlp_of_apertus, reads=(text("hidden_act"),)),
     Family("cohere", {**_COHERE, "qk_norm": flag("use_qk_norm", {True: "per_head",

@@ -178,7 +178,7 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
 _EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w"}
 _POSITIONS = {"wpe", "embed_positions"}
 _HEADS = {"lm_head", "embed_out"}
-_FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm", "norm_f"}
+_FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm", "norm_f", "final_layernorm"}
 
 
 def _component(name: str) -> tuple[str, int | None]:

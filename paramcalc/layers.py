@@ -61,9 +61,14 @@ def linear(inputs: sp.Expr, outputs: sp.Expr) -> sp.Expr:
     return matmul(S, inputs, outputs)
 
 
+#: the weights per feature of each norm kind: a LayerNorm's scale and shift, a scale alone
+#: (RMSNorm, Cohere's LayerNorm without a bias), none (OLMo's LayerNorm without weights)
+_NORM_WEIGHTS = {"layernorm": 2, "rmsnorm": 1, "layernorm_nobias": 1, "layernorm_bare": 0}
+
+
 def norm_params(config: ModelConfig, width: sp.Expr) -> sp.Expr:
-    """A LayerNorm (a scale and a shift per feature) or an RMSNorm (a scale only)."""
-    return width if config.norm == "rmsnorm" else 2 * width
+    """A norm's weights over ``width`` features, as its kind has them."""
+    return _NORM_WEIGHTS[str(config.norm or "layernorm")] * width
 
 
 # -- what each kind is --------------------------------------------------------------------
@@ -111,6 +116,8 @@ def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
         params += 2 * norm_params(config, head_width)
     elif config.qk_norm == "full":  # one scale over all query heads, one over all key heads
         params += norm_params(config, queries) + norm_params(config, keys)
+    elif config.qk_norm == "per_head":  # every head a scale of its own, no shift (Cohere)
+        params += queries + keys
     if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
         params += h
     flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
@@ -179,6 +186,8 @@ def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.E
 def feed_forward(config: ModelConfig) -> SubLayer:
     """The block's feed-forward part, f wide: plain d → f → d or gated (gate and up, down)."""
     params, flops, saved = _mlp(config, f, bool(config.mlp_bias))
+    if config.mlp == "xielu":  # Apertus's activation: two learned scalars, alpha_p and alpha_n
+        params += 2
     return SubLayer("gated_mlp" if config.mlp == "gated" else "mlp", params, flops=flops,
                     saved=S * saved)
 
@@ -211,11 +220,12 @@ def mixture_of_experts(config: ModelConfig) -> SubLayer:
 
 
 def block_norms(config: ModelConfig) -> SubLayer:
-    """Two norms per block (before or after each part), four in Gemma 2's sandwich; the seed
-    block's two LayerNorms. Saved: each norm's input."""
+    """Two norms per block (before or after each part), four in Gemma 2's sandwich, one before
+    both parts side by side (GPT-J's shared); the seed block's two LayerNorms. Saved: each
+    norm's input."""
     if config.block == "seed":
         return SubLayer("block_norms", 2 * 2 * d, saved=S * 2 * d)
-    count = 4 if config.norm_placement == "sandwich" else 2
+    count = {"sandwich": 4, "shared": 1}.get(str(config.norm_placement), 2)
     return SubLayer("block_norms", count * norm_params(config, d), saved=S * count * d)
 
 

@@ -120,8 +120,48 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(kind: str | None, width: int) -> nn.Module:
-    """A LayerNorm (scale and shift) or an RMSNorm (scale only)."""
-    return RMSNorm(width) if kind == "rmsnorm" else nn.LayerNorm(width)
+    """A LayerNorm (scale and shift), an RMSNorm (scale only), a LayerNorm without its shift
+    (Cohere) or without any weights (OLMo)."""
+    if kind == "rmsnorm":
+        return RMSNorm(width)
+    if kind == "layernorm_nobias":
+        return nn.LayerNorm(width, bias=False)
+    if kind == "layernorm_bare":
+        return nn.LayerNorm(width, elementwise_affine=False)
+    return nn.LayerNorm(width)
+
+
+class PerHeadNorm(nn.Module):
+    """Each head's features normalised as the model's norms do, then scaled by a scale of that
+    head's own (Cohere's and StableLM's query and key norms): on (B, heads, S, a)."""
+
+    def __init__(self, kind: str | None, heads: int, width: int) -> None:
+        super().__init__()
+        self.rms = kind == "rmsnorm"
+        self.weight = nn.Parameter(torch.ones(heads, 1, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rms:
+            x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        else:
+            x = F.layer_norm(x, x.shape[-1:])
+        return x * self.weight
+
+
+class XIELU(nn.Module):
+    """xIELU (Huang & Schlag 2025, Apertus): quadratic for positive inputs, an ELU-like curve
+    for negative ones, shaped by two learned scalars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha_p = nn.Parameter(torch.full((1,), 0.5413))  # softplus⁻¹(0.8)
+        self.alpha_n = nn.Parameter(torch.full((1,), 0.5413))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha_p = F.softplus(self.alpha_p)
+        alpha_n = 0.5 + F.softplus(self.alpha_n)
+        negative = (torch.expm1(torch.clamp(x, max=-1e-6)) - x) * alpha_n + 0.5 * x
+        return torch.where(x > 0, alpha_p * x * x + 0.5 * x, negative)
 
 
 def rotary(t: torch.Tensor) -> torch.Tensor:
@@ -157,6 +197,9 @@ class Attention(nn.Module):
             self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
         elif config.qk_norm == "full":  # over all heads at once (OLMo 2)
             self.q_norm, self.k_norm = make_norm(config.norm, h * a), make_norm(config.norm, g * a)
+        elif config.qk_norm == "per_head":  # a scale of its own per head (Cohere, StableLM)
+            self.q_norm = PerHeadNorm(config.norm, h, a)
+            self.k_norm = PerHeadNorm(config.norm, g, a)
         self.sinks: nn.Parameter | None = None
         if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
             self.sinks = nn.Parameter(torch.zeros(h))
@@ -167,7 +210,7 @@ class Attention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         q = _split_heads(q, self.n_heads)  # (B, h, S, a)
         k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, a)
-        if self.qk_norm == "head":
+        if self.qk_norm in ("head", "per_head"):
             q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary:
             q, k = rotary(q), rotary(k)
@@ -312,10 +355,13 @@ class MLP(nn.Module):
             self.gate_proj = nn.Linear(d, f, bias=bias)
         self.up_proj = nn.Linear(d, f, bias=bias)
         self.down_proj = nn.Linear(f, d, bias=bias)
+        self.xielu = XIELU() if config.mlp == "xielu" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
             return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.xielu is not None:
+            return self.down_proj(self.xielu(self.up_proj(x)))
         return self.down_proj(F.gelu(self.up_proj(x), approximate="tanh"))
 
 
@@ -415,7 +461,8 @@ class MixtureOfExperts(nn.Module):
 class TransformerBlock(nn.Module):
     """A decoder block: attention and feed-forward with residuals, norms before each part
     (GPT-2, Llama), after it (OLMo 2) or both (Gemma 2's sandwich); the two parts one after
-    the other or side by side (GPT-NeoX's parallel residual)."""
+    the other or side by side (GPT-NeoX's parallel residual), with one norm shared by both
+    (GPT-J, Phi, Cohere)."""
 
     def __init__(self, config: ModelConfig, moe: bool = False, mixer: str = "full") -> None:
         super().__init__()
@@ -427,7 +474,9 @@ class TransformerBlock(nn.Module):
                                 else Attention(config, window))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
-        for part in ("attn", "mlp"):
+        if placement == "shared":  # one norm, its output the input of both parts (GPT-J)
+            self.norms["shared_in"] = make_norm(config.norm, d)
+        for part in ("attn", "mlp") if placement != "shared" else ():
             if placement in ("pre", "sandwich"):
                 self.norms[f"{part}_in"] = make_norm(config.norm, d)
             if placement in ("post", "sandwich"):
@@ -441,6 +490,9 @@ class TransformerBlock(nn.Module):
         return self.norms[f"{name}_out"](x) if f"{name}_out" in self.norms else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        if "shared_in" in self.norms:
+            normed = self.norms["shared_in"](x)
+            return x + self.attn(normed) + self.mlp(normed)
         if self.parallel:
             return x + self._part("attn", x) + self._part("mlp", x)
         x = x + self._part("attn", x)

@@ -133,7 +133,16 @@ NAMES: dict[str, Names] = {"gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "op
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",
-                                                       "post_mlp_layernorm": "norms"})}
+                                                       "post_mlp_layernorm": "norms"}),
+                           # the dense families of families/dense.py
+                           "apertus": LLAMA.extend(inner={"attention_layernorm": "norms",
+                                                          "feedforward_layernorm": "norms",
+                                                          # xIELU's constants, not trained
+                                                          "mlp.act_fn.beta": BUFFER,
+                                                          "mlp.act_fn.eps": BUFFER}),
+                           "persimmon": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
+                           "phi": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
+                           "gptj": GPT2, "codegen": GPT2}
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,15 @@ from .symbols import SYMBOLS
 
 BLOCKS = ("seed", "transformer")
 POSITIONALS = ("sinusoidal", "learned", "rotary")
-NORMS = ("layernorm", "rmsnorm")
-MLPS = ("plain", "gated")
-QK_NORMS = ("none", "head", "full")
-NORM_PLACEMENTS = ("pre", "post", "sandwich")
+#: a LayerNorm (scale and shift), an RMSNorm (scale), a LayerNorm without its shift (Cohere)
+#: and one without any weights (OLMo's elementwise_affine = false)
+NORMS = ("layernorm", "rmsnorm", "layernorm_nobias", "layernorm_bare")
+#: xielu: plain, through Apertus's xIELU, whose two learned scalars each block holds
+MLPS = ("plain", "gated", "xielu")
+#: per_head: a scale of its own for every query and key head (Cohere, StableLM)
+QK_NORMS = ("none", "head", "full", "per_head")
+#: shared: one norm before attention and feed-forward side by side (GPT-J, Phi, Cohere)
+NORM_PLACEMENTS = ("pre", "post", "sandwich", "shared")
 HEADS = ("flatten", "bottleneck", "td-dense", "conv", "rnn", "tied-flatten", "tied", "linear")
 CELLS = ("gru", "lstm")
 
@@ -131,16 +136,21 @@ class ModelConfig:
     n_kv_heads: int | None = _field(
         "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
     head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
-    norm: str | None = _field("norm kind: layernorm or rmsnorm (scale only)", panel="block")
+    norm: str | None = _field(
+        "norm kind: layernorm, rmsnorm (scale only), layernorm_nobias (scale only) or "
+        "layernorm_bare (no weights)", panel="block")
     mlp: str | None = _field(
-        "feed-forward kind: plain d→f→d or gated (gate, up, down)", panel="block")
+        "feed-forward kind: plain d→f→d, gated (gate, up, down) or xielu (plain, two learned "
+        "scalars)", panel="block")
     qkv_bias: bool | None = _field("biases on the query, key and value projections", panel="block")
     proj_bias: bool | None = _field("a bias on the attention output projection", panel="block")
     mlp_bias: bool | None = _field("biases on the feed-forward layers", panel="block")
     qk_norm: str | None = _field(
-        "norms on queries and keys: none, per head, or over the full width", panel="block")
+        "norms on queries and keys: none, per head, over the full width, or per_head (each "
+        "head its own scale)", panel="block")
     norm_placement: str | None = _field(
-        "norms before each part (pre), after it (post) or both (sandwich)", panel="block")
+        "norms before each part (pre), after it (post), both (sandwich), or one before both "
+        "parts side by side (shared)", panel="block")
     parallel_residual: bool | None = _field(
         "attention and feed-forward side by side", panel="block")
     num_experts: int | None = _field("E: routed experts per MoE layer (0: dense)", panel="moe")
@@ -235,6 +245,7 @@ class ModelConfig:
             self._check_dense_layers()
         if self.block == "transformer":
             self._check_layer_types()
+            self._check_dense_families()
 
     def _refuse_unused(self) -> None:
         """A value given for something this model does not have is an error, never ignored."""
@@ -333,6 +344,16 @@ class ModelConfig:
         if self.first_dense is not None and self.first_dense > self.num_blocks:
             raise ConfigError(f"first_dense ({self.first_dense:,}) must not exceed num_blocks "
                               f"({self.num_blocks:,})")
+
+    def _check_dense_families(self) -> None:
+        """The switches of the dense families (GPT-J's one norm, Apertus's xIELU) where they
+        mean something."""
+        if self.norm_placement == "shared" and not self.parallel_residual:
+            raise ConfigError("norm_placement = shared is one norm before attention and "
+                              "feed-forward side by side: give parallel_residual = true too")
+        if self.mlp == "xielu" and self.num_experts:
+            raise ConfigError("mlp = xielu is a dense feed-forward part (Apertus): experts "
+                              "are plain or gated")
 
     def _check_layer_types(self) -> None:
         """Which layers attend to a sliding window: listed, periodic, or all of them."""

@@ -26,8 +26,8 @@ def _keys(model_type: str) -> dict[str, Any]:
                     num_key_value_heads=1, max_position_embeddings=16)
         keys.update(ffn_dim=32) if model_type == "opt" else keys.update(intermediate_size=32)
     if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text", "hunyuan_v1_dense", "ministral",
-                      "hunyuan_v1_moe"):
-        keys["head_dim"] = 8  # (the HunYuans and Ministral read it with no fallback)
+                      "hunyuan_v1_moe", "helium"):
+        keys["head_dim"] = 8  # (the HunYuans and Ministral read it with no fallback; helium's is d/h)
     if model_type == "dbrx":  # its own names (hidden_size would widen its attention alone),
         # its sub-configs and the rope_theta its attention reads
         keys = dict(vocab_size=64, d_model=16, n_layers=2, n_heads=2, max_seq_len=16)
@@ -35,6 +35,8 @@ def _keys(model_type: str) -> dict[str, Any]:
                     ffn_config=dict(ffn_hidden_size=8, moe_num_experts=4, moe_top_k=2))
     if model_type == "dots1":  # its experts have no defaults
         keys.update(n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1)
+    if model_type in ("gptj", "codegen"):
+        keys["rotary_dim"] = 4  # at most a head's width
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

@@ -65,6 +65,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
         if model_type in ("deepseek_v3", "dots1", "deepseek_v32", "glm_moe_dsa"):
             # the router takes the top 2 of each group
             keys["n_routed_experts"] = max(keys["n_routed_experts"], 2)
+        if model_type in ("phi", "stablelm", "persimmon"):  # attention d/h wide, whatever
+            keys.pop("head_dim", None)  # head_dim says, and the rotary part cut from head_dim
         obj = cli.json("flops", "--hf-config", write(keys, model_type,
                                                      tmp_path_factory.mktemp("c")))
         length = obj["config"]["seq_length"]
@@ -108,8 +110,8 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys["pad_token_id"] = None
     if model_type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id past V
         keys["pad_token_id"] = None
-    if model_type in ("hunyuan_v1_dense", "ministral", "hunyuan_v1_moe"):  # head_dim read
-        keys["head_dim"] = 8  # with no fallback
+    if model_type in ("hunyuan_v1_dense", "ministral", "hunyuan_v1_moe", "helium"):  # head_dim
+        keys["head_dim"] = 8  # read with no fallback; Helium's must be d/h
     if model_type == "dots1":  # its experts have no defaults
         keys.update(n_routed_experts=2, num_experts_per_tok=1, n_shared_experts=1)
     if model_type == "dbrx":  # its own names (hidden_size would widen its attention alone),
@@ -117,6 +119,10 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys = dict(vocab_size=32, d_model=32, n_layers=3, n_heads=4, max_seq_len=64)
         keys.update(attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0),
                     ffn_config=dict(ffn_hidden_size=16, moe_num_experts=2, moe_top_k=1))
+    if model_type in ("gptj", "codegen"):
+        keys["rotary_dim"] = 4  # at most a head's width
+    if model_type == "phi":  # its end-of-text token (2) would end the generation early
+        keys["eos_token_id"] = None
     model = hf_model(keys, model_type)
     prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():

@@ -58,6 +58,10 @@ for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id p
     SMALL[_type] = {**SMALL[_type], "pad_token_id": None}
 for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
     SMALL[_type] = {**SMALL[_type], "head_dim": 8}
+SMALL["helium"] = {**SMALL["helium"], "head_dim": 8}  # its default 128 is not d/h
+for _type in ("gptj", "codegen"):  # GPT-2's names, a rotary part of a head's width
+    SMALL[_type] = dict(vocab_size=40, n_positions=32, n_embd=16, n_inner=24, n_layer=2,
+                        n_head=2, rotary_dim=4)
 SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
 # families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key
 for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_tok"),
@@ -294,6 +298,7 @@ WRONG: dict[str, list[Any]] = {
     "types": ["full_attention", 0, [1], [None], [True], {"0": "full_attention"}],
     "window": ["", False, True, 1.0, "8", [8], -1],
     "integer": ["", False, True, 0.0, 1.0, "8", [8], None],
+    "text": [0, None, True, 1.0, ["xielu"]],
 }
 
 KEYS = [(model_type, name, key.kind) for model_type in SUPPORTED

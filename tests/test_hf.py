@@ -81,6 +81,12 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     if model_type == "ctrl":
         return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, dff=ff, n_layer=layers,
                     n_head=heads, tie_word_embeddings=tie)
+    if model_type in ("gptj", "codegen"):  # CodeGen splits Q, K, V into 4 groups of heads
+        heads = 4 if model_type == "codegen" else heads
+        return dict(vocab_size=vocab, n_positions=context, n_embd=heads * 2 * draw(
+            st.integers(1, 4)), n_layer=layers, n_head=heads,
+            n_inner=draw(st.none() | st.integers(1, 96)), rotary_dim=2,  # even, within a head
+            tie_word_embeddings=tie)
     if model_type == "gpt_neox":
         # a quarter of each head is rotary, and that quarter must be even
         return dict(vocab_size=vocab, hidden_size=heads * 8 * draw(st.integers(1, 3)),
@@ -144,6 +150,10 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     n_shared_experts=draw(st.integers(0, 2)))
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
+    if model_type == "helium":  # its output projection is hidden_size wide: head_dim is d/h
+        keys["head_dim"] = hidden // heads
+    if model_type in ("stablelm", "persimmon", "phi"):  # the whole head rotary: an even part
+        keys["partial_rotary_factor"] = 1.0
     if model_type == "phimoe":
         keys.update(attention_bias=draw(flag), lm_head_bias=draw(flag))
     if model_type in ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "phimoe"):

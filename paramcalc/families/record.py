@@ -20,7 +20,8 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 
-Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window", "integer"]
+Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window", "integer",
+               "text"]
 
 #: what a key of each kind must hold, as a message says it
 EXPECTED: dict[str, str] = {
@@ -32,6 +33,8 @@ EXPECTED: dict[str, str] = {
     "types": "a list of layer types or null",
     "window": "a whole number (0 or more) or null",
     "integer": "an integer",  # a layer index that may count from the end (ERNIE's -1)
+
+    "text": "a string",
 }
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
@@ -67,6 +70,9 @@ def flag(name: str, means: Mapping[bool, Any] | None = None) -> Key:
 
 def integer(name: str) -> Key:
     return Key(name, "integer")
+
+def text(name: str) -> Key:
+    return Key(name, "text")
 
 
 def layers(name: str) -> Key:
@@ -206,6 +212,8 @@ class Reader:
             return [] if key.kind == "layers" else None
         if key.kind == "flag":
             ok = type(value) is bool
+        elif key.kind == "text":  # a name (Apertus's hidden_act)
+            ok = type(value) is str
         elif key.kind in ("layers", "types"):
             item = int if key.kind == "layers" else str
             ok = type(value) is list and all(type(entry) is item for entry in value)

@@ -192,3 +192,7 @@ RECORDS += MOE
 from .sparse import SPARSE  # noqa: E402  (DeepSeek-V3.2 builds on the helpers above)
 
 RECORDS += SPARSE
+
+from .dense import DENSE  # noqa: E402  (more dense families, on the helpers above)
+
+RECORDS += DENSE

@@ -196,6 +196,10 @@ class Compute:
         self.forward_per_token = Count.of(forward_total / self.predictions)
         self.kv_cache = Count.of(sp.Add(*(kind.count * total(kind.layers, "cache")
                                           for kind in kinds)) * self.settings.bytes)
+        #: recurrent state per sequence, in bytes: what a state-space layer holds whatever the
+        #: context (its convolution's last inputs and its scan's state)
+        self.state = Count.of(sp.Add(*(kind.count * total(kind.layers, "state")
+                                       for kind in kinds)) * self.settings.bytes)
         self.activations = Count.of(activation_values(kinds, self.settings.attention)
                                     * self.settings.bytes)
 
@@ -278,9 +282,12 @@ class Compute:
                                 s.pipeline_parallel)
         states = self.model_states(params)
         by_kind = self.kv_cache_by_kind(context)
+        states_by_kind = self.state_by_kind()
         return {"kv_cache_per_token": per_token,
                 "kv_cache": sum(by_kind.values()),
                 "kv_cache_by_kind": by_kind,
+                "state": sum(states_by_kind.values()),
+                "state_by_kind": states_by_kind,
                 "context": context,
                 "activations_per_sequence": per_sequence,
                 "activations": activations,
@@ -309,6 +316,12 @@ class Compute:
             out[kind.name] = self.evaluate(kind.count) * held * self.settings.bytes * \
                 self.settings.batch_size
         return out
+
+    def state_by_kind(self) -> dict[str, int]:
+        """Bytes of recurrent state each sequence of the batch holds, per kind of block (0 for
+        attention blocks: their memory is the KV cache)."""
+        return {kind.name: self.evaluate(kind.count * total(kind.layers, "state"))
+                * self.settings.bytes * self.settings.batch_size for kind in self.budget.kinds}
 
     def model_states(self, params: int) -> dict[str, int]:
         """Weights, gradients and optimizer state per device under the ZeRO stage: mixed

@@ -25,7 +25,8 @@ import sympy as sp
 
 from .defaults import written
 from .spec import ModelConfig
-from .symbols import E_S, K, P, S, V, W, E, a, d, d_N, d_R, d_V, f, f_E, f_S, g, h, k, r_kv, r_q, w
+from .symbols import (E_S, G, H, K, N, P, R, S, V, W, E, a, d, d_N, d_R, d_V, d_c, f, f_E, f_S,
+                      g, h, k, r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -43,6 +44,7 @@ class SubLayer:
     window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
     idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
     skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
+    state: sp.Expr = _ZERO  # values held per sequence whatever the context: a recurrent state
 
 
 def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
@@ -150,6 +152,61 @@ def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
                     window=W if sliding else None)
 
 
+# -- state-space mixers ---------------------------------------------------------------------
+#
+# FLOPs: 2 per multiply-add for the projections and the depthwise convolution (its S kept
+# outputs, d_c taps per channel). The selective scan is counted as its one contraction, the
+# read-out y_t = C_t · h_t over the state (2·S·channels·N); the state update
+# h_t = exp(Δ·A)·h_{t-1} + Δ·B_t·x_t is elementwise and, as norms and activations, costs
+# nothing in FlopCounterMode's convention. The state per sequence: the convolution's last
+# d_c inputs per channel and the scan's state, as transformers' cache holds them.
+
+
+def _conv(config: ModelConfig, channels: sp.Expr) -> sp.Expr:
+    """A depthwise Conv1d over ``channels``, kernel d_c, with its bias if any."""
+    return channels * d_c + (channels if config.conv_bias else 0)
+
+
+def mamba(config: ModelConfig) -> SubLayer:
+    """Mamba's selective scan (Gu and Dao 2023): in_proj d → 2·d_I (x and the gate z), a
+    depthwise conv over x, x_proj d_I → R + 2·N (Δ, B, C), dt_proj R → d_I (biased), A_log
+    (d_I × N), D (d_I) and out_proj d_I → d. Falcon-Mamba's RMSNorms on Δ, B and C hold no
+    weights."""
+    inner = written(config, "d_inner")
+    bias = bool(config.ssm_bias)
+    params = (dense(d, 2 * inner, bias) + _conv(config, inner) + dense(inner, R + 2 * N, False)
+              + dense(R, inner) + inner * N + inner + dense(inner, d, bias))
+    flops = (linear(d, 2 * inner) + 2 * S * inner * d_c + linear(inner, R + 2 * N)
+             + linear(R, inner) + linear(inner, d) + 2 * S * inner * N)
+    # saved: the in-projection's input, x before and after the conv, Δ's low-rank input, Δ, B,
+    # C, the gate z, the scan's output and the out-projection's input
+    saved = S * (d + 2 * inner + R + inner + 2 * N + inner + 2 * inner)
+    return SubLayer("mamba", params, flops=flops, saved=sp.expand(saved),
+                    state=inner * d_c + inner * N)
+
+
+def mamba2(config: ModelConfig) -> SubLayer:
+    """Mamba-2's state-space duality layer (Dao and Gu 2024): one in_proj d → 2·d_I + 2·G·N + H
+    (z, x, B, C and Δ), a depthwise conv over x, B and C, per head dt_bias, A_log and D, a
+    gated RMSNorm of d_I and out_proj d_I → d."""
+    inner = written(config, "d_inner")
+    head = written(config, "ssm_head_dim")
+    conv = inner + 2 * G * N
+    bias = bool(config.ssm_bias)
+    params = (dense(d, inner + conv + H, bias) + _conv(config, conv) + 3 * H + inner
+              + dense(inner, d, bias))
+    flops = (linear(d, inner + conv + H) + 2 * S * conv * d_c + linear(inner, d)
+             + 2 * S * H * head * N)
+    # saved: the in-projection's input, x/B/C before and after the conv, Δ, the gate z, the
+    # norm's input and the out-projection's input
+    saved = S * (d + 2 * conv + H + 3 * inner)
+    return SubLayer("mamba2", params, flops=flops, saved=sp.expand(saved),
+                    state=sp.expand(conv * d_c + H * head * N))
+
+
+SSM_MIXERS: dict[str, Callable[[ModelConfig], SubLayer]] = {"mamba": mamba, "mamba2": mamba2}
+
+
 def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """d → width → d: parameters, FLOPs and saved values per position (plain: the input, the
     pre-activation and the activation; gated: the input, the gate, its activation, the up
@@ -199,6 +256,8 @@ def block_norms(config: ModelConfig) -> SubLayer:
     block's two LayerNorms. Saved: each norm's input."""
     if config.block == "seed":
         return SubLayer("block_norms", 2 * 2 * d, saved=S * 2 * d)
+    if config.ssm is not None:  # a state-space block: one norm before its mixer
+        return SubLayer("block_norms", norm_params(config, d), saved=S * d)
     count = 4 if config.norm_placement == "sandwich" else 2
     return SubLayer("block_norms", count * norm_params(config, d), saved=S * count * d)
 
@@ -260,6 +319,8 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "mlp": feed_forward,
     "gated_mlp": feed_forward,
     "mixture_of_experts": mixture_of_experts,
+    "mamba": mamba,
+    "mamba2": mamba2,
     "block_norms": block_norms,
     "final_norm": final_norm,
     **{f"head.{name}": build for name, build in HEADS.items()},
@@ -270,6 +331,8 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     """One block's sub-layers: its mixer, its feed-forward part and its norms."""
     if config.block == "seed":
         return seed_attention(config), seed_feed_forward(config), block_norms(config)
+    if mixer in SSM_MIXERS:  # no attention and no feed-forward part: norm and mixer
+        return SSM_MIXERS[mixer](config), block_norms(config)
     sliding = mixer == "sliding"
     mixing = latent_attention(config, sliding) if config.latent else attention(config, sliding)
     ffn = mixture_of_experts(config) if moe else feed_forward(config)

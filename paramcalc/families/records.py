@@ -184,3 +184,7 @@ RECORDS += CLASSIC
 from .modern import MODERN  # noqa: E402  (the modern families build on the helpers above)
 
 RECORDS += MODERN
+
+from .ssm import SSM  # noqa: E402  (the state-space families: Mamba, Falcon-Mamba, Mamba-2)
+
+RECORDS += SSM

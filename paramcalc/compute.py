@@ -31,7 +31,7 @@ import sympy as sp
 from .errors import ConfigError
 from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
 from .papers import layer_flops
-from .layers import total
+from .layers import state_bytes, total
 from .spec import MAX_SIZE, ModelConfig, _shown
 from .symbols import S
 
@@ -198,8 +198,9 @@ class Compute:
                                           for kind in kinds)) * self.settings.bytes)
         #: recurrent state per sequence, in bytes: what a state-space layer holds whatever the
         #: context (its convolution's last inputs and its scan's state)
-        self.state = Count.of(sp.Add(*(kind.count * total(kind.layers, "state")
-                                       for kind in kinds)) * self.settings.bytes)
+        self.state = Count.of(sp.Add(*(kind.count * state_bytes(kind.layers,
+                                                                self.settings.bytes)
+                                       for kind in kinds)))
         self.activations = Count.of(activation_values(kinds, self.settings.attention)
                                     * self.settings.bytes)
 
@@ -210,7 +211,8 @@ class Compute:
     def quantity(self, name: str) -> Count:
         """One of ``QUANTITIES`` as a count, for derive, sweep, plot and solve."""
         return {"flops": self.forward_total, "flops_per_token": self.per_token,
-                "kv_cache": self.kv_cache, "activations": self.activations}[name]
+                "kv_cache": self.kv_cache, "activations": self.activations,
+                "state": self.state}[name]
 
     @cached_property
     def flops(self) -> dict[str, dict[str, int]]:
@@ -318,10 +320,11 @@ class Compute:
         return out
 
     def state_by_kind(self) -> dict[str, int]:
-        """Bytes of recurrent state each sequence of the batch holds, per kind of block (0 for
-        attention blocks: their memory is the KV cache)."""
-        return {kind.name: self.evaluate(kind.count * total(kind.layers, "state"))
-                * self.settings.bytes * self.settings.batch_size for kind in self.budget.kinds}
+        """Bytes of recurrent state the batch holds, per kind of block: each sequence's
+        convolution inputs in the dtype and scan state in fp32 (0 for attention blocks: their
+        memory is the KV cache)."""
+        return {kind.name: self.evaluate(kind.count * state_bytes(kind.layers, self.settings.bytes))
+                * self.settings.batch_size for kind in self.budget.kinds}
 
     def model_states(self, params: int) -> dict[str, int]:
         """Weights, gradients and optimizer state per device under the ZeRO stage: mixed

@@ -38,7 +38,7 @@ import sympy as sp
 
 from .errors import ConfigError
 from .formulas import Budget, budget
-from .layers import total
+from .layers import state_bytes, total
 from .quant import NATIVE, WeightFormat, bytes_per_weight, check_width, weight_format
 from .spec import ModelConfig
 from .symbols import d
@@ -51,7 +51,8 @@ B = sp.Symbol("B", positive=True, integer=True)
 #: cache types (34 and 18 bytes per block of 32: gguf.constants.GGML_QUANT_SIZES)
 KV_DTYPES: dict[str, sp.Rational] = {"bf16": sp.Integer(2), "fp8": sp.Integer(1),
                                      "q8": sp.Rational(34, 32), "q4": sp.Rational(18, 32)}
-#: bytes per value of a recurrent state: the model's bf16, as transformers' cache keeps it
+#: bytes per value of a convolution's state: the model's bf16, as transformers' cache keeps
+#: it (a scan's state is fp32: ``layers.SCAN_STATE_BYTES``)
 STATE_BYTES = 2
 #: the runtime reserve per device, an estimate: the CUDA context (about 0.5 GiB on an H100),
 #: cuBLAS and NCCL workspaces and the allocator's fragmentation
@@ -234,9 +235,10 @@ class Fit:
 
     def state_by_kind_formula(self) -> dict[str, sp.Expr]:
         """Recurrent-state bytes per kind of block on one device, over B: each state-space
-        layer's state per sequence (``layers.py``) in bf16 (``STATE_BYTES``), whatever the
-        context; replicated over T (an upper bound: a runtime may split it by heads)."""
-        return {kind.name: kind.count * total(kind.layers, "state") * B * STATE_BYTES
+        layer's state per sequence (``layers.py``), its convolution inputs in bf16
+        (``STATE_BYTES``) and its scan state in fp32, whatever the context; replicated over T
+        (an upper bound: a runtime may split it by heads)."""
+        return {kind.name: kind.count * state_bytes(kind.layers, STATE_BYTES) * B
                 for kind in self.budget.kinds}
 
     def activations_formula(self, context: int | None = None) -> sp.Expr:

@@ -44,7 +44,20 @@ class SubLayer:
     window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
     idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
     skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
-    state: sp.Expr = _ZERO  # values held per sequence whatever the context: a recurrent state
+    state: sp.Expr = _ZERO  # values held per sequence whatever the context, in the dtype
+    scan_state: sp.Expr = _ZERO  # and those held in fp32: a selective scan's state
+
+
+#: bytes per value of a scan's state: fp32, as transformers' cache (and the Mamba kernels'
+#: last state) keeps it whatever the model's dtype
+SCAN_STATE_BYTES = 4
+
+
+def state_bytes(layers: tuple[SubLayer, ...], dtype_bytes: sp.Expr | int) -> sp.Expr:
+    """Bytes of recurrent state per sequence over some sub-layers: the convolutions' last
+    inputs in the dtype, the scans' states in fp32."""
+    return sp.Add(*(layer.state * dtype_bytes + layer.scan_state * SCAN_STATE_BYTES
+                    for layer in layers))
 
 
 def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
@@ -159,7 +172,8 @@ def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
 # read-out y_t = C_t · h_t over the state (2·S·channels·N); the state update
 # h_t = exp(Δ·A)·h_{t-1} + Δ·B_t·x_t is elementwise and, as norms and activations, costs
 # nothing in FlopCounterMode's convention. The state per sequence: the convolution's last
-# d_c inputs per channel and the scan's state, as transformers' cache holds them.
+# d_c inputs per channel (in the dtype) and the scan's state (in fp32), as transformers'
+# cache holds them (LinearAttentionLayer's conv_states and recurrent_states).
 
 
 def _conv(config: ModelConfig, channels: sp.Expr) -> sp.Expr:
@@ -182,7 +196,7 @@ def mamba(config: ModelConfig) -> SubLayer:
     # C, the gate z, the scan's output and the out-projection's input
     saved = S * (d + 2 * inner + R + inner + 2 * N + inner + 2 * inner)
     return SubLayer("mamba", params, flops=flops, saved=sp.expand(saved),
-                    state=inner * d_c + inner * N)
+                    state=inner * d_c, scan_state=inner * N)
 
 
 def mamba2(config: ModelConfig) -> SubLayer:
@@ -201,7 +215,7 @@ def mamba2(config: ModelConfig) -> SubLayer:
     # norm's input and the out-projection's input
     saved = S * (d + 2 * conv + H + 3 * inner)
     return SubLayer("mamba2", params, flops=flops, saved=sp.expand(saved),
-                    state=sp.expand(conv * d_c + H * head * N))
+                    state=sp.expand(conv * d_c), scan_state=sp.expand(H * head * N))
 
 
 SSM_MIXERS: dict[str, Callable[[ModelConfig], SubLayer]] = {"mamba": mamba, "mamba2": mamba2}

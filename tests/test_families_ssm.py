@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc.families.ssm import SSM
-from test_hf import counts_like_transformers, write_three_ways
+from test_hf import counts_like_transformers, ssm_keys, write_three_ways
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -29,29 +28,6 @@ transformers.logging.set_verbosity_error()
 pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
 
 TYPES = [record.model_type for record in SSM]
-
-
-@st.composite
-def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
-    """Small random keys for ``model_type``: sizes, biases and the time-step rank."""
-    hidden = draw(st.integers(2, 40))
-    expand = draw(st.integers(1, 3))
-    keys: dict[str, Any] = dict(
-        vocab_size=draw(st.integers(8, 300)), hidden_size=hidden,
-        num_hidden_layers=draw(st.integers(1, 3)), state_size=draw(st.integers(1, 16)),
-        expand=expand, conv_kernel=draw(st.integers(1, 5)), use_bias=draw(st.booleans()),
-        use_conv_bias=draw(st.booleans()), tie_word_embeddings=draw(st.booleans()))
-    if model_type == "mamba2":  # expand · hidden_size = num_heads · head_dim, groups | heads
-        inner = expand * hidden
-        heads = draw(st.sampled_from([h for h in range(1, min(inner, 8) + 1) if inner % h == 0]))
-        keys.update(num_heads=heads, head_dim=inner // heads,
-                    n_groups=draw(st.sampled_from([g for g in range(1, heads + 1)
-                                                   if heads % g == 0])))
-    else:
-        rank = draw(st.none() | st.just("auto") | st.integers(1, 8))
-        if rank is not None:
-            keys["time_step_rank"] = rank
-    return keys
 
 
 @pytest.mark.parametrize("model_type", TYPES, ids=str)

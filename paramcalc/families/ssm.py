@@ -2,8 +2,9 @@
 attention and no feed-forward part. Records written from transformers' modeling code (5.24).
 
 - mamba: in_proj (x and gate z), a depthwise conv, x_proj (Δ, B, C), dt_proj, A_log, D,
-  out_proj; inner width ``int(expand · hidden_size)`` (the config class sets
-  intermediate_size so, whatever the file says), time_step_rank ``auto`` = ⌈hidden_size/16⌉.
+  out_proj; inner width ``intermediate_size`` where the file has it, else
+  ``int(expand · hidden_size)`` (the config class sets it so, then sets the file's keys),
+  time_step_rank ``auto`` = ⌈hidden_size/16⌉.
 - falcon_mamba: Mamba's mixer with RMSNorms on Δ, B and C that hold no weights (a buffer of
   ones, FalconMambaWeightlessRMSNorm): the same count.
 - mamba2: one in_proj, a conv over x, B and C, dt_bias, A_log, D per head, a gated RMSNorm;
@@ -34,12 +35,19 @@ def _ssm(kind: str) -> dict[str, Any]:
 
 
 def _inner(keys: Reader, values: dict[str, Any]) -> None:
-    # intermediate_size = int(expand * hidden_size), as the config class sets it
+    # Mamba-2's mixer: int(expand * hidden_size), whatever intermediate_size says
     values["d_inner"] = keys["expand"] * keys["hidden_size"]
 
 
 def _mamba(keys: Reader, values: dict[str, Any]) -> None:
+    # Mamba's mixer reads intermediate_size: the config class sets it to expand · hidden_size,
+    # and a value in the file (save_pretrained writes it) is set after and wins
     _inner(keys, values)
+    inner = keys.data.get(keys.where("intermediate_size"))
+    if inner is not None:
+        if type(inner) is not int or inner <= 0:
+            raise keys.refuse("intermediate_size", "is not a positive integer")
+        values["d_inner"] = inner
     rank = keys.data.get(keys.where("time_step_rank"), "auto")
     if rank == "auto":
         rank = -(-keys["hidden_size"] // 16)  # math.ceil(hidden_size / 16)

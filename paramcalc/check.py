@@ -175,7 +175,7 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
     return counts
 
 
-_EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w"}
+_EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w", "embeddings"}
 _POSITIONS = {"wpe", "embed_positions"}
 _HEADS = {"lm_head", "embed_out"}
 _FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm", "norm_f", "final_layernorm"}

@@ -31,7 +31,7 @@ import sympy as sp
 from .errors import ConfigError
 from .formulas import COMPONENTS, BlockKind, Budget, Count, Derivative, derivatives_of
 from .papers import layer_flops
-from .layers import total
+from .layers import state_bytes, total
 from .spec import MAX_SIZE, ModelConfig, _shown
 from .symbols import S
 
@@ -200,6 +200,11 @@ class Compute:
         self.forward_per_token = Count.of(forward_total / self.predictions)
         self.kv_cache = Count.of(sp.Add(*(kind.count * total(kind.layers, "cache")
                                           for kind in kinds)) * self.settings.bytes)
+        #: recurrent state per sequence, in bytes: what a state-space layer holds whatever the
+        #: context (its convolution's last inputs and its scan's state)
+        self.state = Count.of(sp.Add(*(kind.count * state_bytes(kind.layers,
+                                                                self.settings.bytes)
+                                       for kind in kinds)))
         self.activations = Count.of(activation_values(kinds, self.settings.attention)
                                     * self.settings.bytes)
 
@@ -210,7 +215,8 @@ class Compute:
     def quantity(self, name: str) -> Count:
         """One of ``QUANTITIES`` as a count, for derive, sweep, plot and solve."""
         return {"flops": self.forward_total, "flops_per_token": self.per_token,
-                "kv_cache": self.kv_cache, "activations": self.activations}[name]
+                "kv_cache": self.kv_cache, "activations": self.activations,
+                "state": self.state}[name]
 
     @cached_property
     def flops(self) -> dict[str, dict[str, int]]:
@@ -282,9 +288,12 @@ class Compute:
                                 s.pipeline_parallel)
         states = self.model_states(params)
         by_kind = self.kv_cache_by_kind(context)
+        states_by_kind = self.state_by_kind()
         return {"kv_cache_per_token": per_token,
                 "kv_cache": sum(by_kind.values()),
                 "kv_cache_by_kind": by_kind,
+                "state": sum(states_by_kind.values()),
+                "state_by_kind": states_by_kind,
                 "context": context,
                 "activations_per_sequence": per_sequence,
                 "activations": activations,
@@ -313,6 +322,13 @@ class Compute:
             out[kind.name] = self.evaluate(kind.count) * held * self.settings.bytes * \
                 self.settings.batch_size
         return out
+
+    def state_by_kind(self) -> dict[str, int]:
+        """Bytes of recurrent state the batch holds, per kind of block: each sequence's
+        convolution inputs in the dtype and scan state in fp32 (0 for attention blocks: their
+        memory is the KV cache)."""
+        return {kind.name: self.evaluate(kind.count * state_bytes(kind.layers, self.settings.bytes))
+                * self.settings.batch_size for kind in self.budget.kinds}
 
     def model_states(self, params: int) -> dict[str, int]:
         """Weights, gradients and optimizer state per device under the ZeRO stage: mixed

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sympy as sp
 
-from .symbols import E, K, P, S, a, d, d_I, d_R, f, f_E, g, h, k, n, w
+from .symbols import E, G, H, K, P, S, a, d, d_I, d_P, d_R, d_ix, f, f_E, g, h, k, n, w
 
 if TYPE_CHECKING:
     from .spec import ModelConfig
@@ -39,6 +39,18 @@ def _experts(c: ModelConfig) -> bool:
 
 def _latent(c: ModelConfig) -> bool:
     return c.kv_lora_rank is not None
+
+
+def _ssm(c: ModelConfig) -> bool:
+    return c.ssm is not None
+
+
+def _mamba(c: ModelConfig) -> bool:
+    return c.ssm == "mamba"
+
+
+def _mamba2(c: ModelConfig) -> bool:
+    return c.ssm == "mamba2"
 
 
 def _head_uses(option: str) -> Callable[[ModelConfig], bool]:
@@ -67,6 +79,15 @@ DEFAULTS: dict[str, Default] = {
     "qk_nope_head_dim": Default(a, _latent),
     "v_head_dim": Default(a, _latent),
     "kernel_size": Default(sp.Integer(3), _head_uses("kernel_size")),
+    # state-space mixers: Mamba's defaults (state 16, kernel 4, expand 2, dt_rank ⌈d/16⌉);
+    # a Mamba-2 head is d_inner / ssm_heads wide unless given
+    "d_state": Default(sp.Integer(16), _ssm),
+    "d_conv": Default(sp.Integer(4), _ssm),
+    "d_inner": Default(2 * d, _ssm, written=True),
+    "dt_rank": Default(sp.ceiling(d / 16), _mamba),
+    "ssm_groups": Default(sp.Integer(1), _mamba2),
+    "ssm_heads": Default(sp.Integer(1), _mamba2),
+    "ssm_head_dim": Default(sp.floor(d_I / H), _mamba2, written=True),
 }
 
 
@@ -141,10 +162,22 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("le", k, d, lambda c: c.head_width is not None and not _bottleneck(c),
                lambda v: f"head_width ({v['head_width']}) must not exceed the width the "
                          f"{v['head']} head reduces, d_model = {v['d_model']}"),
-    Constraint("le", d_R, d_I, lambda c: c.index_n_heads is not None,
+    Constraint("le", d_R, d_ix, lambda c: c.index_n_heads is not None,
                lambda v: f"index_head_dim ({v['index_head_dim']}) must be at least "
                          f"qk_rope_head_dim ({v['qk_rope_head_dim']}): an indexer head holds "
                          "the rotary part and the rest"),
+    Constraint("divides", H, d_I, lambda c: _mamba2(c) and not c.is_given("ssm_head_dim"),
+               lambda v: f"ssm_heads ({v['ssm_heads']}) must divide d_inner ({v['d_inner']})"),
+    Constraint("divides", H * d_P, d_I, lambda c: _mamba2(c) and c.is_given("ssm_head_dim"),
+               lambda v: f"ssm_heads × ssm_head_dim ({v['ssm_heads']} × {v['ssm_head_dim']}) "
+                         f"must equal d_inner ({v['d_inner']})"),
+    Constraint("le", d_I, H * d_P, lambda c: _mamba2(c) and c.is_given("ssm_head_dim"),
+               lambda v: f"ssm_heads × ssm_head_dim ({v['ssm_heads']} × {v['ssm_head_dim']}) "
+                         f"must equal d_inner ({v['d_inner']})"),
+    Constraint("divides", G, H, _mamba2,
+               lambda v: f"ssm_groups ({v['ssm_groups']}) must divide ssm_heads "
+                         f"({v['ssm_heads']}): each group's B and C serve a whole group of "
+                         "heads"),
     Constraint("le", w, S, lambda c: c.kernel_size is not None,
                lambda v: f"kernel_size ({v['kernel_size']}) must not exceed seq_length "
                          f"({v['seq_length']})"),

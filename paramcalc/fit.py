@@ -38,7 +38,7 @@ import sympy as sp
 
 from .errors import ConfigError
 from .formulas import Budget, budget
-from .layers import total
+from .layers import state_bytes, total
 from .quant import NATIVE, WeightFormat, bytes_per_weight, check_width, weight_format
 from .spec import ModelConfig
 from .symbols import d
@@ -51,6 +51,9 @@ B = sp.Symbol("B", positive=True, integer=True)
 #: cache types (34 and 18 bytes per block of 32: gguf.constants.GGML_QUANT_SIZES)
 KV_DTYPES: dict[str, sp.Rational] = {"bf16": sp.Integer(2), "fp8": sp.Integer(1),
                                      "q8": sp.Rational(34, 32), "q4": sp.Rational(18, 32)}
+#: bytes per value of a convolution's state: the model's bf16, as transformers' cache keeps
+#: it (a scan's state is fp32: ``layers.SCAN_STATE_BYTES``)
+STATE_BYTES = 2
 #: the runtime reserve per device, an estimate: the CUDA context (about 0.5 GiB on an H100),
 #: cuBLAS and NCCL workspaces and the allocator's fragmentation
 RESERVE = 2**30
@@ -230,6 +233,14 @@ class Fit:
             out[kind.name] = kind.count * held * B * per_value
         return out
 
+    def state_by_kind_formula(self) -> dict[str, sp.Expr]:
+        """Recurrent-state bytes per kind of block on one device, over B: each state-space
+        layer's state per sequence (``layers.py``), its convolution inputs in bf16
+        (``STATE_BYTES``) and its scan state in fp32, whatever the context; replicated over T
+        (an upper bound: a runtime may split it by heads)."""
+        return {kind.name: kind.count * state_bytes(kind.layers, STATE_BYTES) * B
+                for kind in self.budget.kinds}
+
     def activations_formula(self, context: int | None = None) -> sp.Expr:
         """The activation peak of one prefill chunk of min(C, 2,048) tokens, and the fp32
         logits of the B sampled positions (an estimate)."""
@@ -248,6 +259,7 @@ class Fit:
 
     def total_formula(self, context: int | None = None) -> sp.Expr:
         return (self.weights_formula() + sp.Add(*self.kv_by_kind_formula(context).values())
+                + sp.Add(*self.state_by_kind_formula().values())
                 + self.activations_formula(context) + RESERVE)
 
     # -- values ------------------------------------------------------------------------
@@ -274,7 +286,8 @@ class Fit:
         key = tuple(context < cap for cap in self._caps)
         cache = self.__dict__.setdefault("_varying_cache", {})
         if key not in cache:
-            kv = sp.Add(*self.kv_by_kind_formula(context).values())
+            kv = sp.Add(*self.kv_by_kind_formula(context).values(),
+                        *self.state_by_kind_formula().values())
             cache[key] = sp.expand(self.budget.evaluate(kv + self.activations_formula(context)))
         return cache[key]
 
@@ -299,11 +312,15 @@ class Fit:
         by_kind = self.kv_cache_by_kind
         out = {"weights": self._value(self.weights_formula()),
                "kv_cache": sum(by_kind.values()),
-               "state": 0,  # no recurrent family is served by paramcalc's fit yet
+               "state": sum(self.state_by_kind.values()),
                "activations": self._value(self.activations_formula()),
                "reserve": RESERVE}
         out["total"] = sum(out.values())
         return out
+
+    @cached_property
+    def state_by_kind(self) -> dict[str, int]:
+        return {name: self._value(expr) for name, expr in self.state_by_kind_formula().items()}
 
     @cached_property
     def kv_cache_by_kind(self) -> dict[str, int]:
@@ -315,6 +332,7 @@ class Fit:
         the side of this context)."""
         kv = sp.Add(*self.kv_by_kind_formula().values())
         return {"weights": self.weights_formula(), "kv_cache": kv,
+                "state": sp.Add(*self.state_by_kind_formula().values()),
                 "activations": self.activations_formula(), "reserve": sp.Integer(RESERVE),
                 "total": self.total_formula()}
 

@@ -25,8 +25,8 @@ import sympy as sp
 
 from .defaults import written
 from .spec import ModelConfig
-from .symbols import (E_S, K, P, S, V, W, E, a, d, d_I, d_N, d_R, d_V, f, f_E, f_S, g, h, h_I, k,
-                      r_kv, r_q, w)
+from .symbols import (E_S, G, H, K, N, P, R, S, V, W, E, a, d, d_N, d_R, d_V, d_c, d_ix, f, f_E,
+                      f_S, g, h, h_ix, k, r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -44,6 +44,20 @@ class SubLayer:
     window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
     idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
     skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
+    state: sp.Expr = _ZERO  # values held per sequence whatever the context, in the dtype
+    scan_state: sp.Expr = _ZERO  # and those held in fp32: a selective scan's state
+
+
+#: bytes per value of a scan's state: fp32, as transformers' cache (and the Mamba kernels'
+#: last state) keeps it whatever the model's dtype
+SCAN_STATE_BYTES = 4
+
+
+def state_bytes(layers: tuple[SubLayer, ...], dtype_bytes: sp.Expr | int) -> sp.Expr:
+    """Bytes of recurrent state per sequence over some sub-layers: the convolutions' last
+    inputs in the dtype, the scans' states in fp32."""
+    return sp.Add(*(layer.state * dtype_bytes + layer.scan_state * SCAN_STATE_BYTES
+                    for layer in layers))
 
 
 def dense(inputs: sp.Expr, outputs: sp.Expr, bias: bool = True) -> sp.Expr:
@@ -156,21 +170,77 @@ def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
     cache: sp.Expr = r_kv + d_R
     skipped: sp.Expr = _ZERO
     if config.index_n_heads is not None:
-        # DeepSeek-V3.2's indexer (DSA): h_I query heads from the query latent, one key d → d_I
-        # with a LayerNorm (weight and bias) of its own, per-head weights d → h_I; its scores
+        # DeepSeek-V3.2's indexer (DSA): h_ix query heads from the query latent, one key d → d_ix
+        # with a LayerNorm (weight and bias) of its own, per-head weights d → h_ix; its scores
         # ReLU(q·k) summed over the heads with those weights pick the keys each query attends
         # to. It runs without gradients (transformers' torch.no_grad; DeepSeek trains it apart),
-        # so it has no backward pass and saves nothing; it caches its d_I-wide key per token.
-        params += (dense(r_q, h_I * d_I, False) + dense(d, d_I, False) + 2 * d_I
-                   + dense(d, h_I, False))
-        indexer = (linear(r_q, h_I * d_I) + linear(d, d_I) + linear(d, h_I)
-                   + h_I * matmul(S, d_I, S) + matmul(S, h_I, S))
+        # so it has no backward pass and saves nothing; it caches its d_ix-wide key per token.
+        params += (dense(r_q, h_ix * d_ix, False) + dense(d, d_ix, False) + 2 * d_ix
+                   + dense(d, h_ix, False))
+        indexer = (linear(r_q, h_ix * d_ix) + linear(d, d_ix) + linear(d, h_ix)
+                   + h_ix * matmul(S, d_ix, S) + matmul(S, h_ix, S))
         flops += indexer
         skipped = 2 * indexer
-        cache += d_I
+        cache += d_ix
     return SubLayer("sliding_latent_attention" if sliding else "latent_attention", params,
                     flops=flops, saved=saved, score_heads=h, cache=cache,
                     window=W if sliding else None, skipped=skipped)
+
+
+# -- state-space mixers ---------------------------------------------------------------------
+#
+# FLOPs: 2 per multiply-add for the projections and the depthwise convolution (its S kept
+# outputs, d_c taps per channel). The selective scan is counted as its one contraction, the
+# read-out y_t = C_t · h_t over the state (2·S·channels·N); the state update
+# h_t = exp(Δ·A)·h_{t-1} + Δ·B_t·x_t is elementwise and, as norms and activations, costs
+# nothing in FlopCounterMode's convention. The state per sequence: the convolution's last
+# d_c inputs per channel (in the dtype) and the scan's state (in fp32), as transformers'
+# cache holds them (LinearAttentionLayer's conv_states and recurrent_states).
+
+
+def _conv(config: ModelConfig, channels: sp.Expr) -> sp.Expr:
+    """A depthwise Conv1d over ``channels``, kernel d_c, with its bias if any."""
+    return channels * d_c + (channels if config.conv_bias else 0)
+
+
+def mamba(config: ModelConfig) -> SubLayer:
+    """Mamba's selective scan (Gu and Dao 2023): in_proj d → 2·d_I (x and the gate z), a
+    depthwise conv over x, x_proj d_I → R + 2·N (Δ, B, C), dt_proj R → d_I (biased), A_log
+    (d_I × N), D (d_I) and out_proj d_I → d. Falcon-Mamba's RMSNorms on Δ, B and C hold no
+    weights."""
+    inner = written(config, "d_inner")
+    bias = bool(config.ssm_bias)
+    params = (dense(d, 2 * inner, bias) + _conv(config, inner) + dense(inner, R + 2 * N, False)
+              + dense(R, inner) + inner * N + inner + dense(inner, d, bias))
+    flops = (linear(d, 2 * inner) + 2 * S * inner * d_c + linear(inner, R + 2 * N)
+             + linear(R, inner) + linear(inner, d) + 2 * S * inner * N)
+    # saved: the in-projection's input, x before and after the conv, Δ's low-rank input, Δ, B,
+    # C, the gate z, the scan's output and the out-projection's input
+    saved = S * (d + 2 * inner + R + inner + 2 * N + inner + 2 * inner)
+    return SubLayer("mamba", params, flops=flops, saved=sp.expand(saved),
+                    state=inner * d_c, scan_state=inner * N)
+
+
+def mamba2(config: ModelConfig) -> SubLayer:
+    """Mamba-2's state-space duality layer (Dao and Gu 2024): one in_proj d → 2·d_I + 2·G·N + H
+    (z, x, B, C and Δ), a depthwise conv over x, B and C, per head dt_bias, A_log and D, a
+    gated RMSNorm of d_I and out_proj d_I → d."""
+    inner = written(config, "d_inner")
+    head = written(config, "ssm_head_dim")
+    conv = inner + 2 * G * N
+    bias = bool(config.ssm_bias)
+    params = (dense(d, inner + conv + H, bias) + _conv(config, conv) + 3 * H + inner
+              + dense(inner, d, bias))
+    flops = (linear(d, inner + conv + H) + 2 * S * conv * d_c + linear(inner, d)
+             + 2 * S * H * head * N)
+    # saved: the in-projection's input, x/B/C before and after the conv, Δ, the gate z, the
+    # norm's input and the out-projection's input
+    saved = S * (d + 2 * conv + H + 3 * inner)
+    return SubLayer("mamba2", params, flops=flops, saved=sp.expand(saved),
+                    state=sp.expand(conv * d_c), scan_state=sp.expand(H * head * N))
+
+
+SSM_MIXERS: dict[str, Callable[[ModelConfig], SubLayer]] = {"mamba": mamba, "mamba2": mamba2}
 
 
 def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -225,6 +295,8 @@ def block_norms(config: ModelConfig) -> SubLayer:
     norm's input."""
     if config.block == "seed":
         return SubLayer("block_norms", 2 * 2 * d, saved=S * 2 * d)
+    if config.ssm is not None:  # a state-space block: one norm before its mixer
+        return SubLayer("block_norms", norm_params(config, d), saved=S * d)
     count = {"sandwich": 4, "shared": 1}.get(str(config.norm_placement), 2)
     return SubLayer("block_norms", count * norm_params(config, d), saved=S * count * d)
 
@@ -286,6 +358,8 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "mlp": feed_forward,
     "gated_mlp": feed_forward,
     "mixture_of_experts": mixture_of_experts,
+    "mamba": mamba,
+    "mamba2": mamba2,
     "block_norms": block_norms,
     "final_norm": final_norm,
     **{f"head.{name}": build for name, build in HEADS.items()},
@@ -296,6 +370,8 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     """One block's sub-layers: its mixer, its feed-forward part and its norms."""
     if config.block == "seed":
         return seed_attention(config), seed_feed_forward(config), block_norms(config)
+    if mixer in SSM_MIXERS:  # no attention and no feed-forward part: norm and mixer
+        return SSM_MIXERS[mixer](config), block_norms(config)
     sliding = mixer == "sliding"
     mixing = latent_attention(config, sliding) if config.latent else attention(config, sliding)
     ffn = mixture_of_experts(config) if moe else feed_forward(config)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .spec import ModelConfig
 
-Mixer = Literal["full", "sliding"]
+Mixer = Literal["full", "sliding", "mamba", "mamba2"]
 FeedForward = Literal["dense", "moe"]
 
 #: transformers' names for the mixers in ``layer_types`` -> paramcalc's
@@ -37,7 +37,10 @@ class Group:
 
 
 def mixer_of(config: ModelConfig, index: int) -> Mixer:
-    """The mixer of layer ``index`` (from 0)."""
+    """The mixer of layer ``index`` (from 0): a state-space one in every layer where ``ssm``
+    says so."""
+    if config.ssm is not None:
+        return config.ssm  # type: ignore[return-value]
     if config.layer_types is not None:
         return LAYER_TYPES[config.layer_types[index]]
     if config.full_every is not None:
@@ -77,7 +80,7 @@ def groups(config: ModelConfig) -> tuple[Group, ...]:
 
 #: the order of the groups in rows and formulas
 ORDER: tuple[tuple[Mixer, FeedForward], ...] = tuple(
-    (m, f) for m in ("full", "sliding") for f in ("dense", "moe"))
+    (m, f) for m in ("full", "sliding", "mamba", "mamba2") for f in ("dense", "moe"))
 
 
 def period(config: ModelConfig) -> int:
@@ -115,6 +118,8 @@ def _between(config: ModelConfig, start: int, stop: int) -> Counter[tuple[Mixer,
         if config.full_every is not None:
             full = _multiples(math.lcm(step, config.full_every), low, high)
             return Counter({"full": full, "sliding": total - full})
+        if config.ssm is not None:
+            return Counter({config.ssm: total})  # type: ignore[dict-item]
         return Counter({"sliding" if config.sliding_window is not None else "full": total})
 
     counts: Counter[tuple[Mixer, FeedForward]] = Counter()

@@ -33,6 +33,8 @@ QK_NORMS = ("none", "head", "full", "per_head")
 NORM_PLACEMENTS = ("pre", "post", "sandwich", "shared")
 HEADS = ("flatten", "bottleneck", "td-dense", "conv", "rnn", "tied-flatten", "tied", "linear")
 CELLS = ("gru", "lstm")
+#: the state-space mixers a block may have instead of attention (and of a feed-forward part)
+SSMS = ("mamba", "mamba2")
 
 #: the head options each head design uses; the others are ignored for that head
 HEAD_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -80,14 +82,21 @@ INDEXER_SIZES = ("index_n_heads", "index_head_dim")
 
 #: the sizes of the per-layer pattern
 PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
+#: the sizes of a state-space mixer (Mamba, Mamba-2), and those of one kind only
+SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
+             "ssm_head_dim")
+SSM_ONLY = {"dt_rank": "mamba", "ssm_groups": "mamba2", "ssm_heads": "mamba2",
+            "ssm_head_dim": "mamba2"}
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
           "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, *INDEXER_SIZES, "head_width",
-          "kernel_size", *PATTERN_SIZES)
+          "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
-            "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS}
+            "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS,
+            "ssm": SSMS}
 _FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
-                           "attention_sinks", "router_bias", "expert_bias")
+                           "attention_sinks", "router_bias", "expert_bias", "conv_bias",
+                           "ssm_bias")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -98,6 +107,7 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
                     "sliding_window")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
+TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias")  # state-space mixers
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
 MAX_SIZE = 2**40
@@ -106,7 +116,8 @@ MAX_SIZE = 2**40
 #: the panels the model options are shown in, by the field metadata's ``panel``
 PANELS = {"model": "Model (a preset or file, then overrides)",
           "block": "Transformer block switches (defaults: GPT-2's block)",
-          "moe": "Mixture of experts and latent attention"}
+          "moe": "Mixture of experts and latent attention",
+          "ssm": "State-space mixers (Mamba, Mamba-2)"}
 
 
 def _meta(help: str, panel: str = "model") -> dict[str, str]:
@@ -182,9 +193,9 @@ class ModelConfig:
     qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
     v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
     index_n_heads: int | None = _field(
-        "h_I: heads of the sparse-attention indexer beside latent attention (DeepSeek-V3.2; "
+        "h_ix: heads of the sparse-attention indexer beside latent attention (DeepSeek-V3.2; "
         "turns it on)", panel="moe")
-    index_head_dim: int | None = _field("d_I: width of one indexer head and of its key",
+    index_head_dim: int | None = _field("d_ix: width of one indexer head and of its key",
                                         panel="moe")
     head: str | None = _field(f"the output-head design: {', '.join(HEADS)}")
     head_width: int | None = _field("k: width a reducing head reduces to [d/8; bottleneck: d]")
@@ -198,6 +209,22 @@ class ModelConfig:
     router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
     expert_bias: bool | None = _field(
         "biases on every expert's projections (gpt-oss)", panel="moe")
+    # -- state-space mixers: every block a norm and a Mamba or Mamba-2 mixer -------------
+    ssm: str | None = _field(
+        "every block's mixer a state-space one instead of attention and feed-forward: "
+        "mamba or mamba2", panel="ssm")
+    d_state: int | None = _field("N: the state per channel (Mamba) or per head width "
+                                 "(Mamba-2) [16]", panel="ssm")
+    d_conv: int | None = _field("d_c: the depthwise convolution's kernel [4]", panel="ssm")
+    d_inner: int | None = _field("d_I: the mixer's inner width, expand · d_model [2·d]",
+                                 panel="ssm")
+    dt_rank: int | None = _field("R: Mamba's time-step rank [⌈d/16⌉]", panel="ssm")
+    ssm_groups: int | None = _field("G: Mamba-2's groups of B and C [1]", panel="ssm")
+    ssm_heads: int | None = _field("H: Mamba-2's heads [1]", panel="ssm")
+    ssm_head_dim: int | None = _field("d_P: one Mamba-2 head's width [d_inner/H]", panel="ssm")
+    conv_bias: bool | None = _field("a bias on the mixer's convolution [true]", panel="ssm")
+    ssm_bias: bool | None = _field("biases on the mixer's in and out projections [false]",
+                                   panel="ssm")
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
     #: the sizes the formulas write through their defaults (head_dim as d/h): part of
@@ -276,6 +303,21 @@ class ModelConfig:
         if not self.num_experts and expert_only:  # modern families: gpt-oss's biases
             raise ConfigError(f"{expert_only[0]} needs num_experts (the routed experts of a "
                               "mixture-of-experts layer)")
+        ssm_used = [name for name in (*SSM_SIZES, "conv_bias", "ssm_bias")
+                    if getattr(self, name) is not None]
+        if self.ssm is None and ssm_used:
+            raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
+                              "or mamba2 too")
+        beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
+                                    "sliding_window") if getattr(self, name) is not None]
+        if self.ssm is not None and beside:
+            raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
+                              f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
+        wrong = [name for name, kind in SSM_ONLY.items()
+                 if self.ssm is not None and kind != self.ssm and getattr(self, name) is not None]
+        if wrong:
+            raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and ssm is "
+                              f"{self.ssm}: drop {wrong[0]}")
         others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
                   and getattr(self, name) is not None]
         if self.kv_lora_rank is None and others:
@@ -321,6 +363,11 @@ class ModelConfig:
             for name, value in BLOCK_OPTIONS.items():
                 if getattr(self, name) is None:
                     _set(self, name, value)
+        for name, value in (("conv_bias", True), ("ssm_bias", False)):
+            if self.ssm is None:
+                _set(self, name, None)
+            elif getattr(self, name) is None:
+                _set(self, name, value)
         _set(self, "shared_expert_gate", bool(self.shared_expert_gate) if self.num_experts
              and self.shared_experts else None)
         if self.num_experts:

@@ -28,8 +28,16 @@ d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a quer
 d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
-h_I = sp.Symbol("h_I", **_assume)  # index_n_heads: heads of DeepSeek-V3.2's sparse-attention indexer
-d_I = sp.Symbol("d_I", **_assume)  # index_head_dim: width of one indexer head (and its one key)
+h_ix = sp.Symbol("h_ix", **_assume)  # index_n_heads: heads of DeepSeek-V3.2's sparse-attention indexer
+d_ix = sp.Symbol("d_ix", **_assume)  # index_head_dim: width of one indexer head (and its one key)
+# -- state-space mixers (Mamba, Mamba-2) --
+N = sp.Symbol("N", **_assume)  # d_state: the state per channel (Mamba) or per head width (Mamba-2)
+d_c = sp.Symbol("d_c", **_assume)  # d_conv: the depthwise convolution's kernel
+d_I = sp.Symbol("d_I", **_assume)  # d_inner: the mixer's inner width (expand · d_model)
+R = sp.Symbol("R", **_assume)  # dt_rank: Mamba's time-step rank
+G = sp.Symbol("G", **_assume)  # ssm_groups: Mamba-2's groups of B and C
+H = sp.Symbol("H", **_assume)  # ssm_heads: Mamba-2's heads
+d_P = sp.Symbol("d_P", **_assume)  # ssm_head_dim: the width of one Mamba-2 head
 
 #: LoRA's rank r: not a size of the model but of the adapters on it (lora.py)
 LORA_RANK = sp.Symbol("r", **_assume)
@@ -58,13 +66,20 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "qk_nope_head_dim": d_N,
     "v_head_dim": d_V,
     "sliding_window": W,
-    "index_n_heads": h_I,
-    "index_head_dim": d_I,
+    "index_n_heads": h_ix,
+    "index_head_dim": d_ix,
+    "d_state": N,
+    "d_conv": d_c,
+    "d_inner": d_I,
+    "dt_rank": R,
+    "ssm_groups": G,
+    "ssm_heads": H,
+    "ssm_head_dim": d_P,
 }
 
 #: counts of things rather than widths or lengths: they carry no degree in the leading order
 #: (h·d_h·d ranks with d², E·d·f_E with d·f)
-DIMENSIONLESS = frozenset({h, g, E, K, E_S, h_I})
+DIMENSIONLESS = frozenset({h, g, E, K, E_S, h_ix, G, H})
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 

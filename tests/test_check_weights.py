@@ -60,7 +60,9 @@ def _save(model_type: str, folder: Path, sharded: bool) -> Any:
 
 
 @pytest.mark.parametrize("sharded", [False, True], ids=["one-file", "sharded"])
-@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+@pytest.mark.parametrize("model_type", [t for t in SUPPORTED  # not yet the state-space
+                                        if t not in ("mamba", "falcon_mamba", "mamba2")],
+                         ids=str)
 def test_save_pretrained_checkpoints_check_clean(model_type: str, sharded: bool, tmp_path: Path,
                                                  cli: Any) -> None:
     model = _save(model_type, tmp_path, sharded)

@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from conftest import Cli
 from paramcalc.hf import SUPPORTED
 from test_compute import countable
-from test_hf import family_keys
+from test_hf import SSM_TYPES, family_keys
+
+#: the attention families: a state-space layer has no keys and values to cache (its state is
+#: tests/test_families_ssm.py's), and its scan runs as chunked matrix products (Mamba-2's SSD)
+#: and its convolution over a padded sequence, which the counter counts otherwise
+ATTENTION_TYPES = tuple(t for t in SUPPORTED if t not in SSM_TYPES)
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -46,7 +51,7 @@ def write(keys: dict[str, Any], model_type: str, folder: Path) -> str:
 
 
 @pytest.mark.slow  # 475 of transformers' models, built and run: about two minutes of CPU
-@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+@pytest.mark.parametrize("model_type", ATTENTION_TYPES, ids=str)
 def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from torch.utils.flop_counter import FlopCounterMode
@@ -79,7 +84,7 @@ def test_forward_flops_equal_transformers_under_the_counter(
     check()
 
 
-@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
+@pytest.mark.parametrize("model_type", ATTENTION_TYPES, ids=str)
 def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path: Path,
                                                      cli: Cli) -> None:
     """A short generation with transformers' model: the bytes of its cache's keys and values

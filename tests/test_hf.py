@@ -22,6 +22,10 @@ from hypothesis import strategies as st
 from conftest import Cli
 from paramcalc import budget, from_name
 from paramcalc.families import SUPPORTED, load
+from paramcalc.families.ssm import SSM
+
+#: the state-space types: their keys and their state are tests/test_families_ssm.py's
+SSM_TYPES = tuple(record.model_type for record in SSM)
 
 transformers = pytest.importorskip("transformers")
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
@@ -64,8 +68,36 @@ def _divisors(n: int) -> list[int]:
 
 
 @st.composite
+def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
+    """Small random keys for a state-space ``model_type`` (mamba, falcon_mamba, mamba2):
+    sizes, biases, the time-step rank, and Mamba's intermediate_size of its own."""
+    hidden = draw(st.integers(2, 40))
+    expand = draw(st.integers(1, 3))
+    keys: dict[str, Any] = dict(
+        vocab_size=draw(st.integers(8, 300)), hidden_size=hidden,
+        num_hidden_layers=draw(st.integers(1, 3)), state_size=draw(st.integers(1, 16)),
+        expand=expand, conv_kernel=draw(st.integers(1, 5)), use_bias=draw(st.booleans()),
+        use_conv_bias=draw(st.booleans()), tie_word_embeddings=draw(st.booleans()))
+    if model_type == "mamba2":  # expand · hidden_size = num_heads · head_dim, groups | heads
+        inner = expand * hidden
+        heads = draw(st.sampled_from([h for h in range(1, min(inner, 8) + 1) if inner % h == 0]))
+        keys.update(num_heads=heads, head_dim=inner // heads,
+                    n_groups=draw(st.sampled_from([g for g in range(1, heads + 1)
+                                                   if heads % g == 0])))
+    else:
+        rank = draw(st.none() | st.just("auto") | st.integers(1, 8))
+        if rank is not None:
+            keys["time_step_rank"] = rank
+        if draw(st.booleans()):  # Mamba's mixer reads it in place of expand · hidden_size
+            keys["intermediate_size"] = draw(st.integers(1, 64))
+    return keys
+
+
+@st.composite
 def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     """Small random keys for ``model_type``, count-changing switches included."""
+    if model_type in SSM_TYPES:
+        return draw(ssm_keys(model_type))
     heads = draw(st.sampled_from([1, 2, 3, 4, 6]))
     hidden = heads * draw(st.integers(2, 8)) * 2
     vocab, layers = draw(st.integers(8, 300)), draw(st.integers(1, 3))

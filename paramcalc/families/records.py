@@ -196,3 +196,7 @@ RECORDS += SPARSE
 from .dense import DENSE  # noqa: E402  (more dense families, on the helpers above)
 
 RECORDS += DENSE
+
+from .ssm import SSM  # noqa: E402  (the state-space families: Mamba, Falcon-Mamba, Mamba-2)
+
+RECORDS += SSM

@@ -89,7 +89,7 @@ def wrappers(families: dict[str, Any]) -> dict[str, Any]:
 
     found: dict[str, Any] = {}
     for wrapper in WRAPPERS:
-        cls = CONFIG_MAPPING[wrapper.model_type]
+        cls: Any = CONFIG_MAPPING[wrapper.model_type]
         spec = cls.sub_configs_defaults["text_config"]
         text_type = spec.model_type
         reads = set(families.get(text_type, {}).get("defaults", {}))

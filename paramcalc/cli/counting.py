@@ -270,7 +270,8 @@ def list_presets(as_json: JsonFlag = False) -> None:
     """The shipped presets, with totals and sources."""
     rows = [(p, budget(p.config)) for p in map(presets.from_name, presets.names())]
     _print(as_json,
-           lambda: {"presets": [{"name": p.name, "description": p.description, "source": p.source,
+           lambda: {"presets": [{"name": p.name, **render.part_json(p),
+                                 "description": p.description, "source": p.source,
                                  "config": p.config.to_dict(), "total": b.params["total"]}
                                 for p, b in rows]},
            lambda: render.presets_table(rows))

@@ -244,3 +244,41 @@ def test_gemma_3_27b_preset_is_its_published_config(cli: Cli) -> None:
 
 def test_the_wrappers_are_those_of_the_record() -> None:
     assert [w.model_type for w in WRAPPERS] == list(MULTIMODAL)
+
+
+@pytest.mark.parametrize("wrapper", ["gemma3", "qwen2_5_vl"], ids=str)
+def test_a_wrapper_s_cache_is_what_transformers_fills_past_the_window(wrapper: str,
+                                                                     tmp_path: Path) -> None:
+    """A text-only generation past a window of 3 on transformers' wrapper (fp32): the KV cache
+    paramcalc counts for its config.json is what the wrapper's cache holds."""
+    from paramcalc.compute import Settings, compute
+
+    text = dict(vocab_size=32, hidden_size=32, intermediate_size=16, num_hidden_layers=4,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                sliding_window=3, pad_token_id=0)
+    if wrapper == "gemma3":  # a tiny SigLIP: 2 × 2 patches of 14, pooled to 4 tokens
+        text.update(head_dim=8, sliding_window_pattern=2)
+        rest: dict[str, Any] = dict(mm_tokens_per_image=4, vision_config=dict(
+            hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+            image_size=28, patch_size=14))
+    else:  # m-rope's sections halve the head width of 8
+        text.update(use_sliding_window=True, max_window_layers=1, rope_parameters=dict(
+            rope_type="default", rope_theta=10000.0, mrope_section=[2, 1, 1]))
+        rest = dict(vision_config=dict(depth=1, hidden_size=16, intermediate_size=16,
+                                       num_heads=2, out_hidden_size=32,
+                                       fullatt_block_indexes=[0]))
+    hf = transformers.AutoConfig.for_model(wrapper, text_config=text, **rest)
+    hf.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    model = build(hf).__class__(hf).eval()  # the same class, on the CPU
+    with torch.no_grad():
+        out = model.generate(torch.randint(1, 32, (1, 7)), max_new_tokens=5, min_new_tokens=5,
+                             do_sample=False, use_cache=True, return_dict_in_generate=True,
+                             pad_token_id=0)
+    held = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers
+               for t in (layer.keys, layer.values))
+    tokens = 7 + 5 - 1  # the prompt and every generated token but the last
+    memory = compute(budget(load(tmp_path).config), Settings(dtype="fp32",
+                                                              context=tokens)).memory
+    assert memory["kv_cache"] == held
+    assert held < memory["kv_cache_per_token"] * tokens  # some layer does slide

@@ -46,8 +46,16 @@ def readme_section() -> str:
     """The README's list of the supported model types (``generate`` writes it there)."""
     dense = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is None]
     moe = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is not None]
+    counted = [f"`{t}`" for t in MULTIMODAL
+               if wrapper_defaults()[t]["text_type"] in TEXT_FAMILIES]
+    refused = [f"`{t}`" for t in MULTIMODAL if f"`{t}`" not in counted]
     return textwrap.fill(f"{', '.join(dense)}; and the mixtures of experts "
-                         f"{', '.join(moe[:-1])} and {moe[-1]}.", width=92)
+                         f"{', '.join(moe[:-1])} and {moe[-1]}. The multimodal wrappers "
+                         f"{', '.join(counted[:-1])} and {counted[-1]} count as their language "
+                         f"model (text_config) and the output layer, every output saying so "
+                         f"and naming the towers not counted; {', '.join(refused[:-1])} and "
+                         f"{refused[-1]} are refused in one line naming their language model's "
+                         "type.", width=92)
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,8 @@ def wrapper_defaults() -> dict[str, dict[str, Any]]:
     return json.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))["wrappers"]
 
 
-def text_config(wrapper: Wrapper, data: Mapping[str, Any], origin: str) -> tuple[str, dict[str, Any]]:
+def text_config(wrapper: Wrapper, data: Mapping[str, Any],
+                origin: str) -> tuple[str, dict[str, Any]]:
     """A wrapper's language model: its model_type and its keys, as the wrapper's config class
     builds them (the file's text_config; without one, the class's default text config or,
     for a flat file, the top-level keys), the head tied as the wrapper's class ties it."""

@@ -282,3 +282,20 @@ def test_a_wrapper_s_cache_is_what_transformers_fills_past_the_window(wrapper: s
                                                               context=tokens)).memory
     assert memory["kv_cache"] == held
     assert held < memory["kv_cache_per_token"] * tokens  # some layer does slide
+
+
+@pytest.mark.parametrize("wrapper", sorted(COUNTED), ids=str)
+def test_check_against_transformers_reads_every_wrapper(wrapper: str, tmp_path: Path,
+                                                        cli: Cli) -> None:
+    # six layers: Gemma 3's fifth-in-six pattern holds a layer of each kind (with fewer, a
+    # kind of no layers makes check's per-block rows disagree, for gemma3_text files too)
+    text = dict(vocab_size=100, hidden_size=32, intermediate_size=16, num_hidden_layers=6,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, pad_token_id=None)
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"model_type": wrapper, "tie_word_embeddings": False, "text_config": text}))
+    obj = cli.json("check", "--hf-config", str(tmp_path), "--against", "transformers")
+    assert obj["ok"], [row for row in obj["rows"] if not row["ok"]]
+    says_language_model(obj, wrapper)
+    rows = {row["component"]: row["instantiated"] for row in obj["rows"]}
+    assert rows["total"] == language_reference(
+        transformers.AutoConfig.from_pretrained(tmp_path))["total"]

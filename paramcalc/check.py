@@ -11,11 +11,13 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from .errors import ConfigError, ParamcalcError, first_line
+from .families import MULTIMODAL
 from .formulas import COMPONENTS, budget
 from .modules import LanguageModel, MixtureOfExperts, build
 from .pattern import Group, group_name, mixer_of
@@ -137,17 +139,24 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
     transformers.logging.set_verbosity_error()
     try:
         hf_config = transformers.AutoConfig.from_pretrained(str(path))
+        wrapper = hf_config.model_type in MULTIMODAL
         with torch.device("meta"), warnings.catch_warnings():
             # a layer of width 0 (no shared experts) on the meta device: nothing to initialise
             warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
-            model = transformers.AutoModelForCausalLM.from_config(hf_config)
+            model = (_conditional_generation(transformers, hf_config) if wrapper else
+                     transformers.AutoModelForCausalLM.from_config(hf_config))
     except Exception as error:  # its validators raise their own kinds, and asserts
         raise ConfigError(f"transformers cannot build {path}: {first_line(error)}") from None
+    params = list(model.named_parameters())  # a tied tensor once, under its first name
+    if wrapper:  # the language model and the wrapper's output layer, not the towers
+        params = [(_in_language_model(name), p) for name, p in params
+                  if name.startswith((_LANGUAGE_MODEL, "lm_head."))]
+        hf_config = hf_config.get_text_config()
     counts = dict.fromkeys((*COMPONENTS, "other"), 0)
     layers: dict[int, int] = {}
     experts: dict[int, int] = {}  # layer -> parameters of its routed experts
     routed = 0
-    for name, p in model.named_parameters():  # a tied tensor once, under its first name
+    for name, p in params:
         component, layer = _component(name)
         counts[component] += p.numel()
         if layer is not None:
@@ -167,12 +176,31 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
               for layer, size in sorted(layers.items(), reverse=True)}  # the first of each kind
     for kind, size in firsts.items():
         counts["per_block" if len(firsts) == 1 else f"per_block[{kind}]"] = size
-    counts["total"] = sum(p.numel() for p in model.parameters())
+    counts["total"] = sum(p.numel() for _, p in params)
     top_k = int(getattr(hf_config, "num_experts_per_tok", None) or getattr(ffn, "moe_top_k", 0)
                 or 0)
     idle = sum(size // routed * (routed - top_k) for size in experts.values()) if routed else 0
     counts["active"] = counts["total"] - idle  # no routed expert (zero of them): none idle
     return counts
+
+
+#: where a multimodal wrapper (…ForConditionalGeneration) holds its language model
+_LANGUAGE_MODEL = "model.language_model."
+
+
+def _in_language_model(name: str) -> str:
+    """A wrapper's parameter under the name its language model's causal LM gives it."""
+    return "model." + name.removeprefix(_LANGUAGE_MODEL) if name.startswith(_LANGUAGE_MODEL) \
+        else name
+
+
+def _conditional_generation(transformers: Any, hf_config: Any) -> Any:
+    """A multimodal wrapper's model with its output layer: the image-text-to-text class where
+    transformers maps one, else its causal-LM one (Gemma 3's is the same class)."""
+    for auto in (transformers.AutoModelForImageTextToText, transformers.AutoModelForCausalLM):
+        if type(hf_config) in auto._model_mapping:
+            return auto.from_config(hf_config)
+    raise ValueError(f"no model with an output layer for {hf_config.model_type}")
 
 
 _EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w", "embeddings"}

@@ -19,7 +19,7 @@ from .errors import ParamcalcError, PresetError
 from .files import read_input, stat_input
 from .spec import ModelConfig
 
-_METADATA = ("description", "source")
+_METADATA = ("description", "source", "part", "not_counted")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Preset:
     path: Path | None = None  # the file it was read from (a preset, a user's TOML, a config.json)
     #: what the command line changed, as (name, new value), for headers: llama-3.1-8b (n_kv_heads 4)
     changes: tuple[tuple[str, Any], ...] = ()
+    #: what of the model is counted: None, all of it; "language model" for a multimodal
+    #: wrapper, whose towers ``not_counted`` names
+    part: str | None = None
+    not_counted: tuple[str, ...] = ()
 
 
 def preset_dir() -> Path:
@@ -82,10 +86,19 @@ def from_file(path: str | Path) -> Preset:
 
 
 def _from_mapping(name: str, data: Mapping[str, Any], origin: str, path: Path) -> Preset:
-    meta = {key: data[key] for key in _METADATA if key in data}
+    meta: dict[str, Any] = {key: data[key] for key in _METADATA if key in data}
     for key, value in meta.items():
-        if not isinstance(value, str):
+        if key == "not_counted":
+            if not (isinstance(value, list) and value and all(isinstance(v, str) and v
+                                                              for v in value)):
+                raise PresetError(f"{origin}: not_counted must be a list of names, got "
+                                  f"{value!r}")
+            meta[key] = tuple(value)
+        elif not isinstance(value, str):
             raise PresetError(f"{origin}: {key} must be a string, got {value!r}")
+    if ("part" in meta) != ("not_counted" in meta):
+        raise PresetError(f"{origin}: part and not_counted go together (what is counted of "
+                          "the model, and what is not)")
     hyper = {key: value for key, value in data.items() if key not in _METADATA}
     nested = [key for key, value in hyper.items() if isinstance(value, dict)]
     if nested:
@@ -100,8 +113,10 @@ def from_hf_config(path: str | Path) -> Preset:
 
     stat_input(path, "config file")  # a name too long, a file taken for a folder: one line
     read = families.load(path)
-    return Preset(read.name, read.config, f"{read.model_type} config.json", str(read.path),
-                  read.path, read.path)
+    described = f"{read.model_type} config.json" + (
+        f" ({read.part}: {read.text_type})" if read.part else "")
+    return Preset(read.name, read.config, described, str(read.path), read.path, read.path,
+                  part=read.part, not_counted=read.not_counted)
 
 
 def resolve(preset: str | None = None, preset_file: str | Path | None = None,
@@ -140,4 +155,5 @@ def resolve(preset: str | None = None, preset_file: str | Path | None = None,
     changed = tuple((key, getattr(config, key, value)) for key, value in changes.items()
                     if getattr(config, key, value) != getattr(base.config, key, None))
     return Preset(base.name, config, base.description, base.source, hf_config=base.hf_config,
-                  path=base.path, changes=changed)
+                  path=base.path, changes=changed, part=base.part,
+                  not_counted=base.not_counted)

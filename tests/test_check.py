@@ -22,7 +22,7 @@ def test_every_preset_checks_clean(name: str) -> None:
     rows = list(ROWS)
     if name == "deepseek-v3":  # three dense blocks, then blocks of experts: a row for each kind
         rows[2:3] = ["per_block[dense]", "per_block[moe]"]
-    if name == "gemma-2-2b":  # sliding-window and full-attention layers, alternating
+    if name in ("gemma-2-2b", "gemma-3-27b"):  # sliding-window and full-attention layers
         rows[2:3] = ["per_block[full]", "per_block[sliding]"]
     if name.startswith("gpt-oss"):  # experts in every layer, every other one sliding
         rows[2:3] = ["per_block[full-moe]", "per_block[sliding-moe]"]

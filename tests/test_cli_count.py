@@ -96,7 +96,7 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["count", "--preset", "gpt3"], "Error: unknown preset 'gpt3'; known presets: ctrl, "
-                                    "deepseek-v3, gemma-2-2b, gpt-neox-20b, gpt-oss-120b, "
+                                    "deepseek-v3, gemma-2-2b, gemma-3-27b, gpt-neox-20b, gpt-oss-120b, "
                                     "gpt-oss-20b, gpt2, gpt2-large, gpt2-medium, gpt2-xl, id4, "
                                     "id6, llama-3.1-70b, llama-3.1-8b, llama-3.2-1b, "
                                     "mistral-7b, mixtral-8x7b, olmo-2-7b, olmoe-1b-7b, "
@@ -114,7 +114,7 @@ def test_presets_lists_totals_and_sources(cli: Cli) -> None:
     (["compare", "-p", "id4", "--heads", "flatten,moe"], "Error: unknown head 'moe' in --heads"),
     (["derive", "-p", "id4", "--wrt", "width"], "Error: unknown hyperparameter 'width' for --wrt"),
     (["count", "--preset-file", "no/such.toml"], "Error: preset file 'no/such.toml' does not exist"),
-    (["count"], "Error: no model given: use --preset NAME (ctrl, deepseek-v3, gemma-2-2b, "
+    (["count"], "Error: no model given: use --preset NAME (ctrl, deepseek-v3, gemma-2-2b, gemma-3-27b, "
                 "gpt-neox-20b, gpt-oss-120b, gpt-oss-20b, gpt2, gpt2-large, gpt2-medium, "
                 "gpt2-xl, id4, id6, llama-3.1-70b, llama-3.1-8b, llama-3.2-1b, mistral-7b, mixtral-8x7b, olmo-2-7b, olmoe-1b-7b, phi-3-mini, "
                 "phimoe-3.5, qwen2.5-7b, qwen3-30b-a3b), --preset-file PATH, --hf-config "

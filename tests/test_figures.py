@@ -44,6 +44,10 @@ TOTALS = {
     # transformers' GptOssForCausalLM on the meta device: the figures of the issue that asked
     "gpt-oss-120b": 116_829_156_672,
     "gpt-oss-20b": 20_914_757_184,
+    # the language model and lm_head of Gemma3ForConditionalGeneration for
+    # examples/gemma-3-27b (meta device, transformers 5.24; the vision tower not counted):
+    # pinned against transformers below
+    "gemma-3-27b": 27_009_346_304,
 }
 
 # the active parameters per token: the total less the experts a token is not routed to
@@ -151,3 +155,18 @@ def test_leading_order_is_the_logs_approximation() -> None:
     assert b.components["blocks"].approx == 4 * n * d**2
     assert b.components["head"].approx == S * d * V
     assert b.ratio.approx == 4 * n * d / (S * V)
+
+
+def test_gemma_3_27b_is_the_language_model_transformers_builds() -> None:
+    # counted on transformers' own wrapper: everything but the vision tower and projector
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "gemma-3-27b"
+    with torch.device("meta"):
+        model = transformers.AutoModelForImageTextToText.from_config(
+            transformers.AutoConfig.from_pretrained(folder))
+    language = {id(p): p for p in (*model.model.language_model.parameters(),
+                                   *model.lm_head.parameters())}
+    assert sum(p.numel() for p in language.values()) == TOTALS["gemma-3-27b"]

@@ -262,7 +262,8 @@ PRESETS_WITH_A_FILE = sorted(path.parent.name for path in EXAMPLES.glob("*/confi
 
 
 def test_every_preset_of_todays_models_has_its_config_json() -> None:
-    assert PRESETS_WITH_A_FILE == ["deepseek-v3", "gemma-2-2b", "gpt-neox-20b", "gpt-oss-120b",
+    assert PRESETS_WITH_A_FILE == ["deepseek-v3", "gemma-2-2b", "gemma-3-27b", "gpt-neox-20b",
+                                   "gpt-oss-120b",
                                    "gpt-oss-20b", "llama-3.1-8b",
                                    "llama-3.2-1b", "mistral-7b", "mixtral-8x7b", "olmo-2-7b",
                                    "olmoe-1b-7b", "phi-3-mini", "phimoe-3.5", "qwen2.5-7b",

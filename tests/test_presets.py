@@ -22,7 +22,7 @@ def test_unknown_preset_lists_the_known_ones() -> None:
     with pytest.raises(PresetError) as error:
         from_name("gpt3")
     assert str(error.value) == ("unknown preset 'gpt3'; known presets: ctrl, deepseek-v3, "
-                                "gemma-2-2b, gpt-neox-20b, gpt-oss-120b, gpt-oss-20b, gpt2, gpt2-large, gpt2-medium, "
+                                "gemma-2-2b, gemma-3-27b, gpt-neox-20b, gpt-oss-120b, gpt-oss-20b, gpt2, gpt2-large, gpt2-medium, "
                                 "gpt2-xl, id4, id6, llama-3.1-70b, llama-3.1-8b, llama-3.2-1b, mistral-7b, "
                                 "mixtral-8x7b, olmo-2-7b, olmoe-1b-7b, phi-3-mini, phimoe-3.5, "
                                 "qwen2.5-7b, qwen3-30b-a3b")
@@ -91,7 +91,7 @@ def test_preset_and_preset_file_together_is_an_error(tmp_path: Path) -> None:
 
 def test_shipped_files_are_flat_toml_named_after_the_preset() -> None:
     files = sorted(p.stem for p in preset_dir().glob("*.toml"))
-    assert files == ["ctrl", "deepseek-v3", "gemma-2-2b", "gpt-neox-20b", "gpt-oss-120b",
+    assert files == ["ctrl", "deepseek-v3", "gemma-2-2b", "gemma-3-27b", "gpt-neox-20b", "gpt-oss-120b",
                      "gpt-oss-20b", "gpt2", "gpt2-large",
                      "gpt2-medium", "gpt2-xl", "id4", "id6", "llama-3.1-70b", "llama-3.1-8b", "llama-3.2-1b",
                      "mistral-7b", "mixtral-8x7b", "olmo-2-7b", "olmoe-1b-7b", "phi-3-mini",

@@ -168,7 +168,7 @@ def compare(
     elasticities = [b.derivatives("ratio") for b in budgets]
 
     def obj() -> dict[str, Any]:
-        out: dict[str, Any] = {"name": model.name,
+        out: dict[str, Any] = {"name": model.name, **render.part_json(model),
                                "heads": [render.count_json(model, b) for b in budgets]}
         for entry, rows in zip(out["heads"], elasticities):
             entry["ratio_elasticities"] = {name: float(d.elasticity) for name, d in rows.items()}
@@ -231,7 +231,7 @@ def check(
         configs = [model.config.with_head(h) for h in HEADS] if all_heads else [model.config]
         checks = [check_config(config) for config in configs]
     title = render.label(model) + (" (transformers)" if against is not None else "")
-    _print(as_json, lambda: render.check_json(checks, all_heads),
+    _print(as_json, lambda: render.check_json(checks, all_heads, model),
            lambda: render.check_table(title, checks, against is not None))
     if not all(result.ok for result in checks):
         raise typer.Exit(1)
@@ -243,7 +243,7 @@ def _check_weights(model: Preset | None, weights: str, as_json: bool) -> None:
 
     model, model_type, checkpoint = model_for(model, weights)
     result = check_weights(model.config, checkpoint, model_type)
-    _print(as_json, lambda: render.weights_json(result),
+    _print(as_json, lambda: {**render.weights_json(result), **render.part_json(model)},
            lambda: render.weights_view(render.label(model), result))
     if not result.ok:
         raise typer.Exit(1)
@@ -259,7 +259,8 @@ def summary(model: Preset, as_json: JsonFlag = False) -> None:
     from ..check import summary as layer_summary
 
     layers = layer_summary(model.config)
-    _print(as_json, lambda: render.summary_json(model.name, layers),
+    _print(as_json, lambda: {**render.summary_json(model.name, layers),
+                             **render.part_json(model)},
            lambda: render.summary_view(render.label(model), layers))
 
 
@@ -269,7 +270,8 @@ def list_presets(as_json: JsonFlag = False) -> None:
     """The shipped presets, with totals and sources."""
     rows = [(p, budget(p.config)) for p in map(presets.from_name, presets.names())]
     _print(as_json,
-           lambda: {"presets": [{"name": p.name, "description": p.description, "source": p.source,
+           lambda: {"presets": [{"name": p.name, **render.part_json(p),
+                                 "description": p.description, "source": p.source,
                                  "config": p.config.to_dict(), "total": b.params["total"]}
                                 for p, b in rows]},
            lambda: render.presets_table(rows))

@@ -60,7 +60,8 @@ def solve(
                          flops=None if flops is None else parse_flops(flops),
                          tokens=None if tokens is None else parse_tokens(tokens),
                          law=_law(law))
-    _print(as_json, lambda: render.solve_json(model.name, solution),
+    _print(as_json, lambda: {**render.solve_json(model.name, solution),
+                             **render.part_json(model)},
            lambda: render.solve_view(render.label(model), solution))
 
 

@@ -14,17 +14,25 @@ import json
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ParamcalcError, PresetError
 from ..files import load_json, read_input
-from ..spec import ModelConfig
-from .record import Family, read
+from ..spec import ModelConfig, _shown
+from .record import DEFAULTS_FILE, Family, read
+from .record import defaults as record_defaults
 from .records import RECORDS
+from .wrappers import TEXT_ONLY, WRAPPERS, Wrapper
 
 #: model_type -> its record
 FAMILIES: dict[str, Family] = {record.model_type: record for record in RECORDS}
+#: the language models a wrapper's text_config may name: every family, and those only a
+#: wrapper builds
+TEXT_FAMILIES: dict[str, Family] = {**FAMILIES, **{r.model_type: r for r in TEXT_ONLY}}
+#: the multimodal model_types whose language model paramcalc counts
+MULTIMODAL: dict[str, Wrapper] = {wrapper.model_type: wrapper for wrapper in WRAPPERS}
 
 SUPPORTED = tuple(FAMILIES)
 
@@ -38,8 +46,16 @@ def readme_section() -> str:
     """The README's list of the supported model types (``generate`` writes it there)."""
     dense = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is None]
     moe = [f"`{t}`" for t, record in FAMILIES.items() if record.experts is not None]
+    counted = [f"`{t}`" for t in MULTIMODAL
+               if wrapper_defaults()[t]["text_type"] in TEXT_FAMILIES]
+    refused = [f"`{t}`" for t in MULTIMODAL if f"`{t}`" not in counted]
     return textwrap.fill(f"{', '.join(dense)}; and the mixtures of experts "
-                         f"{', '.join(moe[:-1])} and {moe[-1]}.", width=92)
+                         f"{', '.join(moe[:-1])} and {moe[-1]}. The multimodal wrappers "
+                         f"{', '.join(counted[:-1])} and {counted[-1]} count as their language "
+                         f"model (text_config) and the output layer, every output saying so "
+                         f"and naming the towers not counted; {', '.join(refused[:-1])} and "
+                         f"{refused[-1]} are refused in one line naming their language model's "
+                         "type.", width=92)
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,12 @@ class HFConfig:
     path: Path
     data: dict[str, Any]
     config: ModelConfig
+    #: what of the file's model is counted: None, all of it; "language model" for a wrapper
+    part: str | None = None
+    #: what of a wrapper's model is not counted (its towers and projectors)
+    not_counted: tuple[str, ...] = ()
+    #: the model_type of the language model counted (a wrapper's text_config), else model_type
+    text_type: str | None = None
 
 
 def config_path(path: str | Path) -> Path:
@@ -94,6 +116,8 @@ def load(path: str | Path) -> HFConfig:
     if model_type is None:
         raise PresetError(f"{origin}: no model_type key; a config.json names its family "
                           f"({supported()})")
+    if isinstance(model_type, str) and model_type in MULTIMODAL:
+        return _load_wrapper(MULTIMODAL[model_type], file, data, origin)
     if not isinstance(model_type, str) or model_type not in FAMILIES:
         raise PresetError(f"{origin}: model_type {model_type!r} is not supported; supported: "
                           f"{supported()}")
@@ -103,6 +127,56 @@ def load(path: str | Path) -> HFConfig:
     except ConfigError as error:
         raise ConfigError(f"{error} (read from its {model_type} keys)") from None
     return HFConfig(_name(file, data), model_type, file, data, config)
+
+
+@cache
+def wrapper_defaults() -> dict[str, dict[str, Any]]:
+    """How each wrapper's config class reads its text config (``defaults.json``)."""
+    return json.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))["wrappers"]
+
+
+def text_config(wrapper: Wrapper, data: Mapping[str, Any],
+                origin: str) -> tuple[str, dict[str, Any]]:
+    """A wrapper's language model: its model_type and its keys, as the wrapper's config class
+    builds them (the file's text_config; without one, the class's default text config or,
+    for a flat file, the top-level keys), the head tied as the wrapper's class ties it."""
+    spec = wrapper_defaults()[wrapper.model_type]
+    text = data.get("text_config")
+    if text is not None and not isinstance(text, dict):
+        raise PresetError(f"{origin}: text_config must be an object of config keys, got "
+                          f"{_kind(text)}")
+    text_type = spec["text_type"]
+    if not spec["text_type_fixed"] and text is not None and "model_type" in text:
+        text_type = text["model_type"]
+    if not isinstance(text_type, str) or text_type not in TEXT_FAMILIES:
+        raise PresetError(f"{origin}: model_type {wrapper.model_type!r} is a multimodal wrapper "
+                          f"whose language model (text_config) is {text_type!r}, which "
+                          f"paramcalc does not count; language models it counts: {supported()}")
+    if text is None:
+        own = set(spec["own_keys"])
+        text = ({k: v for k, v in data.items() if k not in own} if spec["flat"]
+                else dict(spec["text_defaults"]))
+    tie = data.get("tie_word_embeddings", spec["tie_word_embeddings"])
+    if type(tie) is not bool:
+        raise ConfigError(f"{origin}: tie_word_embeddings must be true or false, got "
+                          f"{_shown(tie)}")
+    if spec["tie_from_text"] and not tie:  # the class forwards a tied text config's head
+        inner = text.get("tie_word_embeddings",
+                         record_defaults()[text_type].get("tie_word_embeddings"))
+        tie = bool(inner)
+    return text_type, {**text, "tie_word_embeddings": tie}
+
+
+def _load_wrapper(wrapper: Wrapper, file: Path, data: dict[str, Any], origin: str) -> HFConfig:
+    text_type, text = text_config(wrapper, data, origin)
+    where = f"{origin} (text_config)" if data.get("text_config") is not None else origin
+    values = read(TEXT_FAMILIES[text_type], text, where)
+    try:
+        config = ModelConfig.from_mapping(values, origin=where)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (read from its {text_type} keys)") from None
+    return HFConfig(_name(file, data), wrapper.model_type, file, data, config,
+                    part="language model", not_counted=wrapper.not_counted, text_type=text_type)
 
 
 def _name(file: Path, data: Mapping[str, Any]) -> str:

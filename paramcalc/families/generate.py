@@ -30,6 +30,7 @@ from ..files import atomic_write
 from . import readme_section
 from .record import DEFAULTS_FILE
 from .records import RECORDS
+from .wrappers import TEXT_ONLY, WRAPPERS
 
 #: the source tree's README, whose list of model types is written from the registry
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -55,7 +56,7 @@ def generate() -> dict[str, Any]:
 
     transformers.logging.set_verbosity_error()
     families: dict[str, Any] = {}
-    for record in RECORDS:
+    for record in (*RECORDS, *TEXT_ONLY):
         cls = CONFIG_MAPPING[record.model_type]
         fields = {f.name: f for f in dataclasses.fields(cls)}
         built = cls()
@@ -81,7 +82,40 @@ def generate() -> dict[str, Any]:
                 nullable.append(name)
         families[record.model_type] = {"class": cls.__name__, "defaults": defaults,
                                        "derived": derived, "nullable": nullable}
-    return {"transformers": transformers.__version__, "families": families}
+    return {"transformers": transformers.__version__, "families": families,
+            "wrappers": wrappers(families)}
+
+
+def wrappers(families: dict[str, Any]) -> dict[str, Any]:
+    """How each wrapper's config class reads its text config, found by building it: the text
+    type (fixed by the class or the file's own), what it builds without a text_config (its
+    keyword defaults, or the file's top-level keys), the default of its own
+    tie_word_embeddings, and whether a text_config that ties the head ties the wrapper's."""
+    from transformers import CONFIG_MAPPING, PreTrainedConfig
+
+    found: dict[str, Any] = {}
+    for wrapper in WRAPPERS:
+        cls: Any = CONFIG_MAPPING[wrapper.model_type]
+        spec = cls.sub_configs_defaults["text_config"]
+        text_type = spec.model_type
+        reads = set(families.get(text_type, {}).get("defaults", {}))
+        own = {f.name for f in dataclasses.fields(cls)}
+        entry = found[wrapper.model_type] = {
+            "class": cls.__name__, "text_type": text_type,
+            "text_type_fixed": issubclass(spec.config_class, PreTrainedConfig)}
+        if not reads:  # a text type paramcalc does not read: refused, nothing more to know
+            continue
+        built = cls()
+        flat = cls(**{"hidden_size": 24}).text_config.hidden_size == 24
+        forwards = bool(cls(tie_word_embeddings=False,
+                            text_config={"tie_word_embeddings": True}).tie_word_embeddings)
+        entry |= {
+            "text_defaults": {k: _json(v) for k, v in sorted(spec.init_kwargs.items())
+                              if k in reads},
+            "tie_word_embeddings": built.tie_word_embeddings,
+            "tie_from_text": forwards, "flat": flat,
+            "own_keys": sorted(own & reads)}
+    return found
 
 
 def with_section(readme: str) -> str:
@@ -100,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     data = generate()
     if "--check" in argv:
         committed = json.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))
-        stale = committed["families"] != data["families"]
+        stale = (committed["families"], committed.get("wrappers")) != (data["families"],
+                                                                        data["wrappers"])
         print(f"{DEFAULTS_FILE}: {'stale' if stale else 'up to date'} for transformers "
               f"{data['transformers']}")
         return 1 if stale else 0

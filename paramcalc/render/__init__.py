@@ -57,7 +57,22 @@ def label(preset: Preset) -> str:
     """A model's name for a header, as inert text, with what the command line changed in it:
     ``llama-3.1-8b (n_kv_heads 4)``."""
     changes = ", ".join(f"{key} {_setting(value)}" for key, value in preset.changes)
-    return literal(preset.name) + (f" ({literal(changes)})" if changes else "")
+    notes = [f"{preset.part}; {_named(preset.not_counted)} not counted"] if preset.part else []
+    notes += [changes] if changes else []
+    return literal(preset.name) + (f" ({literal('; '.join(notes))})" if notes else "")
+
+
+def _named(names: tuple[str, ...]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def part_json(preset: Preset) -> dict[str, Any]:
+    """What of the model a command's JSON counts: nothing said for a whole model; for a
+    multimodal wrapper, ``"part": "language model"`` and the towers ``not_counted``."""
+    if not preset.part:
+        return {}
+    return {"part": preset.part, "not_counted": list(preset.not_counted)}
 
 
 def _setting(value: Any) -> str:

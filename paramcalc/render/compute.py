@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output neve
     from rich.console import Group
 
 from . import label as _label
-from . import text
+from . import part_json, text
 from .counts import _bytes
 
 
@@ -32,6 +32,7 @@ def flops_json(preset: Preset, compute: Any) -> dict[str, Any]:
     formulas["activations_per_sequence"] = sp.sstr(compute.activations.exact)
     return {
         "name": preset.name,
+        **part_json(preset),
         "attention_flops": compute.settings.attention_flops,  # every FLOP figure's convention
         "config": compute.config.to_dict(),
         "settings": dataclasses.asdict(compute.settings),

@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # rich is imported where a table is drawn: --json output neve
     from rich.console import Group
     from rich.table import Table
 
-from . import Whole, _float, _stacked, _title, formula, literal, number, slope, text
+from . import (Whole, _float, _stacked, _title, formula, literal, number, part_json, slope,
+               text)
 
 
 def formulas_json(budget: Budget) -> dict[str, dict[str, str]]:
@@ -30,6 +31,7 @@ def count_json(preset: Preset, budget: Budget, formulas: bool = False) -> dict[s
     ratio = budget.ratio
     obj: dict[str, Any] = {
         "name": preset.name,
+        **part_json(preset),
         "config": budget.config.to_dict(),
         "head": budget.config.head,
         "params": budget.params,
@@ -251,15 +253,18 @@ def presets_table(rows: Iterable[tuple[Preset, Budget]]) -> Group:
     return Group(table, Text("sources:", style="bold"), sources)
 
 
-def check_json(checks: Sequence[Any], all_heads: bool) -> dict[str, Any]:
-    """The ``check`` object: ``ok`` and one row per component (and head, with --all-heads)."""
+def check_json(checks: Sequence[Any], all_heads: bool,
+               preset: Preset | None = None) -> dict[str, Any]:
+    """The ``check`` object: ``ok`` and one row per component (and head, with --all-heads);
+    of a wrapper, the part checked."""
     rows = []
     for result in checks:
         for row in result.rows:
             entry = {"component": row.component, "formula": row.formula,
                      "instantiated": row.instantiated, "ok": row.ok}
             rows.append({"head": result.config.head, **entry} if all_heads else entry)
-    return {"ok": all(result.ok for result in checks), "rows": rows}
+    return {"ok": all(result.ok for result in checks),
+            **(part_json(preset) if preset is not None else {}), "rows": rows}
 
 
 def check_table(name: str, checks: Sequence[Any], transformers: bool = False) -> Table:

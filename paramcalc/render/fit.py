@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Group
 
 from . import label as _label
+from . import part_json
 from .counts import _bytes
 
 
@@ -23,6 +24,7 @@ def fit_json(preset: Preset, fit: Any, verdict: Any | None,
     checkpoint = None if served is None else served.checkpoint
     return {
         "name": preset.name,
+        **part_json(preset),
         "config": fit.config.to_dict(),
         "context": s.context,
         "batch": s.batch_size,

@@ -40,7 +40,7 @@ COUNTED = {"gemma3": "gemma3_text", "mistral3": "mistral", "qwen2_5_vl": "qwen2"
            "llava_onevision": "qwen2", "internvl": "qwen2"}
 #: the wrappers whose language model is a type paramcalc does not read: refused
 REFUSED = {"mllama": "mllama_text_model", "llama4": "llama4_text", "gemma3n": "gemma3n_text",
-           "gemma4": "gemma4_text", "qwen3_5": "qwen3_5_text", "aya_vision": "cohere2"}
+           "gemma4": "gemma4_text", "qwen3_5": "qwen3_5_text"}
 #: transformers' names for what a wrapper holds beside its language model
 TOWERS = {"vision_tower", "multi_modal_projector", "visual", "image_newline"}
 
@@ -195,10 +195,15 @@ def test_a_text_config_of_another_type_is_read_or_refused(tmp_path: Path, cli: C
                                                       "text_config": text}))
     expected = language_reference(transformers.AutoConfig.from_pretrained(tmp_path))
     assert counted(cli.json("count", "--hf-config", str(tmp_path))) == expected
-    text["model_type"] = "cohere2"
+    text["model_type"] = "cohere2"  # a type paramcalc reads: counted as transformers does
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava",
                                                       "text_config": text}))
-    assert "(text_config) is 'cohere2'" in cli.error("count", "--hf-config", str(tmp_path))
+    expected = language_reference(transformers.AutoConfig.from_pretrained(tmp_path))
+    assert counted(cli.json("count", "--hf-config", str(tmp_path))) == expected
+    text["model_type"] = "jetmoe"  # one it does not
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava",
+                                                      "text_config": text}))
+    assert "(text_config) is 'jetmoe'" in cli.error("count", "--hf-config", str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava",
                                                       "text_config": [1]}))
     assert "text_config must be an object" in cli.error("count", "--hf-config", str(tmp_path))

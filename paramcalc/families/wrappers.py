@@ -58,5 +58,4 @@ WRAPPERS: tuple[Wrapper, ...] = (
     Wrapper("gemma3n", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("gemma4", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("qwen3_5", ("vision tower (with its patch merger)",)),
-    Wrapper("aya_vision"),
 )

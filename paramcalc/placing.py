@@ -27,7 +27,7 @@ from .spec import ModelConfig
 from .weights import Checkpoint, GGUFArray, TensorHeader
 
 #: the parts of a block a tensor can sit in
-PARTS = ("attention", "feed_forward", "experts", "router", "shared_experts", "norms")
+PARTS = ("attention", "mixer", "feed_forward", "experts", "router", "shared_experts", "norms")
 #: what a saved tensor that is not a parameter (a router's score bias, RoPE frequencies) is
 BUFFER = "buffer"
 #: a block index longer than this is not an index (int() refuses thousands of digits)
@@ -129,7 +129,14 @@ DBRX = _names(("transformer.",), ("blocks",),
                "ffn.experts": "experts"})
 
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
-NAMES: dict[str, Names] = {"gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "opt": OPT,
+#: transformers' Mamba, Falcon-Mamba and Mamba-2: a backbone of blocks, each a norm and its
+#: state-space mixer (in/out projections, conv, x/dt projections, A_log, D, a gated norm)
+MAMBA = _names(("backbone.",), ("layers",),
+               {"embeddings": "embedding", "norm_f": "final_norm", "lm_head": "head"},
+               {"mixer": "mixer", "norm": "norms"})
+
+NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
+                           "gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "opt": OPT,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

@@ -37,6 +37,8 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys.update(n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1)
     if model_type in ("gptj", "codegen"):
         keys["rotary_dim"] = 4  # at most a head's width
+    if model_type == "mamba2":  # its heads fill expand · hidden_size
+        keys.update(num_heads=4, head_dim=8, n_groups=1, state_size=8)
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):
@@ -60,9 +62,7 @@ def _save(model_type: str, folder: Path, sharded: bool) -> Any:
 
 
 @pytest.mark.parametrize("sharded", [False, True], ids=["one-file", "sharded"])
-@pytest.mark.parametrize("model_type", [t for t in SUPPORTED  # not yet the state-space
-                                        if t not in ("mamba", "falcon_mamba", "mamba2")],
-                         ids=str)
+@pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
 def test_save_pretrained_checkpoints_check_clean(model_type: str, sharded: bool, tmp_path: Path,
                                                  cli: Any) -> None:
     model = _save(model_type, tmp_path, sharded)

@@ -30,6 +30,12 @@ from .weights import Checkpoint, GGUFArray, TensorHeader
 PARTS = ("attention", "mixer", "feed_forward", "experts", "router", "shared_experts", "norms")
 #: what a saved tensor that is not a parameter (a router's score bias, RoPE frequencies) is
 BUFFER = "buffer"
+#: what a multimodal wrapper holds beside its language model (towers, projectors): listed with
+#: its bytes, and not counted, as the model compared is the language model
+TOWER = "not_counted"
+#: transformers' names for those parts, under the wrapper's ``model.``
+_TOWERS = {"vision_tower": TOWER, "multi_modal_projector": TOWER, "visual": TOWER,
+           "image_newline": TOWER, "vision_model": TOWER, "audio_tower": TOWER}
 #: a block index longer than this is not an index (int() refuses thousands of digits)
 _MAX_DIGITS = 12
 
@@ -190,6 +196,12 @@ def names_for(checkpoint: Checkpoint, model_type: str | None = None) -> Names:
     if checkpoint.format == "gguf":
         return GGUF
     if model_type is not None:
+        from .families.wrappers import WRAPPERS
+
+        if model_type in {w.model_type for w in WRAPPERS}:  # its language model, and towers
+            # as transformers holds it, and as save_pretrained writes the older names back
+            return LLAMA.extend(prefixes=("model.language_model.", "language_model.model.",
+                                          "language_model."), outer=_TOWERS)
         return NAMES.get(model_type, LLAMA)
     schemes = [LLAMA, *(n for key, n in NAMES.items() if key != "gguf")]
     return max(schemes, key=lambda n: sum(place_name(t.name, n)[0] is not None
@@ -261,7 +273,7 @@ def check_weights(config: ModelConfig, checkpoint: Checkpoint,
     held = dict.fromkeys(COMPONENTS, 0)
     per_block: dict[int, int] = {}
     for p in placements:
-        if p.component in (None, BUFFER):
+        if p.component in (None, BUFFER, TOWER):
             continue
         if p.block is None:
             held[p.component] += p.tensor.params
@@ -282,7 +294,7 @@ def check_weights(config: ModelConfig, checkpoint: Checkpoint,
         shown = next((c for c in counts if c != size), counts[0] if counts else 0)
         rows.append(Row("per_block" if len(kinds) == 1 else f"per_block[{kind}]", size, shown))
     rows += [Row(name, formula[name], held[name]) for name in ("blocks", "final_norm", "head")]
-    params = sum(p.tensor.params for p in placements if p.component != BUFFER)
+    params = sum(p.tensor.params for p in placements if p.component not in (BUFFER, TOWER))
     rows.append(Row("total", formula["total"], params))
     return WeightsCheck(config, checkpoint, placements, tuple(rows), _parts(placements))
 
@@ -291,11 +303,12 @@ def _parts(placements: Sequence[Placement]) -> tuple[Part, ...]:
     """Tensors, elements and bytes per component, the blocks split into their parts; the
     unplaced last."""
     order = ["embedding", "positional", *(f"blocks.{part}" for part in PARTS), "final_norm",
-             "head", BUFFER, "unplaced"]
+             "head", BUFFER, TOWER, "unplaced"]
     sums: dict[str, list[int]] = {}
     for p in placements:
         key = ("unplaced" if p.component is None else
-               f"blocks.{p.component}" if p.block is not None and p.component != BUFFER
+               f"blocks.{p.component}" if p.block is not None
+               and p.component not in (BUFFER, TOWER)
                else p.component)
         entry = sums.setdefault(key, [0, 0, 0])
         entry[0] += 1

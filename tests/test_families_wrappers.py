@@ -304,3 +304,35 @@ def test_check_against_transformers_reads_every_wrapper(wrapper: str, tmp_path: 
     rows = {row["component"]: row["instantiated"] for row in obj["rows"]}
     assert rows["total"] == language_reference(
         transformers.AutoConfig.from_pretrained(tmp_path))["total"]
+
+
+#: small vision towers, so that save_pretrained writes a small file
+_SMALL_VISION = {"gemma3": dict(model_type="siglip_vision_model", hidden_size=16,
+                                intermediate_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, image_size=28, patch_size=14),
+                 "llava": dict(model_type="clip_vision_model", hidden_size=16,
+                               intermediate_size=16, num_hidden_layers=1,
+                               num_attention_heads=2, image_size=28, patch_size=14,
+                               projection_dim=16)}
+
+
+@pytest.mark.parametrize("wrapper", sorted(_SMALL_VISION), ids=str)
+def test_check_weights_reads_a_wrappers_checkpoint(wrapper: str, tmp_path: Path,
+                                                    cli: Cli) -> None:
+    """A wrapper saved by transformers (with the older names save_pretrained writes back):
+    its language model's tensors placed and matched, its towers listed as not counted with
+    their parameters, nothing unplaced."""
+    text = dict(vocab_size=64, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                max_position_embeddings=32, pad_token_id=None)
+    hf_config = transformers.AutoConfig.for_model(wrapper, text_config=text,
+                                                  vision_config=_SMALL_VISION[wrapper])
+    model = transformers.AutoModelForImageTextToText.from_config(hf_config)  # real tensors
+    model.save_pretrained(tmp_path)
+    obj = cli.json("check", "--weights", str(tmp_path))
+    assert obj["ok"] and obj["weights"]["unplaced"] == []
+    expected = language_reference(hf_config)
+    total = next(row for row in obj["rows"] if row["component"] == "total")
+    assert total["instantiated"] == expected["total"]
+    towers = obj["weights"]["components"]["not_counted"]["params"]
+    assert towers == sum(p.numel() for p in model.parameters()) - expected["total"]

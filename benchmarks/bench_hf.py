@@ -28,6 +28,9 @@ transformers.logging.set_verbosity_error()
 config = transformers.AutoConfig.from_pretrained(sys.argv[1])
 with torch.device("meta"):
     model = transformers.AutoModelForCausalLM.from_config(config)
+inner = getattr(getattr(model, "model", None), "language_model", None)
+if inner is not None:  # a multimodal wrapper: paramcalc counts its language model and head
+    model = torch.nn.ModuleList([inner, model.lm_head])
 print(sum(p.numel() for p in model.parameters()))  # parameters() yields a tied tensor once
 """
 
@@ -38,7 +41,8 @@ print(sum(p.numel() for p in model.parameters()))  # parameters() yields a tied 
 WRITE_DEFAULTS = """
 import json, sys
 from pathlib import Path
-import transformers
+import torch, transformers
+transformers.logging.set_verbosity_error()
 from paramcalc.hf import SUPPORTED
 folder, covered = Path(sys.argv[1]), set(sys.argv[2:])
 complete = {"deepseek_v2": {"num_experts_per_tok": 6}}  # unset by default; DeepSeek-V2 routes 6
@@ -50,8 +54,15 @@ complete["dots1"] = {"n_routed_experts": 128, "num_experts_per_tok": 6, "n_share
 for model_type in SUPPORTED:
     if model_type not in covered:
         path = folder / model_type / "config.json"
-        path.parent.mkdir()
         config = transformers.AutoConfig.for_model(model_type, **complete.get(model_type, {}))
+        try:  # a default that transformers itself cannot build (Nemotron's null key/value
+            with torch.device("meta"):  # heads) has nothing to be timed against
+                transformers.AutoModelForCausalLM.from_config(config)
+        except Exception as error:
+            print(f"skipped {model_type}: transformers cannot build its defaults ({error})",
+                  file=sys.stderr)
+            continue
+        path.parent.mkdir()
         config.to_json_file(path, use_diff=False)
         print(model_type)
 """
@@ -63,8 +74,12 @@ def config_files(folder: Path) -> dict[str, Path]:
     defaults (``to_json_file``), in ``folder``."""
     files = {path.parent.name: path for path in sorted(EXAMPLES.glob("*/config.json"))}
     covered = {json.loads(path.read_text())["model_type"] for path in files.values()}
-    written = subprocess.run([sys.executable, "-c", WRITE_DEFAULTS, str(folder), *covered],
-                             capture_output=True, text=True, check=True).stdout.split()
+    child = subprocess.run([sys.executable, "-c", WRITE_DEFAULTS, str(folder), *covered],
+                           capture_output=True, text=True, check=True)
+    for line in child.stderr.splitlines():
+        if line.startswith("skipped "):
+            print(line[:160])
+    written = child.stdout.split()
     for model_type in written:
         files[f"{model_type} (defaults)"] = folder / model_type / "config.json"
     return files

@@ -1,0 +1,111 @@
+"""paramcalc's own torch modules of the state-space mixers (Mamba, Mamba-2) and their
+block, written from the layer lists independently of ``layers.py``, as the rest of
+``paramcalc.modules`` is: a plain sequential scan, a reference rather than a kernel."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..spec import ModelConfig
+from .norms import make_norm
+
+
+class CausalConv1d(nn.Conv1d):
+    """A depthwise Conv1d over the sequence that sees only the past: (B, S, c) -> (B, S, c)."""
+
+    def __init__(self, channels: int, kernel: int, bias: bool) -> None:
+        super().__init__(channels, channels, kernel, groups=channels, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x.transpose(1, 2), (self.kernel_size[0] - 1, 0))
+        return super().forward(x).transpose(1, 2)
+
+
+class Mamba(nn.Module):
+    """Mamba's selective scan, as its paper writes it, run step by step (a reference)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, inner = config.d_model, int(config.d_inner or 0)
+        state, rank, bias = int(config.d_state or 0), int(config.dt_rank or 0), bool(config.ssm_bias)
+        self.rank, self.state = rank, state
+        self.in_proj = nn.Linear(d, 2 * inner, bias)  # x and the gate z
+        self.conv = CausalConv1d(inner, int(config.d_conv or 0), bool(config.conv_bias))
+        self.x_proj = nn.Linear(inner, rank + 2 * state, bias=False)  # Δ (low rank), B, C
+        self.dt_proj = nn.Linear(rank, inner)
+        self.A_log = nn.Parameter(torch.zeros(inner, state))
+        self.D = nn.Parameter(torch.ones(inner))
+        self.out_proj = nn.Linear(inner, d, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        u, z = self.in_proj(x).chunk(2, dim=-1)
+        u = F.silu(self.conv(u))
+        dt, b, c = self.x_proj(u).split([self.rank, self.state, self.state], dim=-1)
+        dt = F.softplus(self.dt_proj(dt))  # (B, S, d_I)
+        a = -torch.exp(self.A_log)  # (d_I, N)
+        h = u.new_zeros(u.shape[0], u.shape[2], self.state)
+        ys = []
+        for t in range(u.shape[1]):
+            h = torch.exp(dt[:, t, :, None] * a) * h + \
+                (dt[:, t] * u[:, t])[:, :, None] * b[:, t, None, :]
+            ys.append((h * c[:, t, None, :]).sum(-1) + self.D * u[:, t])
+        y = torch.stack(ys, dim=1) * F.silu(z)
+        return self.out_proj(y)
+
+
+class Mamba2(nn.Module):
+    """Mamba-2's layer: one in-projection, a conv over x, B and C, a scalar decay per head, a
+    gated RMSNorm per group; the scan run step by step (a reference)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d, inner = config.d_model, int(config.d_inner or 0)
+        self.heads, self.groups = int(config.ssm_heads or 0), int(config.ssm_groups or 0)
+        self.state, self.inner = int(config.d_state or 0), inner
+        self.head_dim = int(config.ssm_head_dim or 0)
+        conv = inner + 2 * self.groups * self.state
+        bias = bool(config.ssm_bias)
+        self.in_proj = nn.Linear(d, inner + conv + self.heads, bias)  # z, x/B/C, Δ
+        self.conv = CausalConv1d(conv, int(config.d_conv or 0), bool(config.conv_bias))
+        self.dt_bias = nn.Parameter(torch.zeros(self.heads))
+        self.A_log = nn.Parameter(torch.zeros(self.heads))
+        self.D = nn.Parameter(torch.ones(self.heads))
+        self.norm_weight = nn.Parameter(torch.ones(inner))
+        self.out_proj = nn.Linear(inner, d, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        batch, length, _ = x.shape
+        gn = self.groups * self.state
+        z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * gn, self.heads], -1)
+        u, b, c = F.silu(self.conv(xbc)).split([self.inner, gn, gn], dim=-1)
+        u = u.view(batch, length, self.heads, self.head_dim)
+        per = self.heads // self.groups  # heads that share one group's B and C
+        b = b.view(batch, length, self.groups, self.state).repeat_interleave(per, dim=2)
+        c = c.view(batch, length, self.groups, self.state).repeat_interleave(per, dim=2)
+        dt = F.softplus(dt + self.dt_bias)  # (B, S, H)
+        a = -torch.exp(self.A_log)
+        h = u.new_zeros(batch, self.heads, self.head_dim, self.state)
+        ys = []
+        for t in range(length):
+            h = torch.exp(dt[:, t] * a)[:, :, None, None] * h + \
+                (dt[:, t, :, None] * u[:, t])[..., None] * b[:, t, :, None, :]
+            ys.append((h * c[:, t, :, None, :]).sum(-1) + self.D[:, None] * u[:, t])
+        y = torch.stack(ys, dim=1).reshape(batch, length, self.inner) * F.silu(z)
+        grouped = y.view(batch, length, self.groups, -1)
+        grouped = grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + 1e-6)
+        return self.out_proj(self.norm_weight * grouped.reshape_as(y))
+
+
+class StateSpaceBlock(nn.Module):
+    """A state-space block: x + mixer(norm(x)), no attention and no feed-forward part."""
+
+    def __init__(self, config: ModelConfig, mixer: str) -> None:
+        super().__init__()
+        self.mixer, self.ffn = mixer, "dense"
+        self.norm = make_norm(config.norm, config.d_model)
+        self.ssm: nn.Module = Mamba(config) if mixer == "mamba" else Mamba2(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        return x + self.ssm(self.norm(x))

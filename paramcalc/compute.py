@@ -385,6 +385,7 @@ QUANTITIES = {
     "flops_per_token": "training FLOPs per predicted token",
     "kv_cache": "KV-cache bytes per token",
     "activations": "activation bytes per sequence, all blocks",
+    "state": "recurrent-state bytes per sequence (Mamba's, DeltaNet's…), all blocks",
 }
 
 

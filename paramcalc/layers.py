@@ -203,6 +203,13 @@ def _conv(config: ModelConfig, channels: sp.Expr) -> sp.Expr:
     return channels * d_c + (channels if config.conv_bias else 0)
 
 
+def conv_flops(channels: sp.Expr) -> sp.Expr:
+    """A causal depthwise conv's forward FLOPs as torch computes it: padded by d_c − 1 on both
+    sides, S + d_c − 1 outputs of which the last d_c − 1 are dropped (the Mamba reference's
+    ``causal_conv1d_ref`` and transformers' slow path), 2·d_c per output and channel."""
+    return 2 * (S + d_c - 1) * channels * d_c
+
+
 def mamba(config: ModelConfig) -> SubLayer:
     """Mamba's selective scan (Gu and Dao 2023): in_proj d → 2·d_I (x and the gate z), a
     depthwise conv over x, x_proj d_I → R + 2·N (Δ, B, C), dt_proj R → d_I (biased), A_log
@@ -212,7 +219,7 @@ def mamba(config: ModelConfig) -> SubLayer:
     bias = bool(config.ssm_bias)
     params = (dense(d, 2 * inner, bias) + _conv(config, inner) + dense(inner, R + 2 * N, False)
               + dense(R, inner) + inner * N + inner + dense(inner, d, bias))
-    flops = (linear(d, 2 * inner) + 2 * S * inner * d_c + linear(inner, R + 2 * N)
+    flops = (linear(d, 2 * inner) + conv_flops(inner) + linear(inner, R + 2 * N)
              + linear(R, inner) + linear(inner, d) + 2 * S * inner * N)
     # saved: the in-projection's input, x before and after the conv, Δ's low-rank input, Δ, B,
     # C, the gate z, the scan's output and the out-projection's input
@@ -231,7 +238,7 @@ def mamba2(config: ModelConfig) -> SubLayer:
     bias = bool(config.ssm_bias)
     params = (dense(d, inner + conv + H, bias) + _conv(config, conv) + 3 * H + inner
               + dense(inner, d, bias))
-    flops = (linear(d, inner + conv + H) + 2 * S * conv * d_c + linear(inner, d)
+    flops = (linear(d, inner + conv + H) + conv_flops(conv) + linear(inner, d)
              + 2 * S * H * head * N)
     # saved: the in-projection's input, x/B/C before and after the conv, Δ, the gate z, the
     # norm's input and the out-projection's input

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc.families.ssm import SSM
@@ -147,3 +148,60 @@ def test_ssm_sizes_without_an_ssm_are_refused(cli: Cli) -> None:
     with pytest.raises(ConfigError, match="dt_rank belongs to mamba mixers"):
         ModelConfig(vocab_size=10, seq_length=8, d_model=8, num_blocks=1, block="transformer",
                     ssm="mamba2", dt_rank=4)
+
+
+def test_derive_and_sweep_aim_at_the_state(tmp_path: Path, cli: Cli) -> None:
+    """`derive --of state` and `sweep --also state`: the state at each d_state is the bytes of
+    transformers' cache at that d_state, and ∂state/∂d_state (the state is linear in it) the
+    difference the cache shows between d_state and d_state + 1."""
+    keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=3, expand=2, num_heads=8,
+                head_dim=4, n_groups=2, conv_kernel=3, tie_word_embeddings=True)
+    held = {}
+    for size in (4, 5):
+        hf_config = transformers.AutoConfig.for_model("mamba2", state_size=size, **keys)
+        model = transformers.AutoModelForCausalLM.from_config(hf_config).to(torch.bfloat16)
+        held[size] = _cache_bytes(model, 1)
+    transformers.AutoConfig.for_model("mamba2", state_size=4, **keys).save_pretrained(tmp_path)
+    derived = cli.json("derive", "--hf-config", str(tmp_path), "--of", "state",
+                       "--wrt", "d_state")
+    assert derived["derivatives"]["state"]["d_state"]["value"] == held[5] - held[4]
+    swept = cli.json("sweep", "--hf-config", str(tmp_path), "--vary", "d_state=4:5:1",
+                     "--also", "state")
+    assert [(p["d_state"], p["state"]) for p in swept["points"]] == [(4, held[4]), (5, held[5])]
+    # and both tables show it as a row of its own, the KV cache's empty row left out of fit's
+    for command in (("flops",), ("fit", "--context", "128K")):
+        shown = cli(command[0], "--hf-config", str(tmp_path), *command[1:]).output
+        row = next(line for line in shown.splitlines() if "recurrent state, mamba2" in line)
+        assert f"{held[4]:,}" in row
+    assert "KV cache, mamba2" not in cli("fit", "--hf-config", str(tmp_path)).output
+
+
+@pytest.mark.slow  # transformers' model under the counter
+@pytest.mark.parametrize("model_type", ["mamba", "falcon_mamba"])
+def test_forward_flops_equal_transformers_under_the_counter(
+        model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Mamba's CPU path runs the scan step by step in torch (its slow forward): FlopCounterMode
+    on it equals ``flops``' forward, the conv's k − 1 dropped outputs included. Mamba-2's CPU
+    path runs the chunked dual form (SSD), whose work within a chunk is quadratic in
+    chunk_size; paramcalc counts the recurrence, so Mamba-2 is not compared here."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from test_compute import countable
+
+    cli = Cli()
+
+    @settings(max_examples=5, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(ssm_keys(model_type), st.integers(1, 12))
+    def check(keys: dict[str, Any], tokens: int) -> None:
+        hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+        path = write_three_ways(hf_config, keys, model_type, tmp_path_factory.mktemp("f"))[2]
+        obj = cli.json("flops", "--hf-config", str(path), "--seq-length", str(tokens))
+        torch.manual_seed(0)
+        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
+        ids = torch.randint(0, keys["vocab_size"], (1, tokens))
+        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, use_cache=False)
+        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+
+    check()

@@ -594,7 +594,8 @@ def test_sweep_point_by_point_against_the_configuration(case: tuple, data: Any) 
     (lambda c: sweep(c, [parse_range("d_ff=8:16")]),
      "d_ff does not apply to this configuration (seed blocks, sinusoidal positions)"),
     (lambda c: sweep(c, [parse_range("d=1:4")], ["flatten"], ["latency"]),
-     "unknown quantity 'latency'; choose one of: flops, flops_per_token, kv_cache, activations"),
+     "unknown quantity 'latency'; choose one of: flops, flops_per_token, kv_cache, "
+     "activations, state"),
     (lambda c: sweep(c, [parse_range("d=1:4000"), parse_range("n=1:4000")], ["flatten", "conv"]),
      "these ranges make 32,000,000 points (4000 × 4000 × 2 head designs); at most 20,000,000 "
      "are evaluated: take larger steps or fewer heads"),
@@ -605,7 +606,7 @@ def test_sweep_point_by_point_against_the_configuration(case: tuple, data: Any) 
      "the total passes 4.6e18 parameters somewhere in these ranges; narrow them"),
     (lambda c: curves(c, parse_range("d=8:16"), "cost", ["flatten"]),
      "unknown quantity 'cost' to plot; choose one of: ratio, total, active, flops, "
-     "flops_per_token, kv_cache, activations"),
+     "flops_per_token, kv_cache, activations, state"),
 ])
 def test_sweep_errors_word_for_word(call: Any, message: str) -> None:
     with pytest.raises(SolveError) as error:

@@ -82,14 +82,15 @@ def derive(
     of: Annotated[list[str] | None, typer.Option(
         "--of", help="also a compute or memory quantity: flops (forward over one sequence), "
                      "flops_per_token (training), kv_cache (bytes per token, bf16), "
-                     "activations (bytes per sequence, bf16); give it more than once")] = None,
+                     "activations (bytes per sequence, bf16), state (recurrent-state bytes "
+                     "per sequence: Mamba's, DeltaNet's); give it more than once")] = None,
     latex: Annotated[bool, typer.Option("--latex", help="formulas as LaTeX")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Every formula and its partial derivatives.
 
     Every formula, and the partial derivatives of the ratio and the total (and, with --of, of
-    FLOPs, KV cache or activations). Each derivative is given symbolically, at the configuration, and as an elasticity
+    FLOPs, KV cache, activations or recurrent state). Each derivative is given symbolically, at the configuration, and as an elasticity
     (∂ln y/∂ln x), so that knobs of different sizes can be compared.
     """
     result = budget(model.config)

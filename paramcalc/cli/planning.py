@@ -76,7 +76,7 @@ def sweep(
     csv: Annotated[Path | None, typer.Option(help="write every point to this CSV file")] = None,
     also: Annotated[str | None, typer.Option(
         help="comma-separated compute and memory quantities for every point: flops, "
-             "flops_per_token, kv_cache, activations")] = None,
+             "flops_per_token, kv_cache, activations, state")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Every combination of one or two ranges.
@@ -91,10 +91,11 @@ def sweep(
     if not 1 <= len(vary) <= 2:
         raise ParamcalcError(f"--vary takes one or two ranges, got {len(vary)}")
     check_outputs({"--csv": csv}, {"the model file": model.path})
+    from ..compute import QUANTITIES
+
     quantities = [q.strip() for q in (also or "").split(",") if q.strip()]
     if also is not None and not quantities:
-        raise ParamcalcError("--also is empty; choose from: flops, flops_per_token, kv_cache, "
-                             "activations")
+        raise ParamcalcError(f"--also is empty; choose from: {', '.join(QUANTITIES)}")
     points = Sweep(model.config, [parse_range(v) for v in vary],
                    _head_list(heads) or [model.config.head or "flatten"], quantities)
     if not points.any_valid():
@@ -130,7 +131,8 @@ def plot(
                                    "d_model=16:512:16")],
     y: Annotated[str, typer.Option(help="ratio, total, active, flops (forward over one "
                                    "sequence), flops_per_token (training), kv_cache (bytes per "
-                                   "token, bf16) or activations (bytes per sequence, bf16)")
+                                   "token, bf16), activations (bytes per sequence, bf16) or "
+                                   "state (recurrent-state bytes per sequence)")
                  ] = "ratio",
     heads: Annotated[str | None, typer.Option(help="comma-separated head designs, or all "
                                               "[the log's seed blocks: all; any other model: "

@@ -13,14 +13,17 @@ from .norms import make_norm
 
 
 class CausalConv1d(nn.Conv1d):
-    """A depthwise Conv1d over the sequence that sees only the past: (B, S, c) -> (B, S, c)."""
+    """A depthwise Conv1d over the sequence that sees only the past: (B, S, c) -> (B, S, c).
+    Padded by k − 1 on both sides and cut to the first S outputs, as the Mamba papers'
+    reference (``causal_conv1d_ref``) and transformers' slow path compute it: k − 1 outputs
+    are computed and dropped, and torch's counter counts them."""
 
     def __init__(self, channels: int, kernel: int, bias: bool) -> None:
-        super().__init__(channels, channels, kernel, groups=channels, bias=bias)
+        super().__init__(channels, channels, kernel, groups=channels, bias=bias,
+                         padding=kernel - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x.transpose(1, 2), (self.kernel_size[0] - 1, 0))
-        return super().forward(x).transpose(1, 2)
+        return super().forward(x.transpose(1, 2))[..., :x.shape[1]].transpose(1, 2)
 
 
 class Mamba(nn.Module):

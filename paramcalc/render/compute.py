@@ -164,6 +164,9 @@ def flops_view(preset: Preset, compute: Any) -> Group:
     rows = [("KV cache per token", memory["kv_cache_per_token"]),
             (f"KV cache, {memory['context']:,} tokens × batch {s.batch_size:,}",
              memory["kv_cache"])]
+    # a recurrent layer's state (Mamba's, DeltaNet's) is per sequence, whatever the context
+    rows += [(f"recurrent state, {kind} blocks × batch {s.batch_size:,}", size)
+             for kind, size in memory["state_by_kind"].items() if size]
     rows += [(f"activations per device ({s.attention} attention, recompute {s.recompute})",
               memory["activations"]),
              ("weights per device", memory["weights"]),

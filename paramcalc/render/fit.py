@@ -78,7 +78,11 @@ def fit_view(preset: Preset, fit: Any, verdict: Any | None, served: Any | None =
         table.add_column(heading, justify="left" if heading == "held" else "right")
     memory = fit.memory
     rows = [("weights", memory["weights"])]
-    rows += [(f"KV cache, {kind} blocks", size) for kind, size in fit.kv_cache_by_kind.items()]
+    recurrent = fit.state_by_kind
+    rows += [(f"KV cache, {kind} blocks", size) for kind, size in fit.kv_cache_by_kind.items()
+             if size or not recurrent.get(kind)]  # a recurrent kind's memory is its state
+    rows += [(f"recurrent state, {kind} blocks", size)
+             for kind, size in recurrent.items() if size]
     rows += [("activations (prefill chunk peak, estimate)", memory["activations"]),
              ("runtime reserve (estimate)", memory["reserve"])]
     for held, size in rows:

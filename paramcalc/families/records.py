@@ -200,3 +200,7 @@ RECORDS += DENSE
 from .ssm import SSM  # noqa: E402  (the state-space families: Mamba, Falcon-Mamba, Mamba-2)
 
 RECORDS += SSM
+
+from .moe_more import MOE_MORE  # noqa: E402  (Cohere 2 MoE and more, on the helpers above)
+
+RECORDS += MOE_MORE

@@ -1,0 +1,101 @@
+"""More mixtures of experts: records written from transformers' modeling code (5.24).
+
+- Cohere 2 MoE (``cohere2_moe``): Cohere 2's block (attention and feed-forward part side by
+  side after one norm: a LayerNorm without a bias, or an RMSNorm when the file gives
+  ``rms_norm_eps``, the same d weights), experts ``intermediate_size`` wide beside
+  ``num_shared_experts`` × ``intermediate_size`` of shared gated MLP (no gate), dense layers
+  ``prefix_dense_intermediate_size`` wide (else ``intermediate_size``) where
+  ``mlp_layer_types`` says ``dense``. The config class makes ``layer_types`` and
+  ``mlp_layer_types`` from the keyword ``first_k_dense_replace`` (kept nowhere): the first k
+  layers dense, sliding but every ``prefix_dense_sliding_window_pattern``-th, the rest sliding
+  but every ``sliding_window_pattern``-th. ``logit_scale``, the router's selection function
+  and the shared experts' combination strategy hold no parameters.
+
+Skipped, as the report says: jetmoe (a mixture of attention heads: each routed expert holds
+its own query and output projections, a mixer kind paramcalc lacks), mimo_v2_flash,
+longcat_flash and deepseek_v4.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..spec import MAX_SIZE, _shown
+from .record import Experts, Family, Key, Reader, count, optional, size, types
+from .records import BIAS, biased, decoder
+
+#: Cohere 2's block: one norm before attention and the feed-forward part side by side
+_COHERE2 = decoder(**biased(BIAS), norm="layernorm_nobias", parallel_residual=True,
+                   norm_placement="shared", n_kv_heads=optional("num_key_value_heads",
+                                                                otherwise="n_heads"),
+                   head_dim=size("head_dim"))
+
+
+def _first_dense(keys: Reader) -> int:
+    """The keyword ``first_k_dense_replace`` (0 when absent), which the config class reads
+    into its two layer lists and keeps nowhere."""
+    first = keys.data.get("first_k_dense_replace", 0)
+    if type(first) is not int or not 0 <= first <= MAX_SIZE:
+        raise ConfigError(f"{keys.origin}: first_k_dense_replace must be a whole number (0 or "
+                          f"more), got {_shown(first)}")
+    return first
+
+
+def _listed(keys: Reader, name: str, allowed: tuple[str, ...], n: int) -> None:
+    listed = keys[name]
+    if len(listed) != n or set(listed) - set(allowed):
+        raise ConfigError(f"{keys.origin}: {name} must name one of {' and '.join(allowed)} for "
+                          f"each of the {n} layers, got {listed!r:.80}")
+
+
+def _cohere2_moe(keys: Reader, values: dict[str, Any]) -> None:
+    n = values["num_blocks"]
+    if keys.data.get("rms_norm_eps") is not None:  # the same d weights, an RMSNorm's
+        values["norm"] = "rmsnorm"
+    values["d_ff"] = keys["prefix_dense_intermediate_size"] or keys["intermediate_size"]
+    first = None if keys["layer_types"] is not None and keys["mlp_layer_types"] is not None \
+        else _first_dense(keys)
+    layer_types = keys["layer_types"]
+    if layer_types is None:  # as the config class makes it
+        prefix, rest = keys["prefix_dense_sliding_window_pattern"], keys["sliding_window_pattern"]
+        k = min(first or 0, n)
+        layer_types = [*("sliding_attention" if (i + 1) % prefix else "full_attention"
+                         for i in range(k)),
+                       *("sliding_attention" if (i + 1) % rest else "full_attention"
+                         for i in range(n - k))]
+    else:
+        _listed(keys, "layer_types", ("full_attention", "sliding_attention"), n)
+    values["layer_types"] = layer_types
+    if "sliding_attention" in layer_types:
+        window = keys["sliding_window"]
+        if not window:
+            raise keys.refuse("sliding_window", "leaves the sliding_attention layers without a "
+                              "window")
+        values["sliding_window"] = window
+    mlp_types = keys["mlp_layer_types"]
+    if mlp_types is None:
+        mlp_types = ["dense" if i < (first or 0) else "sparse" for i in range(n)]
+    else:
+        _listed(keys, "mlp_layer_types", ("dense", "sparse"), n)
+    dense = [i for i, kind in enumerate(mlp_types) if kind == "dense"]
+    if len(dense) == n:  # no layer holds experts: a dense model
+        for name in ("num_experts", "experts_per_token", "expert_d_ff", "first_dense",
+                     "moe_step", "dense_layers"):
+            values.pop(name, None)
+        return
+    values["dense_layers"] = dense
+    if keys["num_shared_experts"]:
+        values.update(shared_experts=keys["num_shared_experts"],
+                      shared_d_ff=keys["intermediate_size"])
+
+
+MOE_MORE: tuple[Family, ...] = (
+    Family("cohere2_moe", _COHERE2,
+           experts=Experts("num_experts", "intermediate_size"),
+           hook=_cohere2_moe,
+           reads=(Key("sliding_window", "window"), types("layer_types"),
+                  types("mlp_layer_types"), size("sliding_window_pattern"),
+                  size("prefix_dense_sliding_window_pattern"),
+                  optional("prefix_dense_intermediate_size"), count("num_shared_experts"))),
+)

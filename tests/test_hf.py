@@ -240,6 +240,30 @@ def counts_like_transformers(cli: Cli, keys: dict[str, Any], model_type: str,
     return counted
 
 
+def flops_like_transformers(cli: Cli, hf_config: Any, path: Path, *options: str) -> None:
+    """``flops --hf-config path``'s forward total equals FlopCounterMode on transformers' model
+    for ``hf_config`` over one sequence of the file's seq_length (or of ``options``'
+    ``--seq-length``): attention and experts eager
+    (the products over the scores, and each expert on its tokens, as matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from test_compute import countable
+
+    obj = cli.json("flops", "--hf-config", str(path), *options)
+    hf_config._attn_implementation = "eager"
+    hf_config._experts_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
+    # no parameter needs a gradient: under no_grad a view of one still says it does, and the
+    # counter's module tracker then hooks a tensor with no graph (the kernels package runs
+    # Mamba's conv as a module, and hands it conv1d.weight.squeeze(1))
+    model.requires_grad_(False)
+    tokens = torch.randint(0, hf_config.vocab_size, (1, obj["config"]["seq_length"]))
+    with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(input_ids=tokens, use_cache=False)
+    assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), path
+
+
 @pytest.mark.parametrize("model_type", SUPPORTED, ids=str)
 def test_random_configurations_count_like_transformers(model_type: str, tmp_path_factory:
                                                        pytest.TempPathFactory) -> None:

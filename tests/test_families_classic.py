@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc.families.classic import CLASSIC
-from test_compute import countable
-from test_hf import counts_like_transformers, write_three_ways
+from test_hf import counts_like_transformers, flops_like_transformers, write_three_ways
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -147,8 +146,6 @@ def test_no_head_width_is_refused_where_transformers_builds_nothing(
 @pytest.mark.parametrize("model_type", TYPES, ids=str)
 def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
     cli = Cli()
 
     @settings(max_examples=5, deadline=None, derandomize=True,
@@ -161,13 +158,6 @@ def test_forward_flops_equal_transformers_under_the_counter(
         folder = tmp_path_factory.mktemp("c")
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         path = write_three_ways(hf_config, keys, model_type, folder)[2]
-        obj = cli.json("flops", "--hf-config", str(path))
-        hf_config._attn_implementation = "eager"  # the products over the scores, in the open
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
-        tokens = torch.randint(0, keys["vocab_size"], (1, obj["config"]["seq_length"]))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=tokens, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config, path)
 
     check()

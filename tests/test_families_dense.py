@@ -28,8 +28,8 @@ from paramcalc.check import check
 from paramcalc.compute import compute
 from paramcalc.families.dense import DENSE
 from paramcalc.formulas import COMPONENTS
-from test_compute import countable, torch_flops
-from test_hf import counts_like_transformers, write_three_ways
+from test_compute import torch_flops
+from test_hf import counts_like_transformers, flops_like_transformers, write_three_ways
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -313,8 +313,6 @@ def test_the_new_switches_by_hand() -> None:
 @pytest.mark.parametrize("model_type", TYPES, ids=str)
 def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
     cli = Cli()
 
     @settings(max_examples=5, deadline=None, derandomize=True,
@@ -328,13 +326,6 @@ def test_forward_flops_equal_transformers_under_the_counter(
         folder = tmp_path_factory.mktemp("c")
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         path = write_three_ways(hf_config, keys, model_type, folder)[2]
-        obj = cli.json("flops", "--hf-config", str(path))
-        hf_config._attn_implementation = "eager"  # the products over the scores, in the open
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
-        tokens = torch.randint(0, keys["vocab_size"], (1, obj["config"]["seq_length"]))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=tokens, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config, path)
 
     check()

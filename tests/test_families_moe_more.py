@@ -26,7 +26,8 @@ from conftest import Cli
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
-from test_hf import counts_like_transformers, write_three_ways  # noqa: E402  (needs transformers)
+from test_hf import (counts_like_transformers, flops_like_transformers,  # noqa: E402
+                     write_three_ways)  # (needs transformers)
 
 pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
 
@@ -188,10 +189,6 @@ def test_cohere2_moe_s_cache_is_what_transformers_fills_past_the_window(tmp_path
 @pytest.mark.slow  # transformers' models, built and run under the counter
 def test_cohere2_moe_s_forward_flops_equal_transformers_under_the_counter(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from test_compute import countable
-
     cli = Cli()
 
     @settings(max_examples=8, deadline=None, derandomize=True,
@@ -200,14 +197,6 @@ def test_cohere2_moe_s_forward_flops_equal_transformers_under_the_counter(
     def check(keys: dict[str, Any]) -> None:
         hf_config = transformers.AutoConfig.for_model("cohere2_moe", **keys)
         path = write_three_ways(hf_config, keys, "cohere2_moe", tmp_path_factory.mktemp("c"))[0]
-        obj = cli.json("flops", "--hf-config", str(path))
-        hf_config._attn_implementation = "eager"  # the products over the scores, in the open
-        hf_config._experts_implementation = "eager"  # each expert on its tokens, as matmuls
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
-        tokens = torch.randint(0, keys["vocab_size"], (1, obj["config"]["seq_length"]))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=tokens, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config, path)
 
     check()

@@ -26,8 +26,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 
-from test_compute import countable, torch_flops  # noqa: E402  (needs torch)
-from test_hf import counts_like_transformers, write_three_ways  # noqa: E402
+from test_compute import torch_flops  # noqa: E402  (needs torch)
+from test_hf import (counts_like_transformers, flops_like_transformers,  # noqa: E402
+                     write_three_ways)
 
 pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
 
@@ -144,8 +145,6 @@ def test_refusals_are_one_line(model_type: str, change: dict[str, Any], words: s
 @pytest.mark.parametrize("model_type", TYPES)
 def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
     cli = Cli()
 
     @settings(max_examples=5, deadline=None, derandomize=True,
@@ -155,14 +154,6 @@ def test_forward_flops_equal_transformers_under_the_counter(
         keys = {**keys, "max_position_embeddings": min(keys["max_position_embeddings"], 32)}
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         path = write_three_ways(hf_config, keys, model_type, tmp_path_factory.mktemp("c"))[2]
-        obj = cli.json("flops", "--hf-config", str(path))
-        hf_config._attn_implementation = "eager"
-        hf_config._experts_implementation = "eager"  # each expert on its tokens, as matmuls
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
-        tokens = torch.randint(0, keys["vocab_size"], (1, obj["config"]["seq_length"]))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=tokens, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config, path)
 
     check()

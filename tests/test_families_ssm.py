@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conftest import Cli
 from paramcalc.families.ssm import SSM
-from test_hf import counts_like_transformers, ssm_keys, write_three_ways
+from test_hf import counts_like_transformers, flops_like_transformers, ssm_keys, write_three_ways
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -184,10 +184,6 @@ def test_forward_flops_equal_transformers_under_the_counter(
     on it equals ``flops``' forward, the conv's k − 1 dropped outputs included. Mamba-2's CPU
     path runs the chunked dual form (SSD), whose work within a chunk is quadratic in
     chunk_size; paramcalc counts the recurrence, so Mamba-2 is not compared here."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from test_compute import countable
-
     cli = Cli()
 
     @settings(max_examples=5, deadline=None, derandomize=True,
@@ -196,12 +192,6 @@ def test_forward_flops_equal_transformers_under_the_counter(
     def check(keys: dict[str, Any], tokens: int) -> None:
         hf_config = transformers.AutoConfig.for_model(model_type, **keys)
         path = write_three_ways(hf_config, keys, model_type, tmp_path_factory.mktemp("f"))[2]
-        obj = cli.json("flops", "--hf-config", str(path), "--seq-length", str(tokens))
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(hf_config).eval()
-        ids = torch.randint(0, keys["vocab_size"], (1, tokens))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=ids, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config, path, "--seq-length", str(tokens))
 
     check()

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 from .record import Experts, Family, Key, Reader, count, optional, size, types
-from .records import BIAS, biased, decoder
+from .records import BIAS, as_dense, biased, decoder, listed_per_layer
 
 #: Cohere 2's block: one norm before attention and the feed-forward part side by side
 _COHERE2 = decoder(**biased(BIAS), norm="layernorm_nobias", parallel_residual=True,
@@ -42,13 +42,6 @@ def _first_dense(keys: Reader) -> int:
     return first
 
 
-def _listed(keys: Reader, name: str, allowed: tuple[str, ...], n: int) -> None:
-    listed = keys[name]
-    if len(listed) != n or set(listed) - set(allowed):
-        raise ConfigError(f"{keys.origin}: {name} must name one of {' and '.join(allowed)} for "
-                          f"each of the {n} layers, got {listed!r:.80}")
-
-
 def _cohere2_moe(keys: Reader, values: dict[str, Any]) -> None:
     n = values["num_blocks"]
     if keys.data.get("rms_norm_eps") is not None:  # the same d weights, an RMSNorm's
@@ -65,7 +58,7 @@ def _cohere2_moe(keys: Reader, values: dict[str, Any]) -> None:
                        *("sliding_attention" if (i + 1) % rest else "full_attention"
                          for i in range(n - k))]
     else:
-        _listed(keys, "layer_types", ("full_attention", "sliding_attention"), n)
+        listed_per_layer(keys, "layer_types", ("full_attention", "sliding_attention"), n)
     values["layer_types"] = layer_types
     if "sliding_attention" in layer_types:
         window = keys["sliding_window"]
@@ -77,12 +70,10 @@ def _cohere2_moe(keys: Reader, values: dict[str, Any]) -> None:
     if mlp_types is None:
         mlp_types = ["dense" if i < (first or 0) else "sparse" for i in range(n)]
     else:
-        _listed(keys, "mlp_layer_types", ("dense", "sparse"), n)
+        listed_per_layer(keys, "mlp_layer_types", ("dense", "sparse"), n)
     dense = [i for i, kind in enumerate(mlp_types) if kind == "dense"]
     if len(dense) == n:  # no layer holds experts: a dense model
-        for name in ("num_experts", "experts_per_token", "expert_d_ff", "first_dense",
-                     "moe_step", "dense_layers"):
-            values.pop(name, None)
+        as_dense(values)
         return
     values["dense_layers"] = dense
     if keys["num_shared_experts"]:

@@ -68,6 +68,30 @@ def _shared_experts_of_deepseek(keys: Reader, values: dict[str, Any]) -> None:
                       shared_d_ff=keys["moe_intermediate_size"])
 
 
+#: what a mixture of experts adds to a record's values: gone where no layer holds experts
+_EXPERT_VALUES = ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts",
+                  "shared_d_ff", "first_dense", "moe_step", "dense_layers")
+
+
+def as_dense(values: dict[str, Any]) -> None:
+    """A file whose every layer is dense (``mlp_layer_types`` all "dense"): the dense model
+    transformers builds, with no expert values left."""
+    for name in _EXPERT_VALUES:
+        values.pop(name, None)
+
+
+def listed_per_layer(keys: Reader, name: str, allowed: tuple[str, ...], n: int) -> list[Any]:
+    """A per-layer list (``mlp_layer_types``, ``layer_types``): one of ``allowed`` for each of
+    the n layers, else one line naming the key."""
+    from ..errors import ConfigError
+
+    listed = keys[name]
+    if len(listed) != n or set(listed) - set(allowed):
+        raise ConfigError(f"{keys.origin}: {name} must name one of {' and '.join(allowed)} for "
+                          f"each of the {n} layers, got {listed!r:.80}")
+    return list(listed)
+
+
 def _latent(mlp_bias: Any) -> dict[str, Any]:
     """DeepSeek-V2/V3: multi-head latent attention, RMSNorms, gated MLPs."""
     return {**backbone(), "positional": "rotary", "norm": "rmsnorm", "mlp": "gated",

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..spec import _shown
 from .record import Experts, Family, Reader, size, types
-from .records import _latent, _shared_experts_of_deepseek, count
+from .records import (_latent, _shared_experts_of_deepseek, as_dense, count,
+                      listed_per_layer)
 
 
 def _layers_of_deepseek_v32(keys: Reader, values: dict[str, Any]) -> None:
@@ -25,19 +26,14 @@ def _layers_of_deepseek_v32(keys: Reader, values: dict[str, Any]) -> None:
     if listed is None:  # as the config class fills it: at most every layer dense
         dense = min(keys["first_k_dense_replace"], values["num_blocks"])
         listed = ["dense"] * dense + ["sparse"] * (values["num_blocks"] - dense)
+    elif values.get("num_experts"):
+        listed_per_layer(keys, "mlp_layer_types", ("dense", "sparse"), values["num_blocks"])
     if values.get("num_experts"):
-        if len(listed) != values["num_blocks"] or set(listed) - {"dense", "sparse"}:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"mlp_layer_types must name one of dense and sparse for each of "
-                              f"the {values['num_blocks']} layers, got {listed!r:.80}")
         values.pop("first_dense", None)
         dense = [i for i, kind in enumerate(listed) if kind == "dense"]
         values["dense_layers"] = dense or None
         if len(dense) == len(listed):  # no layer holds experts: a dense model
-            for name in ("num_experts", "experts_per_token", "expert_d_ff", "shared_experts",
-                         "shared_d_ff", "dense_layers"):
-                values.pop(name, None)
+            as_dense(values)
 
 
 def _indexers_of_glm_moe_dsa(keys: Reader, values: dict[str, Any]) -> None:

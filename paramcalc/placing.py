@@ -96,6 +96,9 @@ CTRL = _names(("transformer.",), ("h",),
               {"multi_head_attention": "attention", "ffn": "feed_forward",
                "layernorm1": "norms", "layernorm2": "norms"})
 
+#: GPT-1: GPT-2's containers and block names, its own embeddings, no final norm
+OPENAI_GPT = GPT2.extend(outer={"tokens_embed": "embedding", "positions_embed": "positional"})
+
 GPT_NEOX = _names(("gpt_neox.",), ("layers",),
                   {"embed_in": "embedding", "final_layer_norm": "final_norm",
                    "embed_out": "head"},
@@ -142,7 +145,8 @@ MAMBA = _names(("backbone.",), ("layers",),
                {"mixer": "mixer", "norm": "norms"})
 
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
-                           "gpt2": GPT2, "ctrl": CTRL, "gpt_neox": GPT_NEOX, "opt": OPT,
+                           "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
+                           "gpt_neox": GPT_NEOX, "opt": OPT,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: a small configuration of every family that transformers builds in a moment
 SMALL: dict[str, dict[str, Any]] = {
     "gpt2": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
+    "openai-gpt": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "ctrl": dict(vocab_size=40, n_positions=32, n_embd=16, dff=24, n_layer=2, n_head=2),
     "gpt_neox": dict(vocab_size=40, hidden_size=32, intermediate_size=24, num_hidden_layers=2,
                      num_attention_heads=2, max_position_embeddings=32),
@@ -362,7 +363,7 @@ def test_the_readme_lists_the_registry() -> None:
     assert f"{BEGIN}\n{readme_section()}\n{END}" in readme  # python -m paramcalc.families.generate
     table = readme.partition("| model_type | norm | mlp |")[2].partition("\n\n")[0]
     rows = re.findall(r"^\| (`.*?`) \|", table, re.M)
-    named = [t for row in rows for t in re.findall(r"`(\w+)`", row)]
+    named = [t for row in rows for t in re.findall(r"`([\w-]+)`", row)]
     assert sorted(named) == sorted(SUPPORTED)  # one row of the family table for each
 
 

@@ -110,6 +110,9 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, n_layer=layers,
                     n_head=heads, n_inner=draw(st.none() | st.integers(1, 96)),
                     tie_word_embeddings=tie)
+    if model_type == "openai-gpt":  # GPT-2's names; the feed-forward is always 4·n_embd
+        return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, n_layer=layers,
+                    n_head=heads, tie_word_embeddings=tie)
     if model_type == "ctrl":
         return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, dff=ff, n_layer=layers,
                     n_head=heads, tie_word_embeddings=tie)

@@ -123,6 +123,13 @@ RECORDS: tuple[Family, ...] = (
            aliases=GPT2_ALIASES,
            refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
                              "every block", lambda on, keys: on),)),
+    # GPT-1: GPT-2's layout with a LayerNorm after each part (no final norm), a feed-forward
+    # of 4·n_embd always (the config has no width key), a head tied to the tokens
+    Family("openai-gpt", {**backbone("n_embd", "n_layer", "n_head", context="n_positions"),
+                          "d_ff": None, "positional": "learned",
+                          "n_positions": size("n_positions"), "norm_placement": "post",
+                          "final_norm": False, "head": TIED, "logits_bias": False},
+           aliases=GPT2_ALIASES),
     Family("ctrl", {**backbone("n_embd", "n_layer", "n_head", size("dff"), "n_positions"),
                     "positional": "sinusoidal", "head": TIED, "logits_bias": True},
            aliases=GPT2_ALIASES),

@@ -111,6 +111,13 @@ OPT = _names(("model.decoder.",), ("layers",),
              {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
               "self_attn_layer_norm": "norms", "final_layer_norm": "norms"})
 
+#: XGLM: OPT's block names under model., its final norm layer_norm (its sinusoidal positions
+#: are a buffer it does not save)
+XGLM = _names(("model.",), ("layers",),
+              {"embed_tokens": "embedding", "layer_norm": "final_norm", "lm_head": "head"},
+              {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
+               "self_attn_layer_norm": "norms", "final_layer_norm": "norms"})
+
 #: llama.cpp's names in GGUF files (gguf-py's TENSOR_NAMES), the same for every architecture
 GGUF = _names((), ("blk",),
               {"token_embd": "embedding", "position_embd": "positional",
@@ -146,7 +153,7 @@ MAMBA = _names(("backbone.",), ("layers",),
 
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
-                           "gpt_neox": GPT_NEOX, "opt": OPT,
+                           "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

@@ -24,7 +24,7 @@ def _keys(model_type: str) -> dict[str, Any]:
     else:
         keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                     num_key_value_heads=1, max_position_embeddings=16)
-        keys.update(ffn_dim=32) if model_type == "opt" else keys.update(intermediate_size=32)
+        keys.update({"ffn_dim" if model_type in ("opt", "xglm") else "intermediate_size": 32})
     if model_type in ("qwen3", "gemma", "gemma2", "gemma3_text", "hunyuan_v1_dense", "ministral",
                       "hunyuan_v1_moe", "helium"):
         keys["head_dim"] = 8  # (the HunYuans and Ministral read it with no fallback; helium's is d/h)

@@ -31,6 +31,8 @@ SMALL: dict[str, dict[str, Any]] = {
     "ctrl": dict(vocab_size=40, n_positions=32, n_embd=16, dff=24, n_layer=2, n_head=2),
     "gpt_neox": dict(vocab_size=40, hidden_size=32, intermediate_size=24, num_hidden_layers=2,
                      num_attention_heads=2, max_position_embeddings=32),
+    "xglm": dict(vocab_size=40, d_model=16, ffn_dim=24, num_layers=2, attention_heads=2,
+                 max_position_embeddings=32, pad_token_id=None),
     "opt": dict(vocab_size=40, hidden_size=16, ffn_dim=24, num_hidden_layers=2,
                 num_attention_heads=2, max_position_embeddings=32),
     "deepseek_v2": dict(vocab_size=40, hidden_size=16, intermediate_size=24, num_hidden_layers=3,
@@ -228,7 +230,8 @@ def test_every_attribute_map_entry_is_an_alias_of_the_record(model_type: str, al
 _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "num_attention_heads": (2, 4), "n_layer": (2, 3), "num_hidden_layers": (2, 3),
            "n_positions": (32, 48), "max_position_embeddings": (32, 48),
-           "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48)}
+           "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48),
+           "attention_heads": (2, 4), "num_layers": (2, 3)}
 
 def _fields_of(model_type: str, key: str) -> list[str]:
     """paramcalc's fields read from ``key``."""

@@ -156,6 +156,10 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     max_seq_len=context, attn_config=dict(kv_n_heads=kv, rope_theta=10000.0),
                     ffn_config=dict(ffn_hidden_size=ff, moe_num_experts=routed,
                                     moe_top_k=draw(st.integers(1, routed))))
+    if model_type == "xglm":  # its own names; scale_embedding a scalar (no parameters)
+        return dict(vocab_size=vocab, d_model=hidden, ffn_dim=ff, num_layers=layers,
+                    attention_heads=heads, max_position_embeddings=context,
+                    scale_embedding=draw(flag), tie_word_embeddings=tie, pad_token_id=None)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

@@ -130,6 +130,14 @@ RECORDS: tuple[Family, ...] = (
                           "n_positions": size("n_positions"), "norm_placement": "post",
                           "final_norm": False, "head": TIED, "logits_bias": False},
            aliases=GPT2_ALIASES),
+    # XGLM: OPT's names under model., sinusoidal positions (a buffer, not saved), a LayerNorm
+    # before each part and after the last block, biases everywhere, a head tied to the tokens
+    Family("xglm", {**backbone("d_model", "num_layers", "attention_heads", size("ffn_dim")),
+                    "positional": "sinusoidal", "head": TIED, "logits_bias": False},
+           aliases={"d_model": "hidden_size", "num_layers": "num_hidden_layers",
+                    "attention_heads": "num_attention_heads"},
+           refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
+                             "every block", lambda on, keys: on),)),
     Family("ctrl", {**backbone("n_embd", "n_layer", "n_head", size("dff"), "n_positions"),
                     "positional": "sinusoidal", "head": TIED, "logits_bias": True},
            aliases=GPT2_ALIASES),

@@ -118,6 +118,10 @@ XGLM = _names(("model.",), ("layers",),
               {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
                "self_attn_layer_norm": "norms", "final_layer_norm": "norms"})
 
+#: BioGPT: XGLM's names under biogpt., its positions a saved table, its head output_projection
+BIOGPT = XGLM.extend(prefixes=("biogpt.",), outer={"embed_positions": "positional",
+                                                   "output_projection": "head"})
+
 #: llama.cpp's names in GGUF files (gguf-py's TENSOR_NAMES), the same for every architecture
 GGUF = _names((), ("blk",),
               {"token_embd": "embedding", "position_embd": "positional",
@@ -154,6 +158,7 @@ MAMBA = _names(("backbone.",), ("layers",),
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
+                           "biogpt": BIOGPT,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

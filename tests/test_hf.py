@@ -160,6 +160,11 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         return dict(vocab_size=vocab, d_model=hidden, ffn_dim=ff, num_layers=layers,
                     attention_heads=heads, max_position_embeddings=context,
                     scale_embedding=draw(flag), tie_word_embeddings=tie, pad_token_id=None)
+    if model_type == "biogpt":  # learned positions with two extra rows, a scalar embed scale
+        return dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=ff,
+                    num_hidden_layers=layers, num_attention_heads=heads,
+                    max_position_embeddings=context, scale_embedding=draw(flag),
+                    tie_word_embeddings=tie, pad_token_id=None)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

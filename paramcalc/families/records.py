@@ -54,6 +54,11 @@ def _positions_of_opt(keys: Reader, values: dict[str, Any]) -> None:
     values["final_norm"] = keys["do_layer_norm_before"] and not keys["_remove_final_layer_norm"]
 
 
+def _positions_of_biogpt(keys: Reader, values: dict[str, Any]) -> None:
+    # BioGPT's learned table has OPT's two extra rows
+    values["n_positions"] = values["seq_length"] + 2
+
+
 def _shared_expert_of_qwen2_moe(keys: Reader, values: dict[str, Any]) -> None:
     # one shared expert of its own width beside the routed ones, behind a sigmoid gate d → 1
     if values.get("num_experts"):
@@ -121,21 +126,6 @@ RECORDS: tuple[Family, ...] = (
                     "positional": "learned", "n_positions": size("n_positions"), "head": TIED,
                     "logits_bias": False},
            aliases=GPT2_ALIASES,
-           refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
-                             "every block", lambda on, keys: on),)),
-    # GPT-1: GPT-2's layout with a LayerNorm after each part (no final norm), a feed-forward
-    # of 4·n_embd always (the config has no width key), a head tied to the tokens
-    Family("openai-gpt", {**backbone("n_embd", "n_layer", "n_head", context="n_positions"),
-                          "d_ff": None, "positional": "learned",
-                          "n_positions": size("n_positions"), "norm_placement": "post",
-                          "final_norm": False, "head": TIED, "logits_bias": False},
-           aliases=GPT2_ALIASES),
-    # XGLM: OPT's names under model., sinusoidal positions (a buffer, not saved), a LayerNorm
-    # before each part and after the last block, biases everywhere, a head tied to the tokens
-    Family("xglm", {**backbone("d_model", "num_layers", "attention_heads", size("ffn_dim")),
-                    "positional": "sinusoidal", "head": TIED, "logits_bias": False},
-           aliases={"d_model": "hidden_size", "num_layers": "num_hidden_layers",
-                    "attention_heads": "num_attention_heads"},
            refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
                              "every block", lambda on, keys: on),)),
     Family("ctrl", {**backbone("n_embd", "n_layer", "n_head", size("dff"), "n_positions"),
@@ -214,6 +204,25 @@ RECORDS: tuple[Family, ...] = (
     Family("starcoder2", decoder(**biased(flag("use_bias")), mlp_bias=flag("use_bias"),
                                  n_kv_heads=size("num_key_value_heads"), norm="layernorm",
                                  mlp="plain"), windows=EVERY_LAYER),
+    # GPT-1: GPT-2's layout with a LayerNorm after each part (no final norm), a feed-forward
+    # of 4·n_embd always (the config has no width key), a head tied to the tokens
+    Family("openai-gpt", {**backbone("n_embd", "n_layer", "n_head", context="n_positions"),
+                          "d_ff": None, "positional": "learned",
+                          "n_positions": size("n_positions"), "norm_placement": "post",
+                          "final_norm": False, "head": TIED, "logits_bias": False},
+           aliases=GPT2_ALIASES),
+    # XGLM: OPT's names under model., sinusoidal positions (a buffer, not saved), a LayerNorm
+    # before each part and after the last block, biases everywhere, a head tied to the tokens
+    Family("xglm", {**backbone("d_model", "num_layers", "attention_heads", size("ffn_dim")),
+                    "positional": "sinusoidal", "head": TIED, "logits_bias": False},
+           aliases={"d_model": "hidden_size", "num_layers": "num_hidden_layers",
+                    "attention_heads": "num_attention_heads"},
+           refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
+                             "every block", lambda on, keys: on),)),
+    # BioGPT: XGLM's block under biogpt., learned positions with OPT's two extra rows, a head
+    # (output_projection) tied to the tokens; scale_embedding a scalar
+    Family("biogpt", {**backbone(), "positional": "learned", "head": TIED, "logits_bias": False},
+           hook=_positions_of_biogpt),
 )
 
 from .classic import CLASSIC  # noqa: E402  (its records build on the helpers above)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sympy as sp
 
+from .pattern import state_space
 from .symbols import E, G, H, K, P, S, a, d, d_I, d_P, d_R, d_ix, f, f_E, g, h, k, n, w
 
 if TYPE_CHECKING:
@@ -42,15 +43,15 @@ def _latent(c: ModelConfig) -> bool:
 
 
 def _ssm(c: ModelConfig) -> bool:
-    return c.ssm is not None
+    return state_space(c) is not None
 
 
 def _mamba(c: ModelConfig) -> bool:
-    return c.ssm == "mamba"
+    return state_space(c) == "mamba"
 
 
 def _mamba2(c: ModelConfig) -> bool:
-    return c.ssm == "mamba2"
+    return state_space(c) == "mamba2"
 
 
 def _head_uses(option: str) -> Callable[[ModelConfig], bool]:

@@ -377,10 +377,12 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     """One block's sub-layers: its mixer, its feed-forward part and its norms."""
     if config.block == "seed":
         return seed_attention(config), seed_feed_forward(config), block_norms(config)
-    if mixer in SSM_MIXERS:  # no attention and no feed-forward part: norm and mixer
+    if mixer in SSM_MIXERS and config.ssm is not None:  # no feed-forward part: norm and mixer
         return SSM_MIXERS[mixer](config), block_norms(config)
     sliding = mixer == "sliding"
-    mixing = latent_attention(config, sliding) if config.latent else attention(config, sliding)
+    mixing = (SSM_MIXERS[mixer](config) if mixer in SSM_MIXERS  # a hybrid's state-space layer
+              else latent_attention(config, sliding) if config.latent
+              else attention(config, sliding))
     ffn = mixture_of_experts(config) if moe else feed_forward(config)
     return mixing, ffn, block_norms(config)
 

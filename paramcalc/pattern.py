@@ -24,7 +24,9 @@ Mixer = Literal["full", "sliding", "mamba", "mamba2"]
 FeedForward = Literal["dense", "moe"]
 
 #: transformers' names for the mixers in ``layer_types`` -> paramcalc's
-LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": "sliding"}
+LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": "sliding",
+                                 # a hybrid's state-space layers, beside attention ones
+                                 "mamba": "mamba", "mamba2": "mamba2"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,19 @@ class Group:
     mixer: Mixer
     ffn: FeedForward
     count: int
+
+
+#: the state-space mixers, by paramcalc's names
+STATE_SPACE: tuple[Mixer, ...] = ("mamba", "mamba2")
+
+
+def state_space(config: ModelConfig) -> Mixer | None:
+    """A model's state-space mixer: every block's (``ssm``), or the one ``layer_types`` lists
+    beside attention layers (a hybrid: Bamba, Jamba, Granite 4); None for attention only."""
+    if config.ssm is not None:
+        return config.ssm  # type: ignore[return-value]
+    listed = config.layer_types or ()
+    return next((kind for kind in STATE_SPACE if kind in listed), None)
 
 
 def mixer_of(config: ModelConfig, index: int) -> Mixer:

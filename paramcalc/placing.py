@@ -155,7 +155,12 @@ MAMBA = _names(("backbone.",), ("layers",),
                {"embeddings": "embedding", "norm_f": "final_norm", "lm_head": "head"},
                {"mixer": "mixer", "norm": "norms"})
 
-NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
+#: Bamba: Llama's names, its Mamba-2 layers' mixer under mamba, its MLP feed_forward
+BAMBA = LLAMA.extend(outer={"final_layernorm": "final_norm"},
+                     inner={"mamba": "mixer", "feed_forward": "feed_forward",
+                            "pre_ff_layernorm": "norms"})
+
+NAMES: dict[str, Names] = {"bamba": BAMBA, "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
                            "biogpt": BIOGPT,

@@ -17,7 +17,7 @@ import sympy as sp
 
 from .defaults import DEFAULTS, applying, head_width_default
 from .errors import ConfigError
-from .pattern import LAYER_TYPES, Group, groups
+from .pattern import LAYER_TYPES, STATE_SPACE, Group, groups, state_space
 from .symbols import SYMBOLS
 
 BLOCKS = ("seed", "transformer")
@@ -179,7 +179,8 @@ class ModelConfig:
     moe_step: int | None = _field(
         "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
     layer_types: tuple[str, ...] | None = _field(
-        "each layer's attention, comma-separated: full_attention or sliding_attention",
+        "each layer's mixer, comma-separated: full_attention, sliding_attention, or (a "
+        "hybrid) mamba or mamba2",
         panel="block")
     full_every: int | None = _field(
         "every k-th layer attends in full, the others to a sliding window (Gemma's pattern)",
@@ -305,19 +306,21 @@ class ModelConfig:
                               "mixture-of-experts layer)")
         ssm_used = [name for name in (*SSM_SIZES, "conv_bias", "ssm_bias")
                     if getattr(self, name) is not None]
-        if self.ssm is None and ssm_used:
+        kind = state_space(self)
+        if kind is None and ssm_used:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
-                              "or mamba2 too")
+                              "or mamba2 too (or list mamba or mamba2 layers in layer_types)")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
                                     "sliding_window") if getattr(self, name) is not None]
         if self.ssm is not None and beside:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
                               f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
-        wrong = [name for name, kind in SSM_ONLY.items()
-                 if self.ssm is not None and kind != self.ssm and getattr(self, name) is not None]
+        wrong = [name for name, only in SSM_ONLY.items()
+                 if kind is not None and only != kind and getattr(self, name) is not None]
         if wrong:
-            raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and ssm is "
-                              f"{self.ssm}: drop {wrong[0]}")
+            where = "ssm is" if self.ssm is not None else "layer_types lists"
+            raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and {where} "
+                              f"{kind}: drop {wrong[0]}")
         others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
                   and getattr(self, name) is not None]
         if self.kv_lora_rank is None and others:
@@ -364,7 +367,7 @@ class ModelConfig:
                 if getattr(self, name) is None:
                     _set(self, name, value)
         for name, value in (("conv_bias", True), ("ssm_bias", False)):
-            if self.ssm is None:
+            if state_space(self) is None:
                 _set(self, name, None)
             elif getattr(self, name) is None:
                 _set(self, name, value)
@@ -416,6 +419,14 @@ class ModelConfig:
             if len(types) != self.num_blocks:
                 raise ConfigError(f"layer_types lists {len(types):,} layers, but num_blocks is "
                                   f"{self.num_blocks:,}")
+            kinds = [kind for kind in STATE_SPACE if kind in types]
+            if len(kinds) > 1:
+                raise ConfigError(f"layer_types lists both {' and '.join(kinds)} layers; a "
+                                  "hybrid model has one kind of state-space mixer")
+            if kinds and self.kv_lora_rank is not None:
+                raise ConfigError(f"layer_types lists {kinds[0]} layers beside latent "
+                                  "attention (kv_lora_rank); paramcalc's hybrids pair a "
+                                  "state-space mixer with grouped-query attention")
         slides = (self.full_every is not None and self.full_every > 1) if types is None else \
             "sliding_attention" in types
         if self.full_every is not None and self.sliding_window is None:

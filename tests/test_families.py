@@ -214,7 +214,16 @@ def _pair(model_type: str, alias: str, declared: str) -> tuple[str, str] | None:
                          ids=[f"{t}:{a}->{d}" for t, a, d in ATTRIBUTE_MAPS])
 def test_every_attribute_map_entry_is_an_alias_of_the_record(model_type: str, alias: str,
                                                               declared: str) -> None:
+    transformers = pytest.importorskip("transformers")
     pair = _pair(model_type, alias, declared)
+    config_class = transformers.CONFIG_MAPPING[model_type]
+    derived = getattr(config_class, declared, None)
+    if pair is None and isinstance(derived, property) and derived.fset is None:
+        # a per-layer list the config class derives from keys the record reads (Bamba's
+        # layers_block_type from attn_layer_indices): no file can set it
+        with pytest.raises(AttributeError, match="no setter"):
+            transformers.AutoConfig.for_model(model_type, **{alias: []})
+        return
     if pair is None:  # multi-token-prediction layers (DeepSeek-V3, GLM-4.5, ERNIE 4.5 MoE…)
         assert alias == "num_mtp_layers", f"{model_type} reads neither {alias} nor {declared}"
         # …which only count where transformers' own modelling code builds them

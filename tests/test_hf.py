@@ -22,10 +22,13 @@ from hypothesis import strategies as st
 from conftest import Cli
 from paramcalc import budget, from_name
 from paramcalc.families import SUPPORTED, load
+from paramcalc.families.hybrid import HYBRID
 from paramcalc.families.ssm import SSM
 
 #: the state-space types: their keys and their state are tests/test_families_ssm.py's
 SSM_TYPES = tuple(record.model_type for record in SSM)
+#: the hybrids: state-space layers beside attention layers
+HYBRID_TYPES = tuple(record.model_type for record in HYBRID)
 
 transformers = pytest.importorskip("transformers")
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "llama-3.1-8b")
@@ -94,10 +97,48 @@ def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
 
 
 @st.composite
+def mamba2_keys(draw: st.DrawFn, hidden: int, prefix: str = "mamba_") -> dict[str, Any]:
+    """A hybrid's Mamba-2 sizes under its ``mamba_`` names: expand · hidden_size split into
+    heads (their width "auto" or written), groups that divide the heads, biases."""
+    expand = draw(st.integers(1, 3))
+    inner = expand * hidden
+    heads = draw(st.sampled_from([h for h in range(1, min(inner, 8) + 1) if inner % h == 0]))
+    keys = {f"{prefix}expand": expand, f"{prefix}n_heads": heads,
+            f"{prefix}n_groups": draw(st.sampled_from(_divisors(heads))),
+            f"{prefix}d_state": draw(st.integers(1, 16)), f"{prefix}d_conv": draw(st.integers(1, 5)),
+            f"{prefix}conv_bias": draw(st.booleans()), f"{prefix}proj_bias": draw(st.booleans())}
+    if draw(st.booleans()):
+        keys[f"{prefix}d_head"] = draw(st.sampled_from(["auto", inner // heads]))
+    return keys
+
+
+@st.composite
+def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
+    """Small random keys for a hybrid ``model_type``: attention's sizes, the state-space
+    mixer's, and which layers attend (an index past the last layer included: transformers
+    passes over it)."""
+    heads = draw(st.sampled_from([1, 2, 4]))
+    hidden = heads * 2 * draw(st.integers(1, 6))
+    layers = draw(st.integers(1, 4))
+    keys: dict[str, Any] = dict(
+        vocab_size=draw(st.integers(8, 300)), hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=draw(st.sampled_from(_divisors(heads))),
+        intermediate_size=draw(st.integers(1, 64)), tie_word_embeddings=draw(st.booleans()),
+        max_position_embeddings=draw(st.integers(8, 64)), attention_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()),
+        **draw(mamba2_keys(hidden)))
+    if model_type == "bamba":
+        keys["attn_layer_indices"] = draw(st.none() | st.lists(st.integers(0, layers),
+                                                               max_size=3))
+    return keys
+
+
+@st.composite
 def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     """Small random keys for ``model_type``, count-changing switches included."""
     if model_type in SSM_TYPES:
         return draw(ssm_keys(model_type))
+    if model_type in HYBRID_TYPES:
+        return draw(hybrid_keys(model_type))
     heads = draw(st.sampled_from([1, 2, 3, 4, 6]))
     hidden = heads * draw(st.integers(2, 8)) * 2
     vocab, layers = draw(st.integers(8, 300)), draw(st.integers(1, 3))

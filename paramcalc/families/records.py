@@ -252,3 +252,7 @@ RECORDS += SSM
 from .moe_more import MOE_MORE  # noqa: E402  (Cohere 2 MoE and more, on the helpers above)
 
 RECORDS += MOE_MORE
+
+from .hybrid import HYBRID  # noqa: E402  (state-space layers beside attention: Bamba and more)
+
+RECORDS += HYBRID

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..pattern import layers
 from ..spec import ModelConfig
 from .norms import XIELU, PerHeadNorm, RMSNorm, make_norm
-from .ssm import StateSpaceBlock
+from .ssm import Mamba, Mamba2, StateSpaceBlock
 
 
 def embedding_table(rows: int, width: int) -> nn.Embedding:
@@ -415,7 +415,9 @@ class TransformerBlock(nn.Module):
         self.parallel = bool(config.parallel_residual)
         self.mixer, self.ffn = mixer, "moe" if moe else "dense"
         window = config.sliding_window if mixer == "sliding" else None
-        self.attn: nn.Module = (LatentAttention(config, window) if config.latent
+        self.attn: nn.Module = (Mamba(config) if mixer == "mamba"  # a hybrid's state space
+                                else Mamba2(config) if mixer == "mamba2"
+                                else LatentAttention(config, window) if config.latent
                                 else Attention(config, window))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()

@@ -1,0 +1,70 @@
+"""The hybrids: state-space layers beside attention layers, every layer with its feed-forward
+part. Records written from transformers' modeling code (5.25).
+
+- bamba: a Mamba-2 mixer in every layer but those ``attn_layer_indices`` lists (grouped-query
+  attention there), a gated MLP and two RMSNorms in every layer; ``mamba_d_head`` "auto" is
+  ``mamba_expand · hidden_size // mamba_n_heads``, as the config class sets it.
+
+A hybrid's layers are listed one by one (``layer_types``: ``full_attention`` or the
+state-space mixer), as transformers lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .record import MAX_LISTED, Family, Reader, flag, layers, size
+from .records import BIAS, TIED, biased, decoder
+
+
+def _listed(keys: Reader, name: str, n: int) -> None:
+    """A pattern of n layers is listed layer by layer: refuse one too long to list."""
+    if n > MAX_LISTED:
+        raise keys.refuse(name, f"over {n:,} layers would list every layer's mixer (at most "
+                          f"{MAX_LISTED:,} layers)")
+
+
+def _mamba2_sizes(keys: Reader, values: dict[str, Any], prefix: str = "mamba_") -> None:
+    """A Mamba-2 mixer's sizes under the ``mamba_`` names: inner width expand · hidden_size,
+    heads, groups, and a head width that "auto" makes inner / heads."""
+    inner = keys[f"{prefix}expand"] * keys["hidden_size"]
+    head = keys.data.get(keys.where(f"{prefix}d_head"), "auto")  # the config class's default
+    if head == "auto":
+        head = inner // keys[f"{prefix}n_heads"]
+    elif type(head) is not int or head <= 0:
+        raise keys.refuse(f"{prefix}d_head", "is neither \"auto\" nor a positive integer")
+    values.update(d_inner=inner, ssm_heads=keys[f"{prefix}n_heads"], ssm_head_dim=head,
+                  ssm_groups=keys[f"{prefix}n_groups"])
+
+
+#: a state-space mixer's fields: gone where every layer attends
+_SSM_VALUES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
+               "ssm_head_dim", "conv_bias", "ssm_bias")
+
+
+def _mixers(values: dict[str, Any], listed: list[str]) -> None:
+    """Each layer's mixer as listed; where every layer attends, the attention-only model that
+    transformers then builds, with no state-space values left."""
+    values["layer_types"] = listed
+    if all(kind == "full_attention" for kind in listed):
+        for name in _SSM_VALUES:
+            values.pop(name, None)
+
+
+def _bamba(keys: Reader, values: dict[str, Any]) -> None:
+    n = values["num_blocks"]
+    _listed(keys, "num_hidden_layers", n)
+    _mamba2_sizes(keys, values)
+    attention = set(keys["attn_layer_indices"])
+    _mixers(values, ["full_attention" if i in attention else "mamba2" for i in range(n)])
+
+
+#: a Mamba-2 mixer's sizes under Bamba's (and Granite 4's) names
+_MAMBA2_KEYS = (size("mamba_expand"), size("mamba_n_heads"), size("mamba_n_groups"))
+
+HYBRID: tuple[Family, ...] = (
+    Family("bamba", decoder(**biased(BIAS), mlp_bias=flag("mlp_bias"),
+                            d_state=size("mamba_d_state"), d_conv=size("mamba_d_conv"),
+                            conv_bias=flag("mamba_conv_bias"), ssm_bias=flag("mamba_proj_bias")),
+           hook=_bamba, reads=(*_MAMBA2_KEYS, layers("attn_layer_indices"))),
+)

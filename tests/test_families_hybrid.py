@@ -1,0 +1,172 @@
+"""The hybrids of ``families/hybrid.py`` (state-space layers beside attention layers) against
+transformers.
+
+Random configurations of each type (test_hf.py's drawer, which every supported type passes
+through) count as transformers' model on the meta device does; here, in addition, the block
+kinds are the mixers the file lists, the cache transformers fills in a short generation holds
+exactly the keys and values paramcalc counts for the attention layers and the recurrent state
+it counts for the state-space ones (``flops`` and ``fit``, per kind of block), and ``check``
+proves paramcalc's own torch modules for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from conftest import Cli
+from paramcalc.families.hybrid import HYBRID
+from test_hf import counts_like_transformers, hybrid_keys, write_three_ways
+
+transformers = pytest.importorskip("transformers")
+transformers.logging.set_verbosity_error()
+
+pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
+
+TYPES = [record.model_type for record in HYBRID]
+
+#: each type's name for a layer that attends in full, and the state-space kind of the others
+MIXERS = {"bamba": "mamba2"}
+
+
+def _attending(keys: dict[str, Any], model_type: str) -> set[int]:
+    """The layers the drawn keys make attention layers, as the config class says it."""
+    hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+    return {i for i, kind in enumerate(hf_config.layers_block_type) if kind == "full_attention"}
+
+
+@pytest.mark.parametrize("model_type", TYPES, ids=str)
+def test_block_kinds_are_the_listed_mixers(model_type: str,
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    cli = Cli()
+
+    @settings(max_examples=15, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(hybrid_keys(model_type))
+    def check(keys: dict[str, Any]) -> None:
+        counted = counts_like_transformers(cli, keys, model_type, tmp_path_factory.mktemp("c"))
+        attending = _attending(keys, model_type)
+        layers = keys["num_hidden_layers"]
+        expected = {"full": len(attending), MIXERS[model_type]: layers - len(attending)}
+        kinds = {kind["kind"]: kind["count"] for kind in counted[0]["block_kinds"]}
+        if len(attending) in (0, layers):  # one kind of block: named by its feed-forward
+            assert list(kinds.values()) == [layers]
+        else:
+            assert kinds == expected
+
+    check()
+
+
+def _small(model_type: str, attention: list[int]) -> dict[str, Any]:
+    return dict(vocab_size=32, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
+                num_key_value_heads=2, intermediate_size=16, max_position_embeddings=64,
+                attn_layer_indices=attention, mamba_n_heads=4, mamba_d_state=4,
+                mamba_n_groups=2, mamba_d_conv=3)
+
+
+def _held(model: Any, batch: int, prompt: int = 4, new: int = 3) -> tuple[int, int, int]:
+    """Bytes of the keys and values, and of the states, that transformers' cache holds after
+    a short generation, and the tokens it holds."""
+    tokens = torch.arange(1, 1 + prompt * batch).reshape(batch, prompt) % model.config.vocab_size
+    out = model.generate(tokens, max_new_tokens=new, do_sample=False, use_cache=True,
+                         return_dict_in_generate=True, pad_token_id=0)
+    kv = state = 0
+    for layer in out.past_key_values.layers:
+        if hasattr(layer, "conv_states"):
+            state += sum(t.numel() * t.element_size() for states in
+                         (layer.conv_states, layer.recurrent_states) for t in states.values())
+        else:
+            kv += sum(t.numel() * t.element_size() for t in (layer.keys, layer.values))
+    return kv, state, prompt + new - 1
+
+
+# (with no attention layer at all, transformers' generate cannot size its mask)
+@pytest.mark.parametrize("attention", [[1], [0, 2]], ids=["one", "two"])
+@pytest.mark.parametrize("model_type", TYPES, ids=str)
+def test_cache_and_state_equal_what_transformers_holds(model_type: str, attention: list[int],
+                                                       tmp_path: Path) -> None:
+    """The attention layers' keys and values in bf16 for the tokens held, and the state-space
+    layers' conv inputs (bf16) and scan state (fp32) whatever the context: flops' memory and
+    fit's, for a batch of 2."""
+    from paramcalc.compute import Settings, compute
+    from paramcalc.families import load
+    from paramcalc.fit import Serving, fit
+    from paramcalc.formulas import budget
+
+    keys = _small(model_type, attention)
+    hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(hf_config).to(torch.bfloat16)
+    kv, state, tokens = _held(model, 2)
+    assert kv > 0 and state > 0
+    for path in write_three_ways(hf_config, keys, model_type, tmp_path):
+        config = load(path).config
+        memory = compute(budget(config), Settings(batch_size=2, dtype="bf16",
+                                                  context=tokens)).memory
+        assert memory["kv_cache"] == kv and memory["state"] == state
+        assert sum(memory["state_by_kind"].values()) == state
+        assert memory["state_by_kind"].get("full", 0) == 0
+        served = fit(config, Serving(context=tokens, batch_size=2)).memory
+        assert served["kv_cache"] == kv and served["state"] == state
+
+
+@pytest.mark.parametrize("model_type", TYPES, ids=str)
+def test_check_proves_paramcalc_s_modules(model_type: str, tmp_path: Path, cli: Cli) -> None:
+    keys = _small(model_type, [1])
+    hf_config = transformers.AutoConfig.for_model(model_type, **keys)
+    for path in write_three_ways(hf_config, keys, model_type, tmp_path):
+        obj = cli.json("check", "--hf-config", str(path))
+        assert obj["ok"] is True
+        kinds = {row["component"] for row in obj["rows"]}
+        assert {"per_block[full]", f"per_block[{MIXERS[model_type]}]"} <= kinds
+        assert cli.json("check", "--hf-config", str(path), "--against",
+                        "transformers")["ok"] is True
+
+
+@pytest.mark.parametrize("model_type", TYPES, ids=str)
+def test_paramcalc_s_modules_run_causally(model_type: str, tmp_path: Path) -> None:
+    """paramcalc's own hybrid runs forward: a later token changes no earlier output."""
+    from paramcalc.families import load
+    from paramcalc.modules import build
+
+    transformers.AutoConfig.for_model(model_type, **_small(model_type, [1])).save_pretrained(
+        tmp_path)
+    config = load(tmp_path).config.replace(seq_length=6)
+    torch.manual_seed(0)
+    model = build(config)
+    tokens = torch.randint(0, 32, (1, 6))
+    changed = tokens.clone()
+    changed[0, -1] = (changed[0, -1] + 1) % 32
+    first = model(tokens, every_position=True)
+    second = model(changed, every_position=True)
+    assert first.shape == (1, 6, 32)
+    assert torch.allclose(first[:, :-1], second[:, :-1], atol=1e-5)
+    assert not torch.allclose(first[:, -1], second[:, -1])
+
+
+def test_a_listed_hybrid_is_a_flag_away(cli: Cli) -> None:
+    """The pattern is data: --layer-types lists a hybrid's mixers, and its block kinds are
+    counted with their counts (three Mamba-2 blocks, one attention block)."""
+    obj = cli.json("count", "--block", "transformer", "--vocab-size", "100",
+                   "--seq-length", "32", "--d-model", "32", "--num-blocks", "4",
+                   "--n-heads", "4", "--layer-types", "mamba2,full_attention,mamba2,mamba2",
+                   "--ssm-heads", "4")
+    kinds = {kind["kind"]: kind["count"] for kind in obj["block_kinds"]}
+    assert kinds == {"full": 1, "mamba2": 3}
+
+
+@pytest.mark.parametrize("types, message", [
+    ("mamba,mamba2", "lists both mamba and mamba2 layers"),
+    ("mamba,full_attention", "ssm_heads belongs to mamba2 mixers, and layer_types lists mamba"),
+])
+def test_bad_hybrid_patterns_are_one_line(cli: Cli, types: str, message: str) -> None:
+    extra = ["--ssm-heads", "2"] if "ssm_heads" in message else []
+    output = cli.error("count", "--block", "transformer", "--vocab-size", "100", "--seq-length",
+                       "32", "--d-model", "32", "--num-blocks", "2", "--n-heads", "4",
+                       "--layer-types", types, *extra)
+    assert message in output and "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1

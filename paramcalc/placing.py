@@ -290,7 +290,8 @@ def check_weights(config: ModelConfig, checkpoint: Checkpoint,
     placements = place(checkpoint, names_for(checkpoint, model_type))
     result = budget(config)
     formula = dict(result.params)
-    kinds = {kind["kind"]: int(kind["per_block"]) for kind in result.kind_params()}  # type: ignore[call-overload]
+    kinds = {kind["kind"]: int(kind["per_block"])  # type: ignore[call-overload]
+             for kind in result.kind_params()}
     held = dict.fromkeys(COMPONENTS, 0)
     per_block: dict[int, int] = {}
     for p in placements:

@@ -22,7 +22,8 @@ from test_compute import countable
 from test_hf import HYBRID_TYPES, SSM_TYPES, family_keys
 
 #: the attention families: a state-space layer has no keys and values to cache (its state, and
-#: a hybrid's cache and state, are tests/test_families_ssm.py's and test_families_hybrid.py's), and its scan runs as chunked matrix products (Mamba-2's SSD)
+#: a hybrid's cache and state, are tests/test_families_ssm.py's and test_families_hybrid.py's),
+#: and its scan runs as chunked matrix products (Mamba-2's SSD)
 #: and its convolution over a padded sequence, which the counter counts otherwise
 ATTENTION_TYPES = tuple(t for t in SUPPORTED if t not in SSM_TYPES + HYBRID_TYPES)
 

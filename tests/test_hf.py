@@ -105,7 +105,8 @@ def mamba2_keys(draw: st.DrawFn, hidden: int, prefix: str = "mamba_") -> dict[st
     heads = draw(st.sampled_from([h for h in range(1, min(inner, 8) + 1) if inner % h == 0]))
     keys = {f"{prefix}expand": expand, f"{prefix}n_heads": heads,
             f"{prefix}n_groups": draw(st.sampled_from(_divisors(heads))),
-            f"{prefix}d_state": draw(st.integers(1, 16)), f"{prefix}d_conv": draw(st.integers(1, 5)),
+            f"{prefix}d_state": draw(st.integers(1, 16)),
+            f"{prefix}d_conv": draw(st.integers(1, 5)),
             f"{prefix}conv_bias": draw(st.booleans()), f"{prefix}proj_bias": draw(st.booleans())}
     if draw(st.booleans()):
         keys[f"{prefix}d_head"] = draw(st.sampled_from(["auto", inner // heads]))
@@ -124,7 +125,8 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         vocab_size=draw(st.integers(8, 300)), hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=draw(st.sampled_from(_divisors(heads))),
         intermediate_size=draw(st.integers(1, 64)), tie_word_embeddings=draw(st.booleans()),
-        max_position_embeddings=draw(st.integers(8, 64)), attention_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()),
+        max_position_embeddings=draw(st.integers(8, 64)), attention_bias=draw(st.booleans()),
+        mlp_bias=draw(st.booleans()),
         **draw(mamba2_keys(hidden)))
     if model_type == "bamba":
         keys["attn_layer_indices"] = draw(st.none() | st.lists(st.integers(0, layers),

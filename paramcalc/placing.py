@@ -160,7 +160,13 @@ BAMBA = LLAMA.extend(outer={"final_layernorm": "final_norm"},
                      inner={"mamba": "mixer", "feed_forward": "feed_forward",
                             "pre_ff_layernorm": "norms"})
 
-NAMES: dict[str, Names] = {"bamba": BAMBA, "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
+#: Granite 4: Llama's names, its Mamba-2 layers' mixer under mamba, experts behind a router,
+#: and in every layer the shared MLP (the whole feed-forward part where there are no experts)
+GRANITE_HYBRID = LLAMA.extend(inner={"mamba": "mixer", "block_sparse_moe.router": "router",
+                                     "shared_mlp": "feed_forward"})
+
+NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID,
+                           "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
                            "biogpt": BIOGPT,

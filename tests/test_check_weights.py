@@ -39,8 +39,13 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys["rotary_dim"] = 4  # at most a head's width
     if model_type == "mamba2":  # its heads fill expand · hidden_size
         keys.update(num_heads=4, head_dim=8, n_groups=1, state_size=8)
-    if model_type == "bamba":  # Mamba-2 heads that fill expand · hidden_size; one attention
-        keys.update(mamba_n_heads=4, mamba_d_state=8, attn_layer_indices=[1])
+    if model_type in ("bamba", "granitemoehybrid"):  # Mamba-2 heads that fill expand ·
+        # hidden_size; one attention layer
+        keys.update(mamba_n_heads=4, mamba_d_state=8, attn_layer_indices=[1],
+                    layer_types=["mamba", "attention"])
+        keys.pop("attn_layer_indices" if model_type != "bamba" else "layer_types")
+    if model_type == "granitemoehybrid":
+        keys.update(num_local_experts=4, num_experts_per_tok=2, shared_intermediate_size=8)
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

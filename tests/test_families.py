@@ -68,6 +68,10 @@ for _type in ("gptj", "codegen"):  # GPT-2's names, a rotary part of a head's wi
     SMALL[_type] = dict(vocab_size=40, n_positions=32, n_embd=16, n_inner=24, n_layer=2,
                         n_head=2, rotary_dim=4)
 SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
+for _type in ("bamba", "granitemoehybrid"):  # Mamba-2 heads that fill expand · hidden_size
+    SMALL[_type] = {**SMALL[_type], "mamba_n_heads": 4, "mamba_d_state": 4}
+SMALL["granitemoehybrid"].update(layer_types=["mamba", "attention"], num_local_experts=3,
+                                 num_experts_per_tok=1, shared_intermediate_size=8)
 # families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key
 for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_tok"),
                              ("dots1", "n_routed_experts", "num_experts_per_tok"),
@@ -240,7 +244,10 @@ _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "num_attention_heads": (2, 4), "n_layer": (2, 3), "num_hidden_layers": (2, 3),
            "n_positions": (32, 48), "max_position_embeddings": (32, 48),
            "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48),
-           "attention_heads": (2, 4), "num_layers": (2, 3)}
+           "attention_heads": (2, 4), "num_layers": (2, 3),
+           # Granite 4's layers, by the names transformers gives them once read
+           "layer_types": (["linear_attention", "full_attention"],
+                           ["full_attention", "linear_attention"])}
 
 def _fields_of(model_type: str, key: str) -> list[str]:
     """paramcalc's fields read from ``key``."""
@@ -276,6 +283,10 @@ def test_a_key_and_its_alias_in_one_file_count_as_transformers_reads_them(
         hf_config = transformers_model(folder).config
         assert getattr(hf_config, key) == theirs  # the alias wins, in either order
         config = load(folder).config
+        if key == "layer_types":  # each layer's mixer (a hybrid's): the same layers attend
+            attends = [kind == "full_attention" for kind in config.layer_types or ()]
+            assert attends == [kind == "full_attention" for kind in theirs]
+            continue
         assert all(getattr(config, field) == theirs for field in _fields_of(model_type, key))
     alone = write(tmp_path / "alone", model_type, {**keys, alias: theirs})
     assert paramcalc_total(alone) == transformers_total(alone)

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow unde
 TYPES = [record.model_type for record in HYBRID]
 
 #: each type's name for a layer that attends in full, and the state-space kind of the others
-MIXERS = {"bamba": "mamba2"}
+MIXERS = {"bamba": "mamba2", "granitemoehybrid": "mamba2"}
 
 
 def _attending(keys: dict[str, Any], model_type: str) -> set[int]:
@@ -52,7 +52,9 @@ def test_block_kinds_are_the_listed_mixers(model_type: str,
         attending = _attending(keys, model_type)
         layers = keys["num_hidden_layers"]
         expected = {"full": len(attending), MIXERS[model_type]: layers - len(attending)}
-        kinds = {kind["kind"]: kind["count"] for kind in counted[0]["block_kinds"]}
+        # named by their mixer, and by their feed-forward part too where it is experts
+        kinds = {kind["kind"].removesuffix("-moe"): kind["count"]
+                 for kind in counted[0]["block_kinds"]}
         if len(attending) in (0, layers):  # one kind of block: named by its feed-forward
             assert list(kinds.values()) == [layers]
         else:
@@ -62,10 +64,17 @@ def test_block_kinds_are_the_listed_mixers(model_type: str,
 
 
 def _small(model_type: str, attention: list[int]) -> dict[str, Any]:
-    return dict(vocab_size=32, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
-                num_key_value_heads=2, intermediate_size=16, max_position_embeddings=64,
-                attn_layer_indices=attention, mamba_n_heads=4, mamba_d_state=4,
-                mamba_n_groups=2, mamba_d_conv=3)
+    """Three layers, those in ``attention`` attending, as each type's config says it."""
+    keys: dict[str, Any] = dict(
+        vocab_size=32, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=16, max_position_embeddings=64,
+        mamba_n_heads=4, mamba_d_state=4, mamba_n_groups=2, mamba_d_conv=3)
+    if model_type == "bamba":
+        keys["attn_layer_indices"] = attention
+    else:  # Granite 4: each layer by name, two experts of four a token and a shared MLP
+        keys.update(layer_types=["attention" if i in attention else "mamba" for i in range(3)],
+                    num_local_experts=4, num_experts_per_tok=2, shared_intermediate_size=8)
+    return keys
 
 
 def _held(model: Any, batch: int, prompt: int = 4, new: int = 3) -> tuple[int, int, int]:
@@ -122,7 +131,8 @@ def test_check_proves_paramcalc_s_modules(model_type: str, tmp_path: Path, cli: 
         obj = cli.json("check", "--hf-config", str(path))
         assert obj["ok"] is True
         kinds = {row["component"] for row in obj["rows"]}
-        assert {"per_block[full]", f"per_block[{MIXERS[model_type]}]"} <= kinds
+        assert {f"per_block[{kind}]" for kind in ("full", MIXERS[model_type])} <= kinds or \
+            {f"per_block[{kind}-moe]" for kind in ("full", MIXERS[model_type])} <= kinds
         assert cli.json("check", "--hf-config", str(path), "--against",
                         "transformers")["ok"] is True
 

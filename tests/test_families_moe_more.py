@@ -130,7 +130,7 @@ def test_what_cohere2_moe_cannot_count_is_refused_in_one_line(tmp_path: Path, cl
         "num_experts = 0 builds layers of experts with no experts in them (a router and no "
         "feed-forward part); paramcalc cannot count this model")
     assert _refused(cli, tmp_path, '"num_hidden_layers": 2, "mlp_layer_types": ["dense", '
-                    '"moe"]') == ("mlp_layer_types must name one of dense and sparse for each "
+                    '"moe"]') == ("mlp_layer_types must name one of dense or sparse for each "
                                   "of the 2 layers, got ['dense', 'moe']")
     assert _refused(cli, tmp_path, '"first_k_dense_replace": -1') == (
         "first_k_dense_replace must be a whole number (0 or more), got -1")

@@ -131,6 +131,15 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     if model_type == "bamba":
         keys["attn_layer_indices"] = draw(st.none() | st.lists(st.integers(0, layers),
                                                                max_size=3))
+    if model_type == "granitemoehybrid":  # layer_types by either name; experts or none
+        keys["layer_types"] = draw(st.none() | st.lists(st.sampled_from(
+            ["linear_attention", "mamba", "full_attention", "attention"]),
+            min_size=layers, max_size=layers))
+        experts = draw(st.integers(0, 4))
+        keys.update(num_local_experts=experts,
+                    num_experts_per_tok=draw(st.integers(1, max(experts, 1))),
+                    shared_intermediate_size=draw(st.integers(0 if experts else 1, 32)))
+        del keys["mlp_bias"]
     return keys
 
 

@@ -5,6 +5,11 @@ part. Records written from transformers' modeling code (5.25).
   attention there), a gated MLP and two RMSNorms in every layer; ``mamba_d_head`` "auto" is
   ``mamba_expand · hidden_size // mamba_n_heads``, as the config class sets it.
 
+- granitemoehybrid (Granite 4): Bamba's Mamba-2 mixer where ``layer_types`` says
+  ``linear_attention`` (or its older name ``mamba``; every layer by default), attention where
+  it says ``full_attention`` (``attention``); in every layer a gated MLP
+  ``shared_intermediate_size`` wide, beside ``num_local_experts`` experts where there are any.
+
 A hybrid's layers are listed one by one (``layer_types``: ``full_attention`` or the
 state-space mixer), as transformers lists them.
 """
@@ -13,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import MAX_LISTED, Family, Reader, flag, layers, size
-from .records import BIAS, TIED, biased, decoder
+from .moe import _floor_head_dim
+from .record import MAX_LISTED, Experts, Family, Reader, count, flag, layers, optional, size, types
+from .records import BIAS, biased, decoder, listed_per_layer
 
 
 def _listed(keys: Reader, name: str, n: int) -> None:
@@ -59,12 +65,45 @@ def _bamba(keys: Reader, values: dict[str, Any]) -> None:
     _mixers(values, ["full_attention" if i in attention else "mamba2" for i in range(n)])
 
 
+#: transformers' names for a hybrid's layers, the older ones included (it renames them as it
+#: reads a file: configuration_utils' _LEGACY_LAYER_TYPE_REMAP)
+_GRANITE_LAYERS = {"linear_attention": "mamba2", "mamba": "mamba2",
+                   "full_attention": "full_attention", "attention": "full_attention"}
+
+
+def _granitemoehybrid(keys: Reader, values: dict[str, Any]) -> None:
+    _floor_head_dim(keys, values)
+    n = values["num_blocks"]
+    _listed(keys, "num_hidden_layers", n)
+    _mamba2_sizes(keys, values)
+    shared = keys["shared_intermediate_size"]
+    if values.get("num_experts"):  # experts and, beside them, the shared MLP if it is wide
+        if shared:
+            values.update(shared_experts=1, shared_d_ff=shared)
+    elif shared:  # no experts: the shared MLP is the whole feed-forward part
+        values["d_ff"] = shared
+    else:
+        raise keys.refuse("shared_intermediate_size", "with no experts leaves every layer "
+                          "without a feed-forward part")
+    listed = (["linear_attention"] * n  # the config class's default: every layer Mamba-2
+              if keys["layer_types"] is None
+              else listed_per_layer(keys, "layer_types", tuple(_GRANITE_LAYERS), n))
+    _mixers(values, [_GRANITE_LAYERS[kind] for kind in listed])
+
+
 #: a Mamba-2 mixer's sizes under Bamba's (and Granite 4's) names
 _MAMBA2_KEYS = (size("mamba_expand"), size("mamba_n_heads"), size("mamba_n_groups"))
 
+_MAMBA2_FIELDS = dict(d_state=size("mamba_d_state"), d_conv=size("mamba_d_conv"),
+                      conv_bias=flag("mamba_conv_bias"), ssm_bias=flag("mamba_proj_bias"))
+
 HYBRID: tuple[Family, ...] = (
-    Family("bamba", decoder(**biased(BIAS), mlp_bias=flag("mlp_bias"),
-                            d_state=size("mamba_d_state"), d_conv=size("mamba_d_conv"),
-                            conv_bias=flag("mamba_conv_bias"), ssm_bias=flag("mamba_proj_bias")),
+    Family("bamba", decoder(**biased(BIAS), mlp_bias=flag("mlp_bias"), **_MAMBA2_FIELDS),
            hook=_bamba, reads=(*_MAMBA2_KEYS, layers("attn_layer_indices"))),
+    Family("granitemoehybrid", {**_MAMBA2_FIELDS, **decoder(**biased(BIAS))},
+           aliases={"layer_types": "layers_block_type"},
+           experts=Experts("num_local_experts", "intermediate_size", zero="dense",
+                           top_k=optional("num_experts_per_tok")),
+           hook=_granitemoehybrid,
+           reads=(*_MAMBA2_KEYS, count("shared_intermediate_size"), types("layer_types"))),
 )

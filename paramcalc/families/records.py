@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
 from .record import (Experts, Family, Key, Reader, Refusal, Windows, count, flag, optional,
                      size)
 
@@ -87,12 +88,11 @@ def as_dense(values: dict[str, Any]) -> None:
 
 def listed_per_layer(keys: Reader, name: str, allowed: tuple[str, ...], n: int) -> list[Any]:
     """A per-layer list (``mlp_layer_types``, ``layer_types``): one of ``allowed`` for each of
-    the n layers, else one line naming the key."""
-    from ..errors import ConfigError
-
+    the n layers, else one line naming the key (as the file names it)."""
     listed = keys[name]
     if len(listed) != n or set(listed) - set(allowed):
-        raise ConfigError(f"{keys.origin}: {name} must name one of {' and '.join(allowed)} for "
+        raise ConfigError(f"{keys.origin}: {keys.where(name)} must name one of "
+                          f"{', '.join(allowed[:-1])} or {allowed[-1]} for "
                           f"each of the {n} layers, got {listed!r:.80}")
     return list(listed)
 

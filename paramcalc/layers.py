@@ -214,7 +214,7 @@ def mamba(config: ModelConfig) -> SubLayer:
     """Mamba's selective scan (Gu and Dao 2023): in_proj d → 2·d_I (x and the gate z), a
     depthwise conv over x, x_proj d_I → R + 2·N (Δ, B, C), dt_proj R → d_I (biased), A_log
     (d_I × N), D (d_I) and out_proj d_I → d. Falcon-Mamba's RMSNorms on Δ, B and C hold no
-    weights."""
+    weights; Jamba's (``ssm_norms``) hold R, N and N."""
     inner = written(config, "d_inner")
     bias = bool(config.ssm_bias)
     params = (dense(d, 2 * inner, bias) + _conv(config, inner) + dense(inner, R + 2 * N, False)
@@ -224,6 +224,9 @@ def mamba(config: ModelConfig) -> SubLayer:
     # saved: the in-projection's input, x before and after the conv, Δ's low-rank input, Δ, B,
     # C, the gate z, the scan's output and the out-projection's input
     saved = S * (d + 2 * inner + R + inner + 2 * N + inner + 2 * inner)
+    if config.ssm_norms:  # Jamba's RMSNorms on Δ, B and C: their weights, and their inputs
+        params += R + 2 * N
+        saved += S * (R + 2 * N)
     return SubLayer("mamba", params, flops=flops, saved=sp.expand(saved),
                     state=inner * d_c, scan_state=inner * N)
 

@@ -165,7 +165,10 @@ BAMBA = LLAMA.extend(outer={"final_layernorm": "final_norm"},
 GRANITE_HYBRID = LLAMA.extend(inner={"mamba": "mixer", "block_sparse_moe.router": "router",
                                      "shared_mlp": "feed_forward"})
 
-NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID,
+#: Jamba: Bamba's names, its experts and their router under feed_forward
+JAMBA = BAMBA.extend(inner={"feed_forward.router": "router", "feed_forward.experts": "experts"})
+
+NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "jamba": JAMBA,
                            "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,

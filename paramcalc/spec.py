@@ -86,7 +86,7 @@ PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
 SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
              "ssm_head_dim")
 SSM_ONLY = {"dt_rank": "mamba", "ssm_groups": "mamba2", "ssm_heads": "mamba2",
-            "ssm_head_dim": "mamba2"}
+            "ssm_head_dim": "mamba2", "ssm_norms": "mamba"}
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
           "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, *INDEXER_SIZES, "head_width",
           "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
@@ -96,7 +96,7 @@ _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": ML
 _FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "router_bias", "expert_bias", "conv_bias",
-                           "ssm_bias")
+                           "ssm_bias", "ssm_norms")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -107,7 +107,8 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
                     "sliding_window")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
-TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias")  # state-space mixers
+TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias",  # state-space mixers
+                     "ssm_norms")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
 MAX_SIZE = 2**40
@@ -226,6 +227,8 @@ class ModelConfig:
     conv_bias: bool | None = _field("a bias on the mixer's convolution [true]", panel="ssm")
     ssm_bias: bool | None = _field("biases on the mixer's in and out projections [false]",
                                    panel="ssm")
+    ssm_norms: bool | None = _field("RMSNorms with weights on Mamba's Δ, B and C (Jamba) [false]",
+                                    panel="ssm")
     #: the values the user gave, before defaults: what ``replace`` starts from
     given: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
     #: the sizes the formulas write through their defaults (head_dim as d/h): part of
@@ -304,7 +307,7 @@ class ModelConfig:
         if not self.num_experts and expert_only:  # modern families: gpt-oss's biases
             raise ConfigError(f"{expert_only[0]} needs num_experts (the routed experts of a "
                               "mixture-of-experts layer)")
-        ssm_used = [name for name in (*SSM_SIZES, "conv_bias", "ssm_bias")
+        ssm_used = [name for name in (*SSM_SIZES, "conv_bias", "ssm_bias", "ssm_norms")
                     if getattr(self, name) is not None]
         kind = state_space(self)
         if kind is None and ssm_used:
@@ -366,8 +369,9 @@ class ModelConfig:
             for name, value in BLOCK_OPTIONS.items():
                 if getattr(self, name) is None:
                     _set(self, name, value)
-        for name, value in (("conv_bias", True), ("ssm_bias", False)):
-            if state_space(self) is None:
+        for name, value in (("conv_bias", True), ("ssm_bias", False), ("ssm_norms", False)):
+            kind = state_space(self)
+            if kind is None or SSM_ONLY.get(name, kind) != kind:  # none, or another kind's
                 _set(self, name, None)
             elif getattr(self, name) is None:
                 _set(self, name, value)

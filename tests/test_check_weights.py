@@ -46,6 +46,10 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys.pop("attn_layer_indices" if model_type != "bamba" else "layer_types")
     if model_type == "granitemoehybrid":
         keys.update(num_local_experts=4, num_experts_per_tok=2, shared_intermediate_size=8)
+    if model_type == "jamba":  # layers 0 and 2 attend, layer 1's experts: both kinds of each
+        keys.update(num_hidden_layers=3, attn_layer_period=2, attn_layer_offset=0,
+                    expert_layer_period=2, expert_layer_offset=1, num_experts=4,
+                    num_experts_per_tok=2, mamba_d_state=4)
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

@@ -70,6 +70,8 @@ for _type in ("gptj", "codegen"):  # GPT-2's names, a rotary part of a head's wi
 SMALL["gpt_oss"] = {**SMALL["gpt_oss"], "num_experts_per_tok": 1}  # its default 4 > 3 routed
 for _type in ("bamba", "granitemoehybrid"):  # Mamba-2 heads that fill expand · hidden_size
     SMALL[_type] = {**SMALL[_type], "mamba_n_heads": 4, "mamba_d_state": 4}
+SMALL["jamba"] = {**SMALL["jamba"], "attn_layer_period": 2, "attn_layer_offset": 1,
+                  "num_experts": 3, "num_experts_per_tok": 1, "mamba_d_state": 4}
 SMALL["granitemoehybrid"].update(layer_types=["mamba", "attention"], num_local_experts=3,
                                  num_experts_per_tok=1, shared_intermediate_size=8)
 # families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key

@@ -131,6 +131,20 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     if model_type == "bamba":
         keys["attn_layer_indices"] = draw(st.none() | st.lists(st.integers(0, layers),
                                                                max_size=3))
+    if model_type == "jamba":  # Mamba's sizes; attention and experts each at an offset
+        del keys["attention_bias"], keys["mlp_bias"]
+        for name in [k for k in keys if k.startswith("mamba_")]:
+            del keys[name]
+        experts = draw(st.integers(0, 4))
+        attend, expert = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        keys.update(mamba_expand=draw(st.integers(1, 3)), mamba_d_state=draw(st.integers(1, 8)),
+                    mamba_d_conv=draw(st.integers(1, 4)), mamba_conv_bias=draw(st.booleans()),
+                    mamba_proj_bias=draw(st.booleans()),
+                    mamba_dt_rank=draw(st.sampled_from(["auto", 1, 3])),
+                    attn_layer_period=attend, attn_layer_offset=draw(st.integers(0, attend - 1)),
+                    expert_layer_period=expert,
+                    expert_layer_offset=draw(st.integers(0, expert - 1)), num_experts=experts,
+                    num_experts_per_tok=draw(st.integers(1, max(experts, 1))))
     if model_type == "granitemoehybrid":  # layer_types by either name; experts or none
         keys["layer_types"] = draw(st.none() | st.lists(st.sampled_from(
             ["linear_attention", "mamba", "full_attention", "attention"]),

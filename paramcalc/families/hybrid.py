@@ -10,6 +10,11 @@ part. Records written from transformers' modeling code (5.25).
   it says ``full_attention`` (``attention``); in every layer a gated MLP
   ``shared_intermediate_size`` wide, beside ``num_local_experts`` experts where there are any.
 
+- jamba: Mamba's mixer (with RMSNorms that hold weights on Δ, B and C) in every layer but
+  layer i with i % attn_layer_period == attn_layer_offset (attention); experts in layer i
+  with i % expert_layer_period == expert_layer_offset when num_experts > 1, a gated MLP in
+  the others; two RMSNorms a layer. ``mamba_dt_rank`` "auto" is ⌈hidden_size / 16⌉.
+
 A hybrid's layers are listed one by one (``layer_types``: ``full_attention`` or the
 state-space mixer), as transformers lists them.
 """
@@ -20,7 +25,7 @@ from typing import Any
 
 from .moe import _floor_head_dim
 from .record import MAX_LISTED, Experts, Family, Reader, count, flag, layers, optional, size, types
-from .records import BIAS, biased, decoder, listed_per_layer
+from .records import BIAS, as_dense, biased, decoder, listed_per_layer
 
 
 def _listed(keys: Reader, name: str, n: int) -> None:
@@ -45,7 +50,7 @@ def _mamba2_sizes(keys: Reader, values: dict[str, Any], prefix: str = "mamba_") 
 
 #: a state-space mixer's fields: gone where every layer attends
 _SSM_VALUES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
-               "ssm_head_dim", "conv_bias", "ssm_bias")
+               "ssm_head_dim", "conv_bias", "ssm_bias", "ssm_norms")
 
 
 def _mixers(values: dict[str, Any], listed: list[str]) -> None:
@@ -91,6 +96,34 @@ def _granitemoehybrid(keys: Reader, values: dict[str, Any]) -> None:
     _mixers(values, [_GRANITE_LAYERS[kind] for kind in listed])
 
 
+def _every(keys: Reader, period: str, offset: str, n: int) -> list[int]:
+    """The layers i < n with i % period == offset, the offset below the period (as the
+    config class requires)."""
+    if keys[offset] >= keys[period]:
+        raise keys.refuse(offset, f"is not smaller than {keys.where(period)} "
+                          f"({keys[period]}): transformers refuses it")
+    return list(range(keys[offset], n, keys[period]))
+
+
+def _jamba(keys: Reader, values: dict[str, Any]) -> None:
+    n = values["num_blocks"]
+    _listed(keys, "num_hidden_layers", n)
+    values["d_inner"] = keys["mamba_expand"] * keys["hidden_size"]
+    rank = keys.data.get(keys.where("mamba_dt_rank"), "auto")  # the config class's default
+    if rank == "auto":
+        rank = -(-keys["hidden_size"] // 16)  # math.ceil(hidden_size / 16)
+    elif type(rank) is not int or rank <= 0:
+        raise keys.refuse("mamba_dt_rank", "is neither \"auto\" nor a positive integer")
+    values["dt_rank"] = rank
+    attending = set(_every(keys, "attn_layer_period", "attn_layer_offset", n))
+    _mixers(values, ["full_attention" if i in attending else "mamba" for i in range(n)])
+    experts = set(_every(keys, "expert_layer_period", "expert_layer_offset", n))
+    if values.get("num_experts", 0) <= 1 or not experts:  # one expert: the dense MLP
+        as_dense(values)
+    else:
+        values["dense_layers"] = [i for i in range(n) if i not in experts]
+
+
 #: a Mamba-2 mixer's sizes under Bamba's (and Granite 4's) names
 _MAMBA2_KEYS = (size("mamba_expand"), size("mamba_n_heads"), size("mamba_n_groups"))
 
@@ -106,4 +139,10 @@ HYBRID: tuple[Family, ...] = (
                            top_k=optional("num_experts_per_tok")),
            hook=_granitemoehybrid,
            reads=(*_MAMBA2_KEYS, count("shared_intermediate_size"), types("layer_types"))),
+    Family("jamba", {**decoder(n_kv_heads=size("num_key_value_heads")), **_MAMBA2_FIELDS,
+                     "ssm_norms": True},
+           aliases={"num_experts": "num_local_experts"},
+           experts=Experts("num_experts", "intermediate_size", zero="dense"), hook=_jamba,
+           reads=(size("mamba_expand"), size("attn_layer_period"), count("attn_layer_offset"),
+                  size("expert_layer_period"), count("expert_layer_offset"))),
 )

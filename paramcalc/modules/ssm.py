@@ -32,7 +32,8 @@ class Mamba(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         d, inner = config.d_model, int(config.d_inner or 0)
-        state, rank, bias = int(config.d_state or 0), int(config.dt_rank or 0), bool(config.ssm_bias)
+        state, rank = int(config.d_state or 0), int(config.dt_rank or 0)
+        bias = bool(config.ssm_bias)
         self.rank, self.state = rank, state
         self.in_proj = nn.Linear(d, 2 * inner, bias)  # x and the gate z
         self.conv = CausalConv1d(inner, int(config.d_conv or 0), bool(config.conv_bias))
@@ -41,11 +42,16 @@ class Mamba(nn.Module):
         self.A_log = nn.Parameter(torch.zeros(inner, state))
         self.D = nn.Parameter(torch.ones(inner))
         self.out_proj = nn.Linear(inner, d, bias)
+        # Jamba normalizes Δ's low-rank input, B and C, each with a weight of its own
+        self.norms = nn.ModuleList(make_norm("rmsnorm", width) for width in (rank, state, state)
+                                   ) if config.ssm_norms else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         u, z = self.in_proj(x).chunk(2, dim=-1)
         u = F.silu(self.conv(u))
         dt, b, c = self.x_proj(u).split([self.rank, self.state, self.state], dim=-1)
+        if self.norms is not None:
+            dt, b, c = (norm(t) for norm, t in zip(self.norms, (dt, b, c)))
         dt = F.softplus(self.dt_proj(dt))  # (B, S, d_I)
         a = -torch.exp(self.A_log)  # (d_I, N)
         h = u.new_zeros(u.shape[0], u.shape[2], self.state)

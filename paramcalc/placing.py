@@ -148,6 +148,14 @@ DBRX = _names(("transformer.",), ("blocks",),
                "norm_attn_norm.norm_2": "norms", "ffn.router": "router",
                "ffn.experts": "experts"})
 
+#: BLOOM: GPT-2's containers, a LayerNorm on the word embeddings (counted with them), one
+#: fused query_key_value in self_attention
+BLOOM = _names(("transformer.",), ("h",),
+               {"word_embeddings": "embedding", "word_embeddings_layernorm": "embedding",
+                "ln_f": "final_norm", "lm_head": "head"},
+               {"self_attention": "attention", "mlp": "feed_forward",
+                "input_layernorm": "norms", "post_attention_layernorm": "norms"})
+
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
 #: transformers' Mamba, Falcon-Mamba and Mamba-2: a backbone of blocks, each a norm and its
 #: state-space mixer (in/out projections, conv, x/dt projections, A_log, D, a gated norm)
@@ -158,7 +166,7 @@ MAMBA = _names(("backbone.",), ("layers",),
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
-                           "biogpt": BIOGPT,
+                           "biogpt": BIOGPT, "bloom": BLOOM,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

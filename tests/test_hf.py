@@ -41,6 +41,8 @@ def reference(hf_config: Any) -> dict[str, Any]:
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(hf_config)
     embedding = model.get_input_embeddings().weight
+    # BLOOM's LayerNorm on the word embeddings is counted with them
+    norm = getattr(model.base_model, "word_embeddings_layernorm", None)
     layers = next(m for _, m in model.named_modules() if isinstance(m, torch.nn.ModuleList))
     head = model.get_output_embeddings()
     total = sum(p.numel() for p in model.parameters())
@@ -56,7 +58,8 @@ def reference(hf_config: Any) -> dict[str, Any]:
     return {
         "total": total,
         "active": total - idle,
-        "embedding": embedding.numel(),
+        "embedding": embedding.numel() + sum(p.numel() for p in (norm.parameters() if norm
+                                                                  else ())),
         "blocks": sum(p.numel() for p in layers.parameters()),
         "head": sum(p.numel() for p in head.parameters() if p is not embedding),
         "block_sizes": sorted({sum(p.numel() for p in layer.parameters()) for layer in layers}),
@@ -165,6 +168,10 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     num_hidden_layers=layers, num_attention_heads=heads,
                     max_position_embeddings=context, scale_embedding=draw(flag),
                     tie_word_embeddings=tie, pad_token_id=None)
+    if model_type == "bloom":  # hidden_size or its older name n_embed; an MLP always 4·d
+        return {"vocab_size": vocab, draw(st.sampled_from(["hidden_size", "n_embed"])): hidden,
+                "n_layer": layers, "n_head": heads, "tie_word_embeddings": tie,
+                "apply_residual_connection_post_layernorm": draw(flag)}
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

@@ -252,3 +252,7 @@ RECORDS += SSM
 from .moe_more import MOE_MORE  # noqa: E402  (Cohere 2 MoE and more, on the helpers above)
 
 RECORDS += MOE_MORE
+
+from .alibi import ALIBI  # noqa: E402  (BLOOM, MPT and Falcon, on the helpers above)
+
+RECORDS += ALIBI

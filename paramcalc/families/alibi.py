@@ -1,0 +1,50 @@
+"""BLOOM, MPT and Falcon: one fused query_key_value, LayerNorms, a plain MLP, and ALiBi (a bias
+on the scores, no parameters) where the others have positions. Records written from
+transformers' modeling code (5.25).
+
+- BLOOM: a LayerNorm on the word embeddings (``embedding_norm``), biases everywhere, an MLP
+  always 4·d wide, a head tied to the tokens. Its config has no context window (ALiBi
+  extrapolates): ``seq_length`` is its training length, 2,048, the length the FLOPs are
+  counted over. ``n_embed`` is an older name of ``hidden_size`` that the config class reads
+  over it; ``pretraining_tp``, ``slow_but_exact`` and
+  ``apply_residual_connection_post_layernorm`` change no count.
+- MPT: transformers' MptModel builds one layout whatever the file says: ALiBi and no
+  position table, no bias on any layer and LayerNorms without one, an MLP 4·d wide, multi-head
+  attention. The original MPT (llm-foundry) reads ``no_bias``, ``expansion_ratio``,
+  ``attn_config.alibi`` (else ``learned_pos_emb``: a table), ``attn_config.qk_ln`` and
+  ``attn_config.attn_type``, so a file that sets one of them otherwise describes a model
+  transformers does not build: refused by name. ``clip_qkv``, ``softmax_scale``,
+  ``logit_scale`` and ``norm_type`` (a LayerNorm without bias or an RMSNorm: d weights either
+  way) change no count.
+- Falcon: attention and MLP side by side (``parallel_attn``) after one shared LayerNorm, or
+  after two (``new_decoder_architecture`` with ``num_ln_in_parallel_attn`` 2, its default);
+  keys and values of one head (``multi_query``), of ``num_kv_heads`` (new architecture) or
+  of every head; ``alibi`` or rotary positions; ``bias`` on every Linear; ``ffn_hidden_size``
+  (null: 4·d). The combinations transformers builds and cannot run are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .record import Family, size
+from .records import TIED
+
+#: BLOOM's training length: its config.json has no context window of its own
+BLOOM_CONTEXT = 2048
+
+
+def _fused(width: str, layers: str, heads: str, context: Any) -> dict[str, Any]:
+    """The sizes under the family's names, LayerNorms, a plain MLP, a tied head."""
+    return dict(vocab_size=size("vocab_size"), seq_length=context, d_model=size(width),
+                num_blocks=size(layers), n_heads=size(heads), block="transformer",
+                final_norm=True, norm="layernorm", mlp="plain", head=TIED, logits_bias=False)
+
+
+ALIBI: tuple[Family, ...] = (
+    Family("bloom", {**_fused("hidden_size", "n_layer", "n_head", BLOOM_CONTEXT), "d_ff": None,
+                     "positional": "alibi", "embedding_norm": True, "qkv_bias": True,
+                     "proj_bias": True, "mlp_bias": True},
+           aliases={"n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+                    "hidden_size": "n_embed"}),
+)

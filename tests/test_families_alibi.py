@@ -1,0 +1,90 @@
+"""BLOOM, MPT and Falcon (``families/alibi.py``): what the registry-wide tests do not say.
+
+The registry-wide tests (tests/test_hf.py, test_families.py, test_compute_hf.py,
+test_check_weights.py) count random configurations of each against transformers' model on
+the meta device, run them under FlopCounterMode, fill their caches and check their
+checkpoints. Here: published sizes counted by hand, ALiBi's slopes against transformers' own,
+and the values each record refuses, one line each.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from conftest import Cli
+from paramcalc.modules import alibi_slopes
+
+transformers = pytest.importorskip("transformers")
+transformers.logging.set_verbosity_error()
+
+pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
+
+
+def _write(folder: Path, keys: dict[str, Any]) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(keys))
+    return str(folder / "config.json")
+
+
+def _transformers_total(path: str) -> int:
+    hf_config = transformers.AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("heads", range(1, 17))
+def test_alibi_slopes_are_bloom_s(heads: int) -> None:
+    """paramcalc's builder against BLOOM's build_alibi_tensor: the bias it adds at distance 1
+    from the first key is each head's slope."""
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    mask = torch.ones(1, 2)
+    alibi = build_alibi_tensor(mask, heads, torch.float64)  # (h, 1, 2): slope · key position
+    assert alibi_slopes(heads) == pytest.approx(alibi[:, 0, 1].tolist(), rel=1e-6)  # (it works in fp32)
+
+
+def test_eight_heads_take_the_paper_s_slopes() -> None:
+    # Press et al. 2022, section 3: 1/2, 1/4, …, 1/256 for 8 heads
+    assert alibi_slopes(8) == [1 / 2 ** i for i in range(1, 9)]
+
+
+def test_bloom_560m_counts_its_published_size(tmp_path: Path, cli: Cli) -> None:
+    # bigscience/bloom-560m's config.json names its width n_embed
+    path = _write(tmp_path, {"model_type": "bloom", "vocab_size": 250880, "n_embed": 1024,
+                             "n_layer": 24, "num_attention_heads": 16})
+    d, n, vocab = 1024, 24, 250880
+    # by hand: a block holds query_key_value (3d² + 3d), dense (d² + d), the MLP
+    # (4d² + 4d and 4d² + d) and two LayerNorms (4d); the embeddings' LayerNorm and ln_f 2d each
+    block = 12 * d * d + 13 * d
+    obj = cli.json("count", "--hf-config", path)
+    assert obj["params"]["per_block"] == block == 12_596_224
+    assert obj["params"]["embedding"] == vocab * d + 2 * d
+    assert obj["params"]["total"] == vocab * d + 2 * d + n * block + 2 * d == 559_214_592
+    assert obj["params"]["total"] == _transformers_total(path)
+    assert cli.json("check", "--hf-config", path, "--against", "transformers")["ok"]
+
+
+def test_bloom_s_defaults_are_transformers(tmp_path: Path, cli: Cli) -> None:
+    path = _write(tmp_path, {"model_type": "bloom"})  # BloomConfig(): 2 blocks of width 64
+    d, n, vocab = 64, 2, 250880
+    total = cli.json("count", "--hf-config", path)["params"]["total"]
+    assert total == vocab * d + 4 * d + n * (12 * d * d + 13 * d) == 16_156_544
+    assert total == _transformers_total(path)
+
+
+def test_bloom_s_flops_are_those_of_its_sublayers(tmp_path: Path, cli: Cli) -> None:
+    """ALiBi adds to the scores elementwise and the embeddings' norm is a norm: no FLOPs of
+    their own; per block 2·S·(12·d²) for the projections and 4·S²·d for the scores."""
+    path = _write(tmp_path, {"model_type": "bloom", "vocab_size": 100, "hidden_size": 32,
+                             "n_layer": 2, "n_head": 4})
+    obj = cli.json("flops", "--hf-config", path, "--seq-length", "16")
+    d, S = 32, 16
+    assert obj["flops"]["forward"]["embedding"] == 0
+    assert obj["flops"]["forward"]["blocks"] == 2 * (2 * S * 12 * d * d + 4 * S * S * d)
+    assert obj["flops"]["forward"]["head"] == 2 * S * d * 100

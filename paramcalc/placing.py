@@ -156,6 +156,11 @@ BLOOM = _names(("transformer.",), ("h",),
                {"self_attention": "attention", "mlp": "feed_forward",
                 "input_layernorm": "norms", "post_attention_layernorm": "norms"})
 
+#: MPT: DBRX's containers and outer names; one fused Wqkv, norm_1 and norm_2 in each block
+MPT = _names(("transformer.",), ("blocks",),
+             {"wte": "embedding", "norm_f": "final_norm", "lm_head": "head"},
+             {"attn": "attention", "ffn": "feed_forward", "norm_1": "norms", "norm_2": "norms"})
+
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
 #: transformers' Mamba, Falcon-Mamba and Mamba-2: a backbone of blocks, each a norm and its
 #: state-space mixer (in/out projections, conv, x/dt projections, A_log, D, a gated norm)
@@ -166,7 +171,7 @@ MAMBA = _names(("backbone.",), ("layers",),
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
-                           "biogpt": BIOGPT, "bloom": BLOOM,
+                           "biogpt": BIOGPT, "bloom": BLOOM, "mpt": MPT,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

@@ -105,7 +105,7 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys.update(hidden_size=32, intermediate_size=16)
     if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "xglm", "deepseek_v2",
                           "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa",
-                          "bloom"):
+                          "bloom", "mpt"):
         keys["num_key_value_heads"] = 2  # grouped-query attention: half the key/value heads
     if model_type in ("deepseek_v2", "deepseek_v3", "glm4_moe_lite"):
         keys.update(kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=4, qk_nope_head_dim=6,

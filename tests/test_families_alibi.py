@@ -88,3 +88,58 @@ def test_bloom_s_flops_are_those_of_its_sublayers(tmp_path: Path, cli: Cli) -> N
     assert obj["flops"]["forward"]["embedding"] == 0
     assert obj["flops"]["forward"]["blocks"] == 2 * (2 * S * 12 * d * d + 4 * S * S * d)
     assert obj["flops"]["forward"]["head"] == 2 * S * d * 100
+
+
+def test_mpt_7b_counts_its_published_size(tmp_path: Path, cli: Cli) -> None:
+    # mosaicml/mpt-7b's config.json: its sizes, and the switches it sets as transformers reads them
+    path = _write(tmp_path, {"model_type": "mpt", "vocab_size": 50432, "d_model": 4096,
+                             "n_layers": 32, "n_heads": 32, "max_seq_len": 2048,
+                             "expansion_ratio": 4, "no_bias": True, "learned_pos_emb": True,
+                             "attn_config": {"alibi": True, "qk_ln": False, "clip_qkv": None,
+                                             "attn_type": "multihead_attention"}})
+    d, n, vocab = 4096, 32, 50432
+    # by hand: Wqkv 3d², out_proj d², up and down 4d² each, two LayerNorms without bias (d
+    # each), no bias anywhere; norm_f d; the head tied
+    block = 12 * d * d + 2 * d
+    obj = cli.json("count", "--hf-config", path)
+    assert obj["params"]["per_block"] == block
+    assert obj["params"]["total"] == vocab * d + n * block + d == 6_649_286_656
+    assert obj["params"]["total"] == _transformers_total(path)
+
+
+def test_mpt_s_defaults_are_transformers(tmp_path: Path, cli: Cli) -> None:
+    path = _write(tmp_path, {"model_type": "mpt"})  # MptConfig(): 24 blocks of width 2,048
+    d, n, vocab = 2048, 24, 50368
+    total = cli.json("count", "--hf-config", path)["params"]["total"]
+    assert total == vocab * d + n * (12 * d * d + 2 * d) + d == 1_311_213_568
+    assert total == _transformers_total(path)
+
+
+_MPT = {"model_type": "mpt", "vocab_size": 40, "d_model": 16, "n_layers": 2, "n_heads": 2,
+        "max_seq_len": 32}
+#: what the original MPT reads and transformers' MptModel does not: each value, and the line
+MPT_REFUSED = [
+    ({"no_bias": False}, "no_bias = false asks for biases, which transformers' MPT never "
+     "builds (the original MPT does)"),
+    ({"expansion_ratio": 8}, "expansion_ratio = 8 is not 4: transformers' MPT builds its MLP "
+     "4·d_model wide whatever this says (the original MPT expansion_ratio·d_model)"),
+    ({"attn_config": {"alibi": False}}, "attn_config.alibi = false asks for positions other "
+     "than ALiBi (a learned table with learned_pos_emb), which transformers' MPT never builds "
+     "(the original MPT does)"),
+    ({"attn_config": {"qk_ln": True}}, "attn_config.qk_ln = true asks for LayerNorms on "
+     "queries and keys, which transformers' MPT never builds (the original MPT does)"),
+    ({"attn_config": {"attn_type": "multiquery_attention"}}, "attn_config.attn_type = "
+     "\"multiquery_attention\" asks for fewer key/value heads than query heads, which "
+     "transformers' MPT never builds (the original MPT does)"),
+]
+
+
+@pytest.mark.parametrize("changes, line", MPT_REFUSED, ids=lambda v: str(v)[:30])
+def test_what_transformers_mpt_does_not_build_is_refused(changes: dict[str, Any], line: str,
+                                                         tmp_path: Path, cli: Cli) -> None:
+    path = _write(tmp_path, {**_MPT, **changes})
+    assert cli.error("count", "--hf-config", path) == (
+        f"Error: {path}: {line}; paramcalc cannot count this model")
+    # transformers builds the same model as without the key: the file's own model is not it
+    plain = _write(tmp_path / "plain", _MPT)
+    assert _transformers_total(path) == _transformers_total(plain)

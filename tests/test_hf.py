@@ -172,6 +172,12 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         return {"vocab_size": vocab, draw(st.sampled_from(["hidden_size", "n_embed"])): hidden,
                 "n_layer": layers, "n_head": heads, "tie_word_embeddings": tie,
                 "apply_residual_connection_post_layernorm": draw(flag)}
+    if model_type == "mpt":  # its own names; switches transformers' MPT builds nothing for
+        return dict(vocab_size=vocab, d_model=hidden, n_layers=layers, n_heads=heads,
+                    max_seq_len=context, tie_word_embeddings=tie, learned_pos_emb=draw(flag),
+                    norm_type=draw(st.sampled_from(["low_precision_layernorm", "layernorm"])),
+                    attn_config=dict(clip_qkv=draw(st.none() | st.just(8.0)),
+                                     alibi_bias_max=draw(st.integers(1, 8))))
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import Family, size
+from .record import Family, Refusal, flag, size, text
 from .records import TIED
 
 #: BLOOM's training length: its config.json has no context window of its own
@@ -41,10 +41,31 @@ def _fused(width: str, layers: str, heads: str, context: Any) -> dict[str, Any]:
                 final_norm=True, norm="layernorm", mlp="plain", head=TIED, logits_bias=False)
 
 
+def _never_built(what: str) -> str:
+    return f"asks for {what}, which transformers' MPT never builds (the original MPT does)"
+
+
 ALIBI: tuple[Family, ...] = (
     Family("bloom", {**_fused("hidden_size", "n_layer", "n_head", BLOOM_CONTEXT), "d_ff": None,
                      "positional": "alibi", "embedding_norm": True, "qkv_bias": True,
                      "proj_bias": True, "mlp_bias": True},
            aliases={"n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
                     "hidden_size": "n_embed"}),
+    Family("mpt", {**_fused("d_model", "n_layers", "n_heads", size("max_seq_len")),
+                   "d_ff": None, "positional": "alibi", "norm": "layernorm_nobias",
+                   "qkv_bias": False, "proj_bias": False, "mlp_bias": False},
+           aliases={"d_model": "hidden_size", "n_heads": "num_attention_heads",
+                    "n_layers": "num_hidden_layers"},
+           refusals=(Refusal(flag("no_bias"), _never_built("biases"), lambda off, keys: not off),
+                     Refusal(size("expansion_ratio"), "is not 4: transformers' MPT builds its "
+                             "MLP 4·d_model wide whatever this says (the original MPT "
+                             "expansion_ratio·d_model)", lambda ratio, keys: ratio != 4),
+                     Refusal(flag("attn_config.alibi"), _never_built(
+                         "positions other than ALiBi (a learned table with learned_pos_emb)"),
+                         lambda on, keys: not on),
+                     Refusal(flag("attn_config.qk_ln"), _never_built(
+                         "LayerNorms on queries and keys"), lambda on, keys: on),
+                     Refusal(text("attn_config.attn_type"), _never_built(
+                         "fewer key/value heads than query heads"),
+                         lambda kind, keys: kind != "multihead_attention"))),
 )

@@ -156,6 +156,10 @@ BLOOM = _names(("transformer.",), ("h",),
                {"self_attention": "attention", "mlp": "feed_forward",
                 "input_layernorm": "norms", "post_attention_layernorm": "norms"})
 
+#: Falcon: BLOOM's names without the embeddings' norm; the new architecture's two norms
+#: before the parts side by side, ln_attn and ln_mlp
+FALCON = BLOOM.extend(inner={"ln_attn": "norms", "ln_mlp": "norms"})
+
 #: MPT: DBRX's containers and outer names; one fused Wqkv, norm_1 and norm_2 in each block
 MPT = _names(("transformer.",), ("blocks",),
              {"wte": "embedding", "norm_f": "final_norm", "lm_head": "head"},
@@ -171,7 +175,7 @@ MAMBA = _names(("backbone.",), ("layers",),
 NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
-                           "biogpt": BIOGPT, "bloom": BLOOM, "mpt": MPT,
+                           "biogpt": BIOGPT, "bloom": BLOOM, "mpt": MPT, "falcon": FALCON,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

@@ -143,3 +143,67 @@ def test_what_transformers_mpt_does_not_build_is_refused(changes: dict[str, Any]
     # transformers builds the same model as without the key: the file's own model is not it
     plain = _write(tmp_path / "plain", _MPT)
     assert _transformers_total(path) == _transformers_total(plain)
+
+
+def _falcon_block(d: int, heads: int, kv: int, lns: int, ff: int | None = None) -> int:
+    """One Falcon block without biases, by hand: query_key_value d → (h + 2g)·d/h, dense d²,
+    the MLP d → f → d (f = 4d), and ``lns`` LayerNorms (2d each)."""
+    head = d // heads
+    f = ff or 4 * d
+    return d * (heads + 2 * kv) * head + d * d + 2 * d * f + lns * 2 * d
+
+
+def test_falcon_s_defaults_are_falcon_7b(tmp_path: Path, cli: Cli) -> None:
+    # FalconConfig() is tiiuae/falcon-7b: 71 heads of 64, one key/value head (multi_query),
+    # attention and MLP side by side after one LayerNorm, no biases, a tied head
+    path = _write(tmp_path, {"model_type": "falcon"})
+    d, n, vocab = 4544, 32, 65024
+    obj = cli.json("count", "--hf-config", path)
+    assert obj["params"]["per_block"] == _falcon_block(d, 71, 1, 1)
+    assert obj["params"]["total"] == vocab * d + n * _falcon_block(d, 71, 1, 1) + 2 * d \
+        == 6_921_720_704
+    assert obj["params"]["total"] == _transformers_total(path)
+
+
+def test_falcon_40b_counts_its_published_size(tmp_path: Path, cli: Cli) -> None:
+    # tiiuae/falcon-40b: the new architecture, 8 key/value heads for 128, two norms a block
+    path = _write(tmp_path, {"model_type": "falcon", "vocab_size": 65024, "hidden_size": 8192,
+                             "num_hidden_layers": 60, "num_attention_heads": 128,
+                             "num_kv_heads": 8, "new_decoder_architecture": True,
+                             "parallel_attn": True, "bias": False, "alibi": False})
+    d, n, vocab = 8192, 60, 65024
+    obj = cli.json("count", "--hf-config", path)
+    assert obj["params"]["total"] == vocab * d + n * _falcon_block(d, 128, 8, 2) + 2 * d \
+        == 41_303_293_952
+    assert obj["params"]["total"] == _transformers_total(path)
+
+
+_FALCON = {"model_type": "falcon", "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 1,
+           "num_attention_heads": 2}
+#: what transformers builds and its forward cannot run: each value, and the line
+FALCON_REFUSED = [
+    ({"new_decoder_architecture": True, "parallel_attn": False}, "parallel_attn = false with "
+     "new_decoder_architecture builds a block whose norms transformers' forward does not find"),
+    ({"new_decoder_architecture": True, "num_ln_in_parallel_attn": 3},
+     "num_ln_in_parallel_attn = 3 is neither 1 nor 2 with new_decoder_architecture: "
+     "transformers' forward leaves the MLP without an input"),
+    ({"num_ln_in_parallel_attn": 2}, "num_ln_in_parallel_attn = 2 without "
+     "new_decoder_architecture builds two norms, and transformers' forward reads the one it "
+     "does not build"),
+    ({"multi_query": False, "num_kv_heads": 1}, "num_kv_heads = 1 differs from "
+     "num_attention_heads (2) without new_decoder_architecture or multi_query: the fused "
+     "query_key_value still makes a key and a value per head (transformers' forward cannot "
+     "run it)"),
+]
+
+
+@pytest.mark.parametrize("changes, line", FALCON_REFUSED, ids=lambda v: str(v)[:40])
+def test_a_falcon_transformers_cannot_run_is_refused(changes: dict[str, Any], line: str,
+                                                     tmp_path: Path, cli: Cli) -> None:
+    path = _write(tmp_path, {**_FALCON, **changes})
+    assert cli.error("count", "--hf-config", path) == (
+        f"Error: {path}: {line}; paramcalc cannot count this model")
+    hf_config = transformers.AutoConfig.from_pretrained(path)
+    model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    with pytest.raises((AttributeError, UnboundLocalError, RuntimeError)):
+        model(torch.zeros((1, 4), dtype=torch.long))  # the forward the refusal names

@@ -96,6 +96,30 @@ def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     return keys
 
 
+def falcon_keys(draw: st.DrawFn, vocab: int, hidden: int, layers: int, heads: int,
+                context: int, tie: bool) -> dict[str, Any]:
+    """Falcon's keys: the old architecture (one key/value head with multi_query, else one per
+    head; attention and MLP side by side after one norm, or one after the other) or the new
+    (num_kv_heads, parallel after one or two norms), ALiBi or rotary, biases or none."""
+    new = draw(st.booleans())
+    keys: dict[str, Any] = {
+        "vocab_size": vocab, draw(st.sampled_from(["hidden_size", "n_embed"])): hidden,
+        "num_hidden_layers": layers, "num_attention_heads": heads,
+        "max_position_embeddings": context, "tie_word_embeddings": tie,
+        "new_decoder_architecture": new, "alibi": draw(st.booleans()),
+        "bias": draw(st.booleans()), "ffn_hidden_size": draw(st.none() | st.integers(1, 96)),
+        "activation": draw(st.sampled_from(["gelu", "relu"]))}
+    if new:  # always side by side, after num_ln_in_parallel_attn norms (null: 2)
+        keys.update(num_kv_heads=draw(st.none() | st.sampled_from(_divisors(heads))),
+                    num_ln_in_parallel_attn=draw(st.sampled_from([None, 1, 2])))
+    else:
+        keys.update(multi_query=draw(st.booleans()), parallel_attn=draw(st.booleans()),
+                    num_ln_in_parallel_attn=draw(st.sampled_from([None, 1])))
+        if not keys["multi_query"]:  # one key/value head per head: num_kv_heads may say so
+            keys["num_kv_heads"] = draw(st.sampled_from([None, heads]))
+    return keys
+
+
 @st.composite
 def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     """Small random keys for ``model_type``, count-changing switches included."""
@@ -178,6 +202,8 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     norm_type=draw(st.sampled_from(["low_precision_layernorm", "layernorm"])),
                     attn_config=dict(clip_qkv=draw(st.none() | st.just(8.0)),
                                      alibi_bias_max=draw(st.integers(1, 8))))
+    if model_type == "falcon":
+        return falcon_keys(draw, vocab, hidden, layers, heads, context, tie)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

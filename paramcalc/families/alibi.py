@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import Family, Refusal, flag, size, text
+from .record import Family, Reader, Refusal, flag, optional, size, text
 from .records import TIED
 
 #: BLOOM's training length: its config.json has no context window of its own
@@ -44,6 +44,21 @@ def _fused(width: str, layers: str, heads: str, context: Any) -> dict[str, Any]:
 def _never_built(what: str) -> str:
     return f"asks for {what}, which transformers' MPT never builds (the original MPT does)"
 
+
+def _blocks_of_falcon(keys: Reader, values: dict[str, Any]) -> None:
+    # keys and values: num_kv_heads (null: every head) in the new architecture, one head with
+    # multi_query, else every head (values["n_kv_heads"] left to follow n_heads)
+    new = keys["new_decoder_architecture"]
+    if new and keys["num_kv_heads"] is not None:
+        values["n_kv_heads"] = keys["num_kv_heads"]
+    elif not new and keys["multi_query"]:
+        values["n_kv_heads"] = 1
+    if keys["parallel_attn"]:  # one norm shared by both parts, or one before each
+        two = new and keys["num_ln_in_parallel_attn"] in (None, 2)
+        values.update(parallel_residual=True, norm_placement="pre" if two else "shared")
+
+
+_NEW = "new_decoder_architecture"
 
 ALIBI: tuple[Family, ...] = (
     Family("bloom", {**_fused("hidden_size", "n_layer", "n_head", BLOOM_CONTEXT), "d_ff": None,
@@ -68,4 +83,29 @@ ALIBI: tuple[Family, ...] = (
                      Refusal(text("attn_config.attn_type"), _never_built(
                          "fewer key/value heads than query heads"),
                          lambda kind, keys: kind != "multihead_attention"))),
+    Family("falcon", {**_fused("hidden_size", "num_hidden_layers", "num_attention_heads",
+                               size("max_position_embeddings")),
+                      "d_ff": optional("ffn_hidden_size"),
+                      "positional": flag("alibi", {True: "alibi", False: "rotary"}),
+                      "qkv_bias": flag("bias"), "proj_bias": flag("bias"),
+                      "mlp_bias": flag("bias")},
+           aliases={"hidden_size": "n_embed"},
+           refusals=(Refusal(flag("parallel_attn"), f"with {_NEW} builds a block whose "
+                             "norms transformers' forward does not find",
+                             lambda parallel, keys: not parallel and keys[_NEW]),
+                     Refusal(optional("num_ln_in_parallel_attn"), f"is neither 1 nor 2 with "
+                             f"{_NEW}: transformers' forward leaves the MLP without an input",
+                             lambda lns, keys: keys[_NEW] and keys["parallel_attn"]
+                             and lns not in (None, 1, 2)),
+                     Refusal(optional("num_ln_in_parallel_attn"), f"without {_NEW} builds "
+                             "two norms, and transformers' forward reads the one it does not "
+                             "build", lambda lns, keys: not keys[_NEW] and keys["parallel_attn"]
+                             and lns == 2),
+                     Refusal(optional("num_kv_heads"), f"differs from num_attention_heads "
+                             f"({{num_attention_heads}}) without {_NEW} or multi_query: the "
+                             "fused query_key_value still makes a key and a value per head "
+                             "(transformers' forward cannot run it)",
+                             lambda kv, keys: not keys[_NEW] and not keys["multi_query"]
+                             and kv not in (None, keys["num_attention_heads"]))),
+           hook=_blocks_of_falcon, reads=(flag(_NEW), flag("multi_query"))),
 )

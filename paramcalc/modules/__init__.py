@@ -60,8 +60,14 @@ class SinusoidalPositions(nn.Module):
 
 
 class RotaryPositions(nn.Module):
-    """Rotary positions are applied to queries and keys inside attention, ALiBi's bias to the
-    scores there: nothing here."""
+    """Rotary positions are applied to queries and keys inside attention: nothing here."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class AlibiPositions(nn.Module):
+    """ALiBi's bias is added to the scores inside attention (``alibi_bias``): nothing here."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -160,7 +166,7 @@ def alibi_bias(n_heads: int, seq_length: int, like: torch.Tensor, causal: bool =
 
 class Attention(nn.Module):
     """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
-    attention when g < h), optional norms on queries and keys, and rotary positions."""
+    attention when g < h), optional norms on queries and keys, and rotary or ALiBi positions."""
 
     def __init__(self, config: ModelConfig, window: int | None = None) -> None:
         super().__init__()
@@ -589,7 +595,8 @@ class LanguageModel(nn.Module):
         self.positional: nn.Module = (
             LearnedPositions(config.n_positions or config.seq_length, d)
             if config.positional == "learned" else RotaryPositions()
-            if config.positional in ("rotary", "alibi") else SinusoidalPositions(d))
+            if config.positional == "rotary" else AlibiPositions()
+            if config.positional == "alibi" else SinusoidalPositions(d))
         rotate = config.positional == "rotary"
         self.blocks = nn.ModuleList(
             SeedBlock(d, config.n_heads or 1, rotate, config.positional == "alibi")

@@ -203,7 +203,9 @@ def _conditional_generation(transformers: Any, hf_config: Any) -> Any:
     raise ValueError(f"no model with an output layer for {hf_config.model_type}")
 
 
-_EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w", "embeddings"}
+#: (BLOOM's and Falcon's word_embeddings; BLOOM's norm on them is counted with them)
+_EMBEDDINGS = {"embed_tokens", "wte", "embed_in", "w", "embeddings", "word_embeddings",
+               "word_embeddings_layernorm"}
 _POSITIONS = {"wpe", "embed_positions"}
 _HEADS = {"lm_head", "embed_out"}
 _FINAL_NORMS = {"norm", "ln_f", "final_layer_norm", "layernorm", "norm_f", "final_layernorm"}

@@ -67,7 +67,7 @@ MAX_BATCH = 2**24
 #: sub-layer name → the part of a model its weights belong to (quant.PARTS)
 _PART = {"token_embedding": "embedding", "position_table": "embedding",
          "mixture_of_experts": "experts", "mlp": "mlp", "gated_mlp": "mlp",
-         "block_norms": "norm", "final_norm": "norm"}
+         "block_norms": "norm", "final_norm": "norm", "embedding_norm": "norm"}
 
 
 def _part(name: str) -> str:

@@ -93,8 +93,16 @@ def token_embedding(config: ModelConfig) -> SubLayer:
     return SubLayer("token_embedding", V * d)
 
 
+def embedding_norm(config: ModelConfig) -> SubLayer:
+    """A norm on the token embeddings before the first block (BLOOM's
+    word_embeddings_layernorm), of the model's norm kind; counted with the embedding."""
+    return SubLayer("embedding_norm", norm_params(config, d) if config.embedding_norm
+                    else _ZERO)
+
+
 def position_table(config: ModelConfig) -> SubLayer:
-    """A learned position table, P × d; sinusoidal and rotary encodings own nothing."""
+    """A learned position table, P × d; sinusoidal, rotary and ALiBi encodings own nothing
+    (ALiBi's bias on the scores is elementwise: no FLOPs)."""
     return SubLayer("position_table", P * d if config.positional == "learned" else _ZERO)
 
 
@@ -358,6 +366,7 @@ HEADS: dict[str, Callable[[ModelConfig], SubLayer]] = {
 #: every sub-layer kind, by name: what a model is built from
 REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "token_embedding": token_embedding,
+    "embedding_norm": embedding_norm,
     "position_table": position_table,
     "seed_attention": seed_attention,
     "seed_feed_forward": seed_feed_forward,
@@ -392,7 +401,8 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
 
 def components(config: ModelConfig) -> dict[str, tuple[SubLayer, ...]]:
     """The sub-layers of every component but the blocks (``block`` gives those, per kind)."""
-    return {"embedding": (token_embedding(config),), "positional": (position_table(config),),
+    return {"embedding": (token_embedding(config), embedding_norm(config)),
+            "positional": (position_table(config),),
             "final_norm": (final_norm(config),), "head": (HEADS[str(config.head)](config),)}
 
 

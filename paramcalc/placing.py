@@ -148,6 +148,23 @@ DBRX = _names(("transformer.",), ("blocks",),
                "norm_attn_norm.norm_2": "norms", "ffn.router": "router",
                "ffn.experts": "experts"})
 
+#: BLOOM: GPT-2's containers, a LayerNorm on the word embeddings (counted with them), one
+#: fused query_key_value in self_attention
+BLOOM = _names(("transformer.",), ("h",),
+               {"word_embeddings": "embedding", "word_embeddings_layernorm": "embedding",
+                "ln_f": "final_norm", "lm_head": "head"},
+               {"self_attention": "attention", "mlp": "feed_forward",
+                "input_layernorm": "norms", "post_attention_layernorm": "norms"})
+
+#: Falcon: BLOOM's names without the embeddings' norm; the new architecture's two norms
+#: before the parts side by side, ln_attn and ln_mlp
+FALCON = BLOOM.extend(inner={"ln_attn": "norms", "ln_mlp": "norms"})
+
+#: MPT: DBRX's containers and outer names; one fused Wqkv, norm_1 and norm_2 in each block
+MPT = _names(("transformer.",), ("blocks",),
+             {"wte": "embedding", "norm_f": "final_norm", "lm_head": "head"},
+             {"attn": "attention", "ffn": "feed_forward", "norm_1": "norms", "norm_2": "norms"})
+
 #: model_type (or "gguf") -> its names; a family with Llama's names needs no entry
 #: transformers' Mamba, Falcon-Mamba and Mamba-2: a backbone of blocks, each a norm and its
 #: state-space mixer (in/out projections, conv, x/dt projections, A_log, D, a gated norm)
@@ -172,7 +189,7 @@ NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "
                            "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
-                           "biogpt": BIOGPT,
+                           "biogpt": BIOGPT, "bloom": BLOOM, "mpt": MPT, "falcon": FALCON,
                            "gguf": GGUF, "dbrx": DBRX,
                            # GLM-4's sandwich: a norm after each part as well as before
                            "glm4": LLAMA.extend(inner={"post_self_attn_layernorm": "norms",

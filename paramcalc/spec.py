@@ -21,7 +21,9 @@ from .pattern import LAYER_TYPES, STATE_SPACE, Group, groups, state_space
 from .symbols import SYMBOLS
 
 BLOCKS = ("seed", "transformer")
-POSITIONALS = ("sinusoidal", "learned", "rotary")
+#: alibi: a bias on the attention scores, linear in the distance, one slope per head (Press et
+#: al. 2022; BLOOM, MPT, Falcon): no parameters, and elementwise, so no FLOPs either
+POSITIONALS = ("sinusoidal", "learned", "rotary", "alibi")
 #: a LayerNorm (scale and shift), an RMSNorm (scale), a LayerNorm without its shift (Cohere)
 #: and one without any weights (OLMo's elementwise_affine = false)
 NORMS = ("layernorm", "rmsnorm", "layernorm_nobias", "layernorm_bare")
@@ -93,7 +95,7 @@ _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff"
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS,
             "ssm": SSMS}
-_FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
+_FLAGS: tuple[str, ...] = ("final_norm", "embedding_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "router_bias", "expert_bias", "conv_bias",
                            "ssm_bias", "ssm_norms")
@@ -145,6 +147,9 @@ class ModelConfig:
     positional: str | None = _field("position encoding")
     n_positions: int | None = _field("P: rows of a learned position table [S]")
     final_norm: bool | None = _field("a norm after the last block")
+    embedding_norm: bool | None = _field(
+        "a norm on the token embeddings, before the first block (BLOOM's "
+        "word_embeddings_layernorm)")
     n_kv_heads: int | None = _field(
         "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
     head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")

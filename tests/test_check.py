@@ -38,12 +38,13 @@ def test_every_head_design_checks_clean(name: str, head: str) -> None:
 
 @st.composite
 def configs(draw: st.DrawFn, head: str) -> ModelConfig:
-    """A random small configuration of every block kind × positional kind with ``head``."""
+    """A random small configuration of every block kind × positional kind with ``head``, with
+    or without a norm on the embeddings."""
     n_heads = draw(st.integers(1, 4))
     d_model = n_heads * draw(st.integers(1, 8))
     seq_length = draw(st.integers(1, 12))
     block = draw(st.sampled_from(["seed", "transformer"]))
-    positional = draw(st.sampled_from(["sinusoidal", "learned"]))
+    positional = draw(st.sampled_from(["sinusoidal", "learned", "alibi"]))
     options: dict = {}
     if head in ("td-dense", "conv", "rnn"):
         options["head_width"] = draw(st.integers(1, d_model))
@@ -59,7 +60,8 @@ def configs(draw: st.DrawFn, head: str) -> ModelConfig:
         d_ff=draw(st.integers(1, 64)) if block == "transformer" else None,
         block=block, positional=positional,
         n_positions=seq_length + draw(st.integers(0, 5)) if positional == "learned" else None,
-        final_norm=draw(st.booleans()), head=head, logits_bias=draw(st.booleans()), **options)
+        final_norm=draw(st.booleans()), embedding_norm=draw(st.booleans()), head=head,
+        logits_bias=draw(st.booleans()), **options)
 
 
 @pytest.mark.parametrize("head", HEADS, ids=str)

@@ -33,6 +33,12 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys = dict(vocab_size=64, d_model=16, n_layers=2, n_heads=2, max_seq_len=16)
         keys.update(attn_config=dict(kv_n_heads=1, rope_theta=10000.0),
                     ffn_config=dict(ffn_hidden_size=8, moe_num_experts=4, moe_top_k=2))
+    if model_type == "mpt":  # its own names
+        keys = dict(vocab_size=64, d_model=16, n_layers=2, n_heads=2, max_seq_len=16)
+    if model_type == "falcon":  # the new architecture's names (ln_attn, ln_mlp), biases
+        keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    max_position_embeddings=16, new_decoder_architecture=True, num_kv_heads=1,
+                    bias=True)
     if model_type == "dots1":  # its experts have no defaults
         keys.update(n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1)
     if model_type in ("gptj", "codegen"):

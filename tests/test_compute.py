@@ -72,8 +72,8 @@ def configurations(draw: st.DrawFn, kind: str | None = None, head: str | None = 
     keys: dict[str, Any] = dict(
         vocab_size=draw(st.integers(2, 40)), seq_length=draw(st.integers(2, 12)),
         d_model=d_model, num_blocks=draw(st.integers(1, 3)), n_heads=heads, head=head,
-        positional=draw(st.sampled_from(["sinusoidal", "learned", "rotary"])),
-        final_norm=draw(st.booleans()))
+        positional=draw(st.sampled_from(["sinusoidal", "learned", "rotary", "alibi"])),
+        final_norm=draw(st.booleans()), embedding_norm=draw(st.booleans()))
     if head in ("bottleneck", "td-dense", "conv", "rnn"):
         keys["head_width"] = draw(st.integers(1, d_model))
     if head == "conv":

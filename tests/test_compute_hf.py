@@ -105,7 +105,8 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
     else:
         keys.update(hidden_size=32, intermediate_size=16)
     if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "xglm", "deepseek_v2",
-                          "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa"):
+                          "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa",
+                          "bloom", "mpt", "falcon"):
         keys["num_key_value_heads"] = 2  # grouped-query attention: half the key/value heads
     if model_type in ("deepseek_v2", "deepseek_v3", "glm4_moe_lite"):
         keys.update(kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=4, qk_nope_head_dim=6,
@@ -131,8 +132,10 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
                     ffn_config=dict(ffn_hidden_size=16, moe_num_experts=2, moe_top_k=1))
     if model_type in ("gptj", "codegen"):
         keys["rotary_dim"] = 4  # at most a head's width
-    if model_type == "phi":  # its end-of-text token (2) would end the generation early
-        keys["eos_token_id"] = None
+    if model_type in ("phi", "bloom", "falcon"):  # an end-of-text token (2, 11) would end
+        keys["eos_token_id"] = None  # the generation early
+    if model_type == "falcon":  # the new architecture: two key/value heads for four
+        keys.update(new_decoder_architecture=True, num_kv_heads=2)
     model = hf_model(keys, model_type)
     prompt = torch.randint(0, 32, (1, 7))
     with torch.no_grad():

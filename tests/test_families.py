@@ -90,6 +90,10 @@ SMALL["hunyuan_v1_moe"]["head_dim"] = 8  # read with no fallback
 SMALL["dbrx"] = dict(vocab_size=40, d_model=16, n_heads=2, n_layers=2, max_seq_len=32,
                      attn_config=dict(kv_n_heads=1, rope_theta=10000.0),
                      ffn_config=dict(ffn_hidden_size=8, moe_num_experts=3, moe_top_k=1))
+SMALL["bloom"] = dict(vocab_size=40, hidden_size=16, n_layer=2, n_head=2)  # its own names
+SMALL["mpt"] = dict(vocab_size=40, d_model=16, n_layers=2, n_heads=2, max_seq_len=32)
+SMALL["falcon"] = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2,
+                      num_attention_heads=2, max_position_embeddings=32)
 SMALL["glm4_moe_lite"] = {**SMALL["glm4_moe_lite"], **{k: v for k, v in SMALL[
     "deepseek_v3"].items() if "lora" in k or "head_dim" in k}}
 

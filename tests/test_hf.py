@@ -44,6 +44,8 @@ def reference(hf_config: Any) -> dict[str, Any]:
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(hf_config)
     embedding = model.get_input_embeddings().weight
+    # BLOOM's LayerNorm on the word embeddings is counted with them
+    norm = getattr(model.base_model, "word_embeddings_layernorm", None)
     layers = next(m for _, m in model.named_modules() if isinstance(m, torch.nn.ModuleList))
     head = model.get_output_embeddings()
     total = sum(p.numel() for p in model.parameters())
@@ -59,7 +61,8 @@ def reference(hf_config: Any) -> dict[str, Any]:
     return {
         "total": total,
         "active": total - idle,
-        "embedding": embedding.numel(),
+        "embedding": embedding.numel() + sum(p.numel() for p in (norm.parameters() if norm
+                                                                  else ())),
         "blocks": sum(p.numel() for p in layers.parameters()),
         "head": sum(p.numel() for p in head.parameters() if p is not embedding),
         "block_sizes": sorted({sum(p.numel() for p in layer.parameters()) for layer in layers}),
@@ -93,6 +96,30 @@ def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
             keys["time_step_rank"] = rank
         if draw(st.booleans()):  # Mamba's mixer reads it in place of expand · hidden_size
             keys["intermediate_size"] = draw(st.integers(1, 64))
+    return keys
+
+
+def falcon_keys(draw: st.DrawFn, vocab: int, hidden: int, layers: int, heads: int,
+                context: int, tie: bool) -> dict[str, Any]:
+    """Falcon's keys: the old architecture (one key/value head with multi_query, else one per
+    head; attention and MLP side by side after one norm, or one after the other) or the new
+    (num_kv_heads, parallel after one or two norms), ALiBi or rotary, biases or none."""
+    new = draw(st.booleans())
+    keys: dict[str, Any] = {
+        "vocab_size": vocab, draw(st.sampled_from(["hidden_size", "n_embed"])): hidden,
+        "num_hidden_layers": layers, "num_attention_heads": heads,
+        "max_position_embeddings": context, "tie_word_embeddings": tie,
+        "new_decoder_architecture": new, "alibi": draw(st.booleans()),
+        "bias": draw(st.booleans()), "ffn_hidden_size": draw(st.none() | st.integers(1, 96)),
+        "activation": draw(st.sampled_from(["gelu", "relu"]))}
+    if new:  # always side by side, after num_ln_in_parallel_attn norms (null: 2)
+        keys.update(num_kv_heads=draw(st.none() | st.sampled_from(_divisors(heads))),
+                    num_ln_in_parallel_attn=draw(st.sampled_from([None, 1, 2])))
+    else:
+        keys.update(multi_query=draw(st.booleans()), parallel_attn=draw(st.booleans()),
+                    num_ln_in_parallel_attn=draw(st.sampled_from([None, 1])))
+        if not keys["multi_query"]:  # one key/value head per head: num_kv_heads may say so
+            keys["num_kv_heads"] = draw(st.sampled_from([None, heads]))
     return keys
 
 
@@ -231,6 +258,18 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     num_hidden_layers=layers, num_attention_heads=heads,
                     max_position_embeddings=context, scale_embedding=draw(flag),
                     tie_word_embeddings=tie, pad_token_id=None)
+    if model_type == "bloom":  # hidden_size or its older name n_embed; an MLP always 4·d
+        return {"vocab_size": vocab, draw(st.sampled_from(["hidden_size", "n_embed"])): hidden,
+                "n_layer": layers, "n_head": heads, "tie_word_embeddings": tie,
+                "apply_residual_connection_post_layernorm": draw(flag)}
+    if model_type == "mpt":  # its own names; switches transformers' MPT builds nothing for
+        return dict(vocab_size=vocab, d_model=hidden, n_layers=layers, n_heads=heads,
+                    max_seq_len=context, tie_word_embeddings=tie, learned_pos_emb=draw(flag),
+                    norm_type=draw(st.sampled_from(["low_precision_layernorm", "layernorm"])),
+                    attn_config=dict(clip_qkv=draw(st.none() | st.just(8.0)),
+                                     alibi_bias_max=draw(st.integers(1, 8))))
+    if model_type == "falcon":
+        return falcon_keys(draw, vocab, hidden, layers, heads, context, tie)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

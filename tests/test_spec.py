@@ -56,7 +56,8 @@ def test_frozen() -> None:
     ({"head": "nope"}, "unknown head 'nope'; choose one of: flatten, bottleneck, td-dense, conv, "
                        "rnn, tied-flatten, tied, linear"),
     ({"block": "lstm"}, "unknown block 'lstm'; choose one of: seed, transformer"),
-    ({"positional": "rope"}, "unknown positional 'rope'; choose one of: sinusoidal, learned, rotary"),
+    ({"positional": "rope"}, "unknown positional 'rope'; choose one of: sinusoidal, learned, "
+                             "rotary, alibi"),
     ({"head": "rnn", "cell": "rnn"}, "unknown cell 'rnn'; choose one of: gru, lstm"),
     ({"positional": "learned", "n_positions": 16}, "n_positions (16) must be at least seq_length (32)"),
     ({"final_norm": 1}, "final_norm must be true or false, got 1"),

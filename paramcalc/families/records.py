@@ -256,3 +256,7 @@ RECORDS += MOE_MORE
 from .hybrid import HYBRID  # noqa: E402  (state-space layers beside attention: Bamba and more)
 
 RECORDS += HYBRID
+
+from .alibi import ALIBI  # noqa: E402  (BLOOM, MPT and Falcon, on the helpers above)
+
+RECORDS += ALIBI

@@ -26,15 +26,20 @@ from .norms import XIELU, PerHeadNorm, RMSNorm, make_norm
 from .ssm import Mamba, Mamba2, StateSpaceBlock
 
 
-def embedding_table(rows: int, width: int) -> nn.Embedding:
-    """An embedding table; on the meta device it is left uninitialised.
+def _table(rows: int, width: int) -> torch.Tensor:
+    """An embedding table's weight; on the meta device it is left uninitialised.
 
     (torch's normal_ on a meta tensor imports torch._dynamo, a second of start-up.)
     """
     weight = torch.empty(rows, width)  # on the device of the enclosing ``torch.device``
     if weight.device.type != "meta":
         nn.init.normal_(weight)
-    return nn.Embedding(rows, width, _weight=weight)
+    return weight
+
+
+def embedding_table(rows: int, width: int) -> nn.Embedding:
+    """An embedding table, drawn as ``_table`` draws it."""
+    return nn.Embedding(rows, width, _weight=_table(rows, width))
 
 
 class SinusoidalPositions(nn.Module):
@@ -56,6 +61,13 @@ class SinusoidalPositions(nn.Module):
 
 class RotaryPositions(nn.Module):
     """Rotary positions are applied to queries and keys inside attention: nothing here."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class AlibiPositions(nn.Module):
+    """ALiBi's bias is added to the scores inside attention (``alibi_bias``): nothing here."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -89,9 +101,10 @@ class SeedBlock(nn.Module):
 
     mixer, ffn = "full", "dense"
 
-    def __init__(self, d_model: int, n_heads: int, rotary: bool = False) -> None:
+    def __init__(self, d_model: int, n_heads: int, rotary: bool = False,
+                 alibi: bool = False) -> None:
         super().__init__()
-        self.n_heads, self.rotary = n_heads, rotary
+        self.n_heads, self.rotary, self.alibi = n_heads, rotary, alibi
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
@@ -104,7 +117,9 @@ class SeedBlock(nn.Module):
                    (self.query, self.key, self.value))
         if self.rotary:
             q, k = rotary(q), rotary(k)
-        attended = _merge_heads(F.scaled_dot_product_attention(q, k, v))
+        # the encoder attends both ways: ALiBi's penalty grows with the distance either side
+        bias = alibi_bias(self.n_heads, q.shape[-2], q, causal=False) if self.alibi else None
+        attended = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
         x = self.norm_1(x + attended)
         return self.norm_2(x + F.relu(self.feed_forward(x)))
 
@@ -122,9 +137,36 @@ def rotary(t: torch.Tensor) -> torch.Tensor:
     return torch.cat((first * cos - second * sin, first * sin + second * cos, rest), dim=-1)
 
 
+def alibi_slopes(n_heads: int) -> list[float]:
+    """ALiBi's slope of each head (Press et al. 2022, section 3): for 2^k heads the geometric
+    sequence 2^(-8/2^k), 2^(-16/2^k), …; otherwise those of the largest power of two below,
+    then every other slope of twice as many heads."""
+    def geometric(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * (i + 1) / n) for i in range(n)]
+
+    power = 1 << (n_heads.bit_length() - 1)  # the largest power of two ≤ n_heads
+    if power == n_heads:
+        return geometric(n_heads)
+    return geometric(power) + geometric(2 * power)[0::2][: n_heads - power]
+
+
+def alibi_bias(n_heads: int, seq_length: int, like: torch.Tensor, causal: bool = True,
+               window: int | None = None) -> torch.Tensor:
+    """ALiBi's additive (h, S, S) bias on the scores: −slope·(query − key position), −inf
+    where a query may not look (later keys when causal, keys past the window); owns nothing."""
+    position = torch.arange(seq_length, device=like.device)
+    distance = position[:, None] - position[None, :]  # (S, S): query minus key position
+    slopes = torch.tensor(alibi_slopes(n_heads), device=like.device, dtype=like.dtype)
+    bias = -slopes[:, None, None] * distance.abs().to(like.dtype)  # (h, S, S)
+    allowed = distance >= 0 if causal else torch.ones_like(distance, dtype=torch.bool)
+    if window is not None:
+        allowed = allowed & (distance < window)
+    return bias.masked_fill(~allowed, float("-inf"))
+
+
 class Attention(nn.Module):
     """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
-    attention when g < h), optional norms on queries and keys, and rotary positions."""
+    attention when g < h), optional norms on queries and keys, and rotary or ALiBi positions."""
 
     def __init__(self, config: ModelConfig, window: int | None = None) -> None:
         super().__init__()
@@ -132,6 +174,7 @@ class Attention(nn.Module):
         g, a = config.n_kv_heads or h, config.head_dim or d // h
         self.window = window
         self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
+        self.alibi = config.positional == "alibi"
         bias = bool(config.qkv_bias)
         self.q_proj = nn.Linear(d, h * a, bias=bias)
         self.k_proj = nn.Linear(d, g * a, bias=bias)
@@ -162,17 +205,21 @@ class Attention(nn.Module):
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
         if self.sinks is not None:
-            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks)))
-        return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
+            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks,
+                                                              self.alibi)))
+        return self.o_proj(_merge_heads(attend(q, k, v, self.window, self.alibi)))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-           window: int | None) -> torch.Tensor:
+           window: int | None, alibi: bool = False) -> torch.Tensor:
     """Causal attention, each query seeing the last ``window`` positions (itself included)
-    when a window is given, else every earlier one."""
+    when a window is given, else every earlier one; with ALiBi's bias on the scores."""
+    seq_length = q.shape[-2]
+    if alibi:
+        bias = alibi_bias(q.shape[1], seq_length, q, window=window)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     if window is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    seq_length = q.shape[-2]
     position = torch.arange(seq_length, device=q.device)
     distance = position[:, None] - position[None, :]  # (S, S): query minus key position
     allowed = (distance >= 0) & (distance < window)
@@ -180,7 +227,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None,
-                      sinks: torch.Tensor) -> torch.Tensor:
+                      sinks: torch.Tensor, alibi: bool = False) -> torch.Tensor:
     """Causal attention whose softmax per head has one more logit, the head's sink, that
     takes probability mass and contributes no value (gpt-oss)."""
     seq_length = q.shape[-2]
@@ -190,6 +237,8 @@ def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window:
     if window is not None:
         allowed = allowed & (distance < window)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, h, S, S)
+    if alibi:
+        scores = scores + alibi_bias(q.shape[1], seq_length, q, window=window)
     scores = scores.masked_fill(~allowed, float("-inf"))
     sink = sinks.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)  # (B, h, S, 1)
     weights = F.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
@@ -524,6 +573,18 @@ class Head(nn.Sequential):
             self.add_module(name, layer)
 
 
+class NormedEmbedding(nn.Embedding):
+    """A token embedding table and a norm on what it looks up (BLOOM's
+    word_embeddings_layernorm): the norm's weights belong to the embedding."""
+
+    def __init__(self, rows: int, width: int, norm: str | None) -> None:
+        super().__init__(rows, width, _weight=_table(rows, width))
+        self.norm = make_norm(norm, width)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, S) -> (B, S, d)
+        return self.norm(super().forward(tokens))
+
+
 class LanguageModel(nn.Module):
     """Embedding, positions, blocks, optional final norm and a head: next-token logits."""
 
@@ -531,14 +592,17 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.embedding = embedding_table(config.vocab_size, d)
+        self.embedding = (NormedEmbedding(config.vocab_size, d, config.norm)
+                          if config.embedding_norm else embedding_table(config.vocab_size, d))
         self.positional: nn.Module = (
             LearnedPositions(config.n_positions or config.seq_length, d)
             if config.positional == "learned" else RotaryPositions()
-            if config.positional == "rotary" else SinusoidalPositions(d))
+            if config.positional == "rotary" else AlibiPositions()
+            if config.positional == "alibi" else SinusoidalPositions(d))
         rotate = config.positional == "rotary"
         self.blocks = nn.ModuleList(
-            SeedBlock(d, config.n_heads or 1, rotate) if config.block == "seed"
+            SeedBlock(d, config.n_heads or 1, rotate, config.positional == "alibi")
+            if config.block == "seed"
             else StateSpaceBlock(config, mixer) if config.ssm is not None
             else TransformerBlock(config, moe=ffn == "moe", mixer=mixer)
             for mixer, ffn in layers(config))

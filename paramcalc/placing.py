@@ -171,7 +171,9 @@ NAMES: dict[str, Names] = {"mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMB
                                                           "mlp.act_fn.eps": BUFFER}),
                            "persimmon": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
                            "phi": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
-                           "gptj": GPT2, "codegen": GPT2}
+                           "gptj": GPT2, "codegen": GPT2,
+                           # GPT-2's names (GPT-Neo's q, k, v and out_proj under attn.attention)
+                           "gpt_bigcode": GPT2, "gpt_neo": GPT2}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "gpt2": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "openai-gpt": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "ctrl": dict(vocab_size=40, n_positions=32, n_embd=16, dff=24, n_layer=2, n_head=2),
+    "gpt_bigcode": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "gpt_neox": dict(vocab_size=40, hidden_size=32, intermediate_size=24, num_hidden_layers=2,
                      num_attention_heads=2, max_position_embeddings=32),
     "xglm": dict(vocab_size=40, d_model=16, ffn_dim=24, num_layers=2, attention_heads=2,
@@ -64,6 +65,11 @@ for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id p
 for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
     SMALL[_type] = {**SMALL[_type], "head_dim": 8}
 SMALL["helium"] = {**SMALL["helium"], "head_dim": 8}  # its default 128 is not d/h
+# GPT-Neo: its own names, and attention_types adding up to its layers (three: an alias of
+# num_layers is drawn as 3)
+SMALL["gpt_neo"] = dict(vocab_size=40, max_position_embeddings=32, hidden_size=16,
+                        num_layers=3, num_heads=2, intermediate_size=24, window_size=8,
+                        attention_types=[[["global", "local", "global"], 1]])
 for _type in ("gptj", "codegen"):  # GPT-2's names, a rotary part of a head's width
     SMALL[_type] = dict(vocab_size=40, n_positions=32, n_embd=16, n_inner=24, n_layer=2,
                         n_head=2, rotary_dim=4)
@@ -231,7 +237,7 @@ _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "num_attention_heads": (2, 4), "n_layer": (2, 3), "num_hidden_layers": (2, 3),
            "n_positions": (32, 48), "max_position_embeddings": (32, 48),
            "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48),
-           "attention_heads": (2, 4), "num_layers": (2, 3)}
+           "attention_heads": (2, 4), "num_layers": (2, 3), "num_heads": (2, 4)}
 
 def _fields_of(model_type: str, key: str) -> list[str]:
     """paramcalc's fields read from ``key``."""
@@ -309,6 +315,8 @@ WRONG: dict[str, list[Any]] = {
     "window": ["", False, True, 1.0, "8", [8], -1],
     "integer": ["", False, True, 0.0, 1.0, "8", [8], None],
     "text": [0, None, True, 1.0, ["xielu"]],
+    "pairs": ["global", 0, [["global", 1]], [[["global"]]], [[["global"], "1"]],
+              [[["global"], -1]], [[[1], 1]], [[["global"], True]], {"0": 1}],
 }
 
 KEYS = [(model_type, name, key.kind) for model_type in SUPPORTED

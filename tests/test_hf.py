@@ -94,6 +94,18 @@ def ssm_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
 
 
 @st.composite
+def neo_attention_types(draw: st.DrawFn, layers: int) -> list[list[Any]]:
+    """GPT-Neo's attention_types for ``layers`` layers: a pattern of global and local layers
+    repeated, or the layers pair by pair."""
+    period = draw(st.sampled_from(_divisors(layers)))
+    kinds = draw(st.lists(st.sampled_from(["global", "local"]), min_size=period,
+                          max_size=period))
+    if draw(st.booleans()):
+        return [[kinds, layers // period]]
+    return [[[kind], 1] for kind in kinds * (layers // period)]
+
+
+@st.composite
 def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     """Small random keys for ``model_type``, count-changing switches included."""
     if model_type in SSM_TYPES:
@@ -116,6 +128,16 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     if model_type == "ctrl":
         return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, dff=ff, n_layer=layers,
                     n_head=heads, tie_word_embeddings=tie)
+    if model_type == "gpt_bigcode":  # GPT-2's names; one key/value head with multi_query
+        return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, n_layer=layers,
+                    n_head=heads, n_inner=draw(st.none() | st.integers(1, 96)),
+                    multi_query=draw(flag), tie_word_embeddings=tie)
+    if model_type == "gpt_neo":  # global and local layers, as attention_types repeats them
+        return dict(vocab_size=vocab, max_position_embeddings=context, hidden_size=hidden,
+                    num_layers=layers, num_heads=heads,
+                    intermediate_size=draw(st.none() | st.integers(1, 96)),
+                    attention_types=draw(neo_attention_types(layers)),
+                    window_size=draw(st.integers(1, 64)), tie_word_embeddings=tie)
     if model_type in ("gptj", "codegen"):  # CodeGen splits Q, K, V into 4 groups of heads
         heads = 4 if model_type == "codegen" else heads
         return dict(vocab_size=vocab, n_positions=context, n_embd=heads * 2 * draw(

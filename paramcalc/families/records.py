@@ -252,3 +252,7 @@ RECORDS += SSM
 from .moe_more import MOE_MORE  # noqa: E402  (Cohere 2 MoE and more, on the helpers above)
 
 RECORDS += MOE_MORE
+
+from .gpt2_like import GPT2_LIKE  # noqa: E402  (GPT-BigCode and GPT-Neo, on the helpers above)
+
+RECORDS += GPT2_LIKE

@@ -134,12 +134,14 @@ def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
         params += queries + keys
     if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
         params += h
+    if config.sub_norms:  # BitNet's attn_sub_norm: on the heads' output, before o_proj
+        params += norm_params(config, queries)
     flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
         2 * h * matmul(S, head_width, S)
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
-    # and the output projection's input
+    # and the output projection's input (a sub-norm's output, beside its input, if any)
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-    saved = S * (inputs + queries + keys + keys + 2 * queries)
+    saved = S * (inputs + queries + keys + keys + (3 if config.sub_norms else 2) * queries)
     return SubLayer("sliding_attention" if sliding else "attention", params, flops=flops,
                     saved=saved, score_heads=h, cache=2 * keys, window=W if sliding else None)
 
@@ -265,6 +267,9 @@ def feed_forward(config: ModelConfig) -> SubLayer:
     params, flops, saved = _mlp(config, f, bool(config.mlp_bias))
     if config.mlp == "xielu":  # Apertus's activation: two learned scalars, alpha_p and alpha_n
         params += 2
+    if config.sub_norms:  # BitNet's ffn_sub_norm, f wide before down_proj: its output saved
+        params += norm_params(config, f)
+        saved += f
     return SubLayer("gated_mlp" if config.mlp == "gated" else "mlp", params, flops=flops,
                     saved=S * saved)
 

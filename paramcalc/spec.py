@@ -96,7 +96,7 @@ _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": ML
 _FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "router_bias", "expert_bias", "conv_bias",
-                           "ssm_bias")
+                           "ssm_bias", "sub_norms")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -107,6 +107,7 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
                     "sliding_window")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
+TRANSFORMER_ONLY += ("sub_norms",)  # BitNet
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias")  # state-space mixers
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
@@ -209,6 +210,10 @@ class ModelConfig:
     router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
     expert_bias: bool | None = _field(
         "biases on every expert's projections (gpt-oss)", panel="moe")
+    sub_norms: bool | None = _field(
+        "a norm inside each part: on attention's output before its output projection, and "
+        "on the feed-forward part's inner width before its down projection (BitNet)",
+        panel="block")
     # -- state-space mixers: every block a norm and a Mamba or Mamba-2 mixer -------------
     ssm: str | None = _field(
         "every block's mixer a state-space one instead of attention and feed-forward: "
@@ -309,7 +314,8 @@ class ModelConfig:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
                               "or mamba2 too")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
-                                    "sliding_window") if getattr(self, name) is not None]
+                                    "sliding_window", "sub_norms")
+                  if getattr(self, name) is not None]
         if self.ssm is not None and beside:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
                               f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
@@ -398,6 +404,10 @@ class ModelConfig:
         if self.norm_placement == "shared" and not self.parallel_residual:
             raise ConfigError("norm_placement = shared is one norm before attention and "
                               "feed-forward side by side: give parallel_residual = true too")
+        if self.sub_norms and (self.num_experts or self.latent):
+            what = "num_experts" if self.num_experts else "kv_lora_rank"
+            raise ConfigError(f"sub_norms are norms inside multi-head attention and a dense "
+                              f"feed-forward part (BitNet): drop {what} or sub_norms")
         if self.mlp == "xielu" and self.num_experts:
             raise ConfigError("mlp = xielu is a dense feed-forward part (Apertus): experts "
                               "are plain or gated")

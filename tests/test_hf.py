@@ -198,7 +198,7 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                                 tie_word_embeddings=tie)
     if head_dim is not None:  # a declared field, or (qwen2, phi3, olmo2, starcoder2) an extra
         keys["head_dim"] = head_dim  # key that the attention still reads
-    if model_type in ("llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2"):
+    if model_type in ("llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2", "bitnet"):
         keys["attention_bias"] = draw(flag)
     if model_type == "llama":
         keys["mlp_bias"] = draw(flag)
@@ -216,8 +216,8 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     n_shared_experts=draw(st.integers(0, 2)))
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
-    if model_type == "helium":  # its output projection is hidden_size wide: head_dim is d/h
-        keys["head_dim"] = hidden // heads
+    if model_type in ("helium", "bitnet"):  # an output projection (Helium) or a sub-norm
+        keys["head_dim"] = hidden // heads  # (BitNet) hidden_size wide: head_dim is d/h
     if model_type in ("stablelm", "persimmon", "phi"):  # the whole head rotary: an even part
         keys["partial_rotary_factor"] = 1.0
     if model_type == "phimoe":

@@ -148,6 +148,8 @@ class Attention(nn.Module):
         self.sinks: nn.Parameter | None = None
         if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
             self.sinks = nn.Parameter(torch.zeros(h))
+        # BitNet: a norm over the heads' joined output, before the output projection
+        self.sub_norm = make_norm(config.norm, h * a) if config.sub_norms else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
@@ -162,8 +164,10 @@ class Attention(nn.Module):
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
         if self.sinks is not None:
-            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks)))
-        return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
+            heads = attend_with_sinks(q, k, v, self.window, self.sinks)
+        else:
+            heads = attend(q, k, v, self.window)  # (B, h, S, a)
+        return self.o_proj(self.sub_norm(_merge_heads(heads)))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -301,13 +305,17 @@ class MLP(nn.Module):
         self.up_proj = nn.Linear(d, f, bias=bias)
         self.down_proj = nn.Linear(f, d, bias=bias)
         self.xielu = XIELU() if config.mlp == "xielu" else None
+        # BitNet: a norm over the inner width, before the down projection
+        self.sub_norm = make_norm(config.norm, f) if config.sub_norms else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         if self.gated:
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-        if self.xielu is not None:
-            return self.down_proj(self.xielu(self.up_proj(x)))
-        return self.down_proj(F.gelu(self.up_proj(x), approximate="tanh"))
+            inner = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, S, f)
+        elif self.xielu is not None:
+            inner = self.xielu(self.up_proj(x))
+        else:
+            inner = F.gelu(self.up_proj(x), approximate="tanh")
+        return self.down_proj(self.sub_norm(inner))
 
 
 def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:

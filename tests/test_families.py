@@ -84,6 +84,8 @@ for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_t
                              ("minimax_m2", "num_local_experts", "num_experts_per_tok"),
                              ("glm4_moe_lite", "n_routed_experts", "num_experts_per_tok")):
     SMALL[_type] = {**SMALL[_type], _routed: 3, _top: 1, "moe_intermediate_size": 8}
+SMALL["jetmoe"] = {**SMALL["jetmoe"], "num_local_experts": 3, "num_experts_per_tok": 1,
+                   "kv_channels": 4}
 SMALL["dots1"]["n_shared_experts"] = 1  # null by default: transformers builds no model
 SMALL["hunyuan_v1_moe"]["head_dim"] = 8  # read with no fallback
 # DBRX: its sizes in two sub-configs; its attention needs attn_config's rope_theta
@@ -237,7 +239,8 @@ _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "num_attention_heads": (2, 4), "n_layer": (2, 3), "num_hidden_layers": (2, 3),
            "n_positions": (32, 48), "max_position_embeddings": (32, 48),
            "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48),
-           "attention_heads": (2, 4), "num_layers": (2, 3), "num_heads": (2, 4)}
+           "attention_heads": (2, 4), "num_layers": (2, 3), "num_heads": (2, 4),
+           "kv_channels": (4, 8)}
 
 def _fields_of(model_type: str, key: str) -> list[str]:
     """paramcalc's fields read from ``key``."""
@@ -289,6 +292,14 @@ def test_zero_routed_experts_count_what_transformers_builds_or_are_refused(
         model_type: str, tmp_path: Path, cli: Cli) -> None:
     routed = ROUTED[model_type]
     folder = write(tmp_path, model_type, setting(SMALL[model_type], routed, 0))
+    if model_type == "jetmoe":  # its config class refuses more experts a token than there are
+        with pytest.raises(Exception, match="num_experts_per_tok"):
+            transformers_model(folder)
+        assert cli.error("count", "--hf-config", str(folder)) == (
+            f"Error: {folder / 'config.json'}: {routed} = 0 leaves no experts for the "
+            "num_experts_per_tok (1) a token is sent to (transformers builds no model); "
+            "paramcalc cannot count this model")
+        return
     model = transformers_model(folder)
     experts = [m for m in model.modules() if type(m).__name__.endswith("Experts")]
     if FAMILIES[model_type].experts.zero == "dense":  # type: ignore[union-attr]

@@ -187,6 +187,13 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     num_hidden_layers=layers, num_attention_heads=heads,
                     max_position_embeddings=context, scale_embedding=draw(flag),
                     tie_word_embeddings=tie, pad_token_id=None)
+    if model_type == "jetmoe":  # attention and feed-forward experts, K of E for both
+        routed = draw(st.integers(1, 6))
+        return dict(vocab_size=vocab, hidden_size=draw(st.integers(2, 48)),
+                    intermediate_size=ff, num_hidden_layers=layers, num_key_value_heads=kv,
+                    kv_channels=2 * draw(st.integers(1, 8)), max_position_embeddings=context,
+                    num_local_experts=routed, num_experts_per_tok=draw(st.integers(1, routed)),
+                    tie_word_embeddings=tie)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,

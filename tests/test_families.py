@@ -175,7 +175,7 @@ def test_a_key_read_as_nullable_is_nullable_in_transformers(model_type: str) -> 
 
     nullable = set(json.loads(DEFAULTS_FILE.read_text())["families"][model_type]["nullable"])
     for name, key in FAMILIES[model_type].keys().items():
-        if key.kind in ("optional", "layers", "types", "window"):
+        if key.kind in ("optional", "layers", "types", "window", "pairs"):
             assert name in nullable, name
 
 

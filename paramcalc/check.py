@@ -19,7 +19,7 @@ from torch import nn
 from .errors import ConfigError, ParamcalcError, first_line
 from .families import MULTIMODAL
 from .formulas import COMPONENTS, budget
-from .modules import LanguageModel, MixtureOfExperts, build
+from .modules import LanguageModel, MixtureOfAttention, MixtureOfExperts, build
 from .pattern import Group, group_name, mixer_of
 from .spec import ModelConfig
 
@@ -63,6 +63,16 @@ def unique_numel(parameters: Iterable[nn.Parameter], seen: set[int]) -> int:
     return total
 
 
+def _routed(name: str, weight: torch.Tensor) -> bool:
+    """Whether a parameter of transformers' model belongs to routed experts: under experts
+    (JetMoE's attention experts' router and bias are not), or one of JetMoE's stacked
+    ParallelExperts, (E, out, in) (GraniteMoeShared's shared MLP has the names, 2-D)."""
+    if ".input_linear." in name or ".output_linear." in name:
+        return weight.dim() == 3
+    return ".experts." in name and ".experts.router." not in name and \
+        not name.endswith(".experts.bias")
+
+
 def module_counts(model: LanguageModel) -> dict[str, int]:
     """Parameters per component of a built model, each shared tensor counted once; one block
     of each kind; and the active count, the total less the experts a token is not routed to."""
@@ -83,6 +93,11 @@ def module_counts(model: LanguageModel) -> dict[str, int]:
             routed = int(layer.experts.up.shape[0])
             per_expert = sum(p.numel() for p in layer.experts.parameters()) // routed
             idle += (routed - layer.top_k) * per_expert
+        attention = getattr(block, "attn", None)
+        if isinstance(attention, MixtureOfAttention):  # each expert a query and an output
+            routed = int(attention.query.shape[0])
+            per_expert = (attention.query.numel() + attention.output.numel()) // routed
+            idle += (routed - attention.top_k) * per_expert
     counts["active"] = counts["total"] - idle
     return counts
 
@@ -161,7 +176,7 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
         counts[component] += p.numel()
         if layer is not None:
             layers[layer] = layers.get(layer, 0) + p.numel()
-            if ".experts." in name:  # transformers keeps a layer's experts stacked: (E, …)
+            if _routed(name, p):  # transformers keeps a layer's experts stacked: (E, …)
                 experts[layer] = experts.get(layer, 0) + p.numel()
                 routed = p.shape[0]
     # DBRX keeps E and K in its ffn_config, and its experts' weights as (E·f, d)

@@ -141,6 +141,12 @@ def _dense_limit(c: ModelConfig) -> sp.Expr:
 #: the head sizes of latent attention, which otherwise follow d/h
 _LATENT_HEADS = ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
 
+def _moa_heads(v: Mapping[str, Any]) -> str:
+    return (f"n_heads ({v['n_heads']}) must be experts_per_token × n_kv_heads "
+            f"({v['experts_per_token']} × {v['n_kv_heads']}): with attention_experts each of a "
+            "token's K experts gives it n_kv_heads query heads")
+
+
 #: every relation between sizes that a configuration must keep
 CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("divides", h, d,  # (latent attention given its head sizes has no d/h)
@@ -179,6 +185,9 @@ CONSTRAINTS: tuple[Constraint, ...] = (
                lambda v: f"ssm_groups ({v['ssm_groups']}) must divide ssm_heads "
                          f"({v['ssm_heads']}): each group's B and C serve a whole group of "
                          "heads"),
+    # a mixture of attention heads: each token's query heads are its K experts' g heads each
+    Constraint("divides", K * g, h, lambda c: bool(c.attention_experts), _moa_heads),
+    Constraint("le", h, K * g, lambda c: bool(c.attention_experts), _moa_heads),
     Constraint("le", w, S, lambda c: c.kernel_size is not None,
                lambda v: f"kernel_size ({v['kernel_size']}) must not exceed seq_length "
                          f"({v['seq_length']})"),

@@ -150,7 +150,9 @@ class Fit:
                 ("attention", "mlp", "experts", "head", "embedding"), config.d_model)}
         if config.block == "transformer":
             from .symbols import d_V, h
-            if config.kv_lora_rank is None:
+            if config.attention_experts:  # each expert's output projection reads g heads
+                queries = attention_widths(config)[2]
+            elif config.kv_lora_rank is None:
                 _, queries, _ = attention_widths(config)
             else:  # latent attention's output projection reads h value heads
                 queries = h * d_V

@@ -142,14 +142,37 @@ def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
         params += queries + keys
     if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
         params += h
+    if config.sub_norms:  # BitNet's attn_sub_norm: on the heads' output, before o_proj
+        params += norm_params(config, queries)
     flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
         2 * h * matmul(S, head_width, S)
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
-    # and the output projection's input
+    # and the output projection's input (a sub-norm's output, beside its input, if any)
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-    saved = S * (inputs + queries + keys + keys + 2 * queries)
+    saved = S * (inputs + queries + keys + keys + (3 if config.sub_norms else 2) * queries)
     return SubLayer("sliding_attention" if sliding else "attention", params, flops=flops,
                     saved=saved, score_heads=h, cache=2 * keys, window=W if sliding else None)
+
+
+def mixture_of_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
+    """JetMoE's mixture of attention heads (MoA; Shen et al. 2024): one key/value projection
+    d → 2·g·d_h for every token; E experts, each a query projection d → g·d_h and an output
+    projection g·d_h → d (no biases); a router d → E sends each token to K experts, whose
+    K·g query heads attend to the g key/value heads (each serving K of them), and whose
+    outputs are mixed by the router's weights, plus a d-wide bias. A token does not pass
+    the other E − K experts' projections. Cached: the keys and values, as attention's."""
+    head_width, _, keys = attention_widths(config)
+    heads = K * written(config, "n_kv_heads")  # the query heads of one token, K·g
+    one = dense(d, keys, False) + dense(keys, d, False)  # an expert: query in, output out
+    params = dense(d, 2 * keys, False) + dense(d, E, bool(config.router_bias)) + E * one + d
+    flops = (linear(d, 2 * keys) + linear(d, E) + K * (linear(d, keys) + linear(keys, d))
+             + 2 * heads * matmul(S, head_width, S))
+    # saved: the input, the router's scores, the K experts' queries, the keys and values,
+    # the heads' output and the output projections' inputs (K each)
+    saved = S * (d + E + K * keys + 2 * keys + 2 * K * keys)
+    return SubLayer("sliding_mixture_of_attention" if sliding else "mixture_of_attention",
+                    params, flops=flops, saved=sp.expand(saved), score_heads=heads,
+                    cache=2 * keys, window=W if sliding else None, idle=(E - K) * one)
 
 
 def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
@@ -276,6 +299,9 @@ def feed_forward(config: ModelConfig) -> SubLayer:
     params, flops, saved = _mlp(config, f, bool(config.mlp_bias))
     if config.mlp == "xielu":  # Apertus's activation: two learned scalars, alpha_p and alpha_n
         params += 2
+    if config.sub_norms:  # BitNet's ffn_sub_norm, f wide before down_proj: its output saved
+        params += norm_params(config, f)
+        saved += f
     return SubLayer("gated_mlp" if config.mlp == "gated" else "mlp", params, flops=flops,
                     saved=S * saved)
 
@@ -293,6 +319,8 @@ def mixture_of_experts(config: ModelConfig) -> SubLayer:
     if config.expert_bias:  # gpt-oss: each expert's gate/up and down projections biased
         one += (2 if config.mlp == "gated" else 1) * f_E + d
     params = dense(d, E, bool(config.router_bias)) + E * one
+    if config.moe_output_bias:  # JetMoE: one d-wide bias on the mixed output
+        params += d
     flops = linear(d, E) + K * one_flops
     saved = d + E + K * (one_saved - d)  # the router's input and scores, each routed expert
     if config.shared_experts:
@@ -374,6 +402,8 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "sliding_attention": lambda c: attention(c, sliding=True),
     "latent_attention": latent_attention,
     "sliding_latent_attention": lambda c: latent_attention(c, sliding=True),
+    "mixture_of_attention": mixture_of_attention,
+    "sliding_mixture_of_attention": lambda c: mixture_of_attention(c, sliding=True),
     "mlp": feed_forward,
     "gated_mlp": feed_forward,
     "mixture_of_experts": mixture_of_experts,
@@ -394,6 +424,7 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     sliding = mixer == "sliding"
     mixing = (SSM_MIXERS[mixer](config) if mixer in SSM_MIXERS  # a hybrid's state-space layer
               else latent_attention(config, sliding) if config.latent
+              else mixture_of_attention(config, sliding) if config.attention_experts
               else attention(config, sliding))
     ffn = mixture_of_experts(config) if moe else feed_forward(config)
     return mixing, ffn, block_norms(config)

@@ -101,6 +101,10 @@ class Adapters:
         if config.kv_lora_rank is not None and set(lora.modules) & {"q", "k", "v", "o"}:
             raise ConfigError("latent attention projects through low-rank latents, not q, k, "
                               "v and o: target its feed-forward modules (gate, up, down) only")
+        if config.attention_experts and set(lora.modules) & {"q", "k", "v", "o"}:
+            raise ConfigError("a mixture of attention heads holds its query and output "
+                              "projections as stacked experts and its keys and values in one "
+                              "kv_proj: LoRA on q, k, v and o is not counted")
         if config.mlp != "gated" and "gate" in lora.modules:
             raise ConfigError("this model's feed-forward part has no gate projection (an up "
                               "and a down projection only): drop gate from --lora-modules")

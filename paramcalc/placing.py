@@ -202,7 +202,14 @@ NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "
                                                           "mlp.act_fn.eps": BUFFER}),
                            "persimmon": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
                            "phi": LLAMA.extend(outer={"final_layernorm": "final_norm"}),
-                           "gptj": GPT2, "codegen": GPT2}
+                           "gptj": GPT2, "codegen": GPT2,
+                           # GPT-2's names (GPT-Neo's q, k, v and out_proj under attn.attention)
+                           "gpt_bigcode": GPT2, "gpt_neo": GPT2,
+                           # JetMoE: its mixture of attention heads under self_attention, its
+                           # feed-forward experts stacked in input_linear and output_linear
+                           "jetmoe": LLAMA.extend(inner={"self_attention": "attention",
+                                                         "mlp.input_linear": "experts",
+                                                         "mlp.output_linear": "experts"})}
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,8 @@ _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": ML
 _FLAGS: tuple[str, ...] = ("final_norm", "embedding_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "router_bias", "expert_bias", "conv_bias",
-                           "ssm_bias", "ssm_norms")
+                           "ssm_bias", "ssm_norms", "sub_norms", "attention_experts",
+                           "moe_output_bias")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -109,6 +110,8 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
                     "sliding_window")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
+TRANSFORMER_ONLY += ("sub_norms",)  # BitNet
+TRANSFORMER_ONLY += ("attention_experts", "moe_output_bias")  # JetMoE
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias",  # state-space mixers
                      "ssm_norms")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
@@ -216,6 +219,17 @@ class ModelConfig:
     router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
     expert_bias: bool | None = _field(
         "biases on every expert's projections (gpt-oss)", panel="moe")
+    attention_experts: bool | None = _field(
+        "every block's attention a mixture of attention heads (JetMoE's MoA): E experts, each a "
+        "query projection d → g·d_h and an output projection back; a router sends each token "
+        "to K of them, whose K·g query heads share one key/value projection d → 2·g·d_h; a "
+        "d-wide bias on the output (n_heads must be K·g)", panel="moe")
+    moe_output_bias: bool | None = _field(
+        "a d-wide bias on the experts' mixed output (JetMoE)", panel="moe")
+    sub_norms: bool | None = _field(
+        "a norm inside each part: on attention's output before its output projection, and "
+        "on the feed-forward part's inner width before its down projection (BitNet)",
+        panel="block")
     # -- state-space mixers: every block a norm and a Mamba or Mamba-2 mixer -------------
     ssm: str | None = _field(
         "every block's mixer a state-space one instead of attention and feed-forward: "
@@ -307,7 +321,8 @@ class ModelConfig:
                                   "give num_experts of 1 or more, or drop the expert options")
             raise ConfigError(f"{switches[0]} needs num_experts (the routed experts of a "
                               "mixture-of-experts layer)")
-        expert_only = [name for name in ("router_bias", "expert_bias")
+        expert_only = [name for name in ("router_bias", "expert_bias", "attention_experts",
+                                         "moe_output_bias")
                        if getattr(self, name) is not None]
         if not self.num_experts and expert_only:  # modern families: gpt-oss's biases
             raise ConfigError(f"{expert_only[0]} needs num_experts (the routed experts of a "
@@ -319,7 +334,8 @@ class ModelConfig:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
                               "or mamba2 too (or list mamba or mamba2 layers in layer_types)")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
-                                    "sliding_window") if getattr(self, name) is not None]
+                                    "sliding_window", "sub_norms")
+                  if getattr(self, name) is not None]
         if self.ssm is not None and beside:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
                               f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
@@ -410,6 +426,21 @@ class ModelConfig:
         if self.norm_placement == "shared" and not self.parallel_residual:
             raise ConfigError("norm_placement = shared is one norm before attention and "
                               "feed-forward side by side: give parallel_residual = true too")
+        if self.attention_experts:
+            other = next(((name, off) for name, on, off in (
+                ("kv_lora_rank", self.latent, "no kv_lora_rank"),
+                ("qkv_bias", self.qkv_bias, "qkv_bias = false"),
+                ("proj_bias", self.proj_bias, "proj_bias = false"),
+                ("attention_sinks", self.attention_sinks, "no attention_sinks"),
+                ("sub_norms", self.sub_norms, "no sub_norms"),
+                ("qk_norm", self.qk_norm != "none", "qk_norm = none")) if on), None)
+            if other is not None:
+                raise ConfigError(f"attention_experts is JetMoE's mixture of attention heads, "
+                                  f"which has no {other[0]}: give {other[1]}")
+        if self.sub_norms and (self.num_experts or self.latent):
+            what = "num_experts" if self.num_experts else "kv_lora_rank"
+            raise ConfigError(f"sub_norms are norms inside multi-head attention and a dense "
+                              f"feed-forward part (BitNet): drop {what} or sub_norms")
         if self.mlp == "xielu" and self.num_experts:
             raise ConfigError("mlp = xielu is a dense feed-forward part (Apertus): experts "
                               "are plain or gated")

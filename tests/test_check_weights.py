@@ -18,9 +18,9 @@ transformers = pytest.importorskip("transformers")
 
 def _keys(model_type: str) -> dict[str, Any]:
     """A tiny config of ``model_type``: two blocks, width 16."""
-    if model_type in ("gpt2", "ctrl"):
+    if model_type in ("gpt2", "ctrl", "gpt_bigcode"):
         keys: dict[str, Any] = dict(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2)
-        keys.update(n_inner=32) if model_type == "gpt2" else keys.update(dff=32)
+        keys.update(dff=32) if model_type == "ctrl" else keys.update(n_inner=32)
     else:
         keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                     num_key_value_heads=1, max_position_embeddings=16)
@@ -39,6 +39,8 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                     max_position_embeddings=16, new_decoder_architecture=True, num_kv_heads=1,
                     bias=True)
+    if model_type == "gpt_neo":  # a global and a local layer
+        keys["attention_types"] = [[["global", "local"], 1]]
     if model_type == "dots1":  # its experts have no defaults
         keys.update(n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1)
     if model_type in ("gptj", "codegen"):

@@ -96,7 +96,7 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         pytest.skip("transformers' OpenAIGPTModel keeps no cache: nothing to compare")
     keys = dict(vocab_size=32, num_hidden_layers=3, num_attention_heads=4,
                 max_position_embeddings=64)
-    if model_type in ("gpt2", "openai-gpt", "ctrl"):
+    if model_type in ("gpt2", "openai-gpt", "ctrl", "gpt_bigcode"):
         keys = dict(vocab_size=32, n_layer=3, n_head=4, n_embd=32, n_positions=64)
     elif model_type == "gpt_neox":
         keys.update(hidden_size=32, intermediate_size=16)
@@ -104,9 +104,11 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
         keys.update(hidden_size=32, ffn_dim=16)
     else:
         keys.update(hidden_size=32, intermediate_size=16)
-    if model_type not in ("gpt2", "ctrl", "gpt_neox", "opt", "xglm", "deepseek_v2",
-                          "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa",
-                          "bloom", "mpt", "falcon"):
+    if model_type == "gpt_neo":  # its three layers global, local, global (a window of 256)
+        keys["attention_types"] = [[["global", "local", "global"], 1]]
+    if model_type not in ("gpt2", "ctrl", "gpt_bigcode", "gpt_neo", "gpt_neox", "opt", "xglm",
+                          "deepseek_v2", "deepseek_v3", "glm4_moe_lite", "deepseek_v32",
+                          "glm_moe_dsa", "bloom", "mpt", "falcon"):
         keys["num_key_value_heads"] = 2  # grouped-query attention: half the key/value heads
     if model_type in ("deepseek_v2", "deepseek_v3", "glm4_moe_lite"):
         keys.update(kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=4, qk_nope_head_dim=6,

@@ -29,6 +29,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "gpt2": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "openai-gpt": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "ctrl": dict(vocab_size=40, n_positions=32, n_embd=16, dff=24, n_layer=2, n_head=2),
+    "gpt_bigcode": dict(vocab_size=40, n_positions=32, n_embd=16, n_layer=2, n_head=2),
     "gpt_neox": dict(vocab_size=40, hidden_size=32, intermediate_size=24, num_hidden_layers=2,
                      num_attention_heads=2, max_position_embeddings=32),
     "xglm": dict(vocab_size=40, d_model=16, ffn_dim=24, num_layers=2, attention_heads=2,
@@ -64,6 +65,11 @@ for _type in ("smollm3", "glm", "glm4", "ministral3"):  # default pad_token_id p
 for _type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
     SMALL[_type] = {**SMALL[_type], "head_dim": 8}
 SMALL["helium"] = {**SMALL["helium"], "head_dim": 8}  # its default 128 is not d/h
+# GPT-Neo: its own names, and attention_types adding up to its layers (three: an alias of
+# num_layers is drawn as 3)
+SMALL["gpt_neo"] = dict(vocab_size=40, max_position_embeddings=32, hidden_size=16,
+                        num_layers=3, num_heads=2, intermediate_size=24, window_size=8,
+                        attention_types=[[["global", "local", "global"], 1]])
 for _type in ("gptj", "codegen"):  # GPT-2's names, a rotary part of a head's width
     SMALL[_type] = dict(vocab_size=40, n_positions=32, n_embd=16, n_inner=24, n_layer=2,
                         n_head=2, rotary_dim=4)
@@ -84,6 +90,8 @@ for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_t
                              ("minimax_m2", "num_local_experts", "num_experts_per_tok"),
                              ("glm4_moe_lite", "n_routed_experts", "num_experts_per_tok")):
     SMALL[_type] = {**SMALL[_type], _routed: 3, _top: 1, "moe_intermediate_size": 8}
+SMALL["jetmoe"] = {**SMALL["jetmoe"], "num_local_experts": 3, "num_experts_per_tok": 1,
+                   "kv_channels": 4}
 SMALL["dots1"]["n_shared_experts"] = 1  # null by default: transformers builds no model
 SMALL["hunyuan_v1_moe"]["head_dim"] = 8  # read with no fallback
 # DBRX: its sizes in two sub-configs; its attention needs attn_config's rope_theta
@@ -177,7 +185,7 @@ def test_a_key_read_as_nullable_is_nullable_in_transformers(model_type: str) -> 
 
     nullable = set(json.loads(DEFAULTS_FILE.read_text())["families"][model_type]["nullable"])
     for name, key in FAMILIES[model_type].keys().items():
-        if key.kind in ("optional", "layers", "types", "window"):
+        if key.kind in ("optional", "layers", "types", "window", "pairs"):
             assert name in nullable, name
 
 
@@ -250,7 +258,8 @@ _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "num_attention_heads": (2, 4), "n_layer": (2, 3), "num_hidden_layers": (2, 3),
            "n_positions": (32, 48), "max_position_embeddings": (32, 48),
            "d_model": (16, 24), "n_heads": (2, 4), "n_layers": (2, 3), "max_seq_len": (32, 48),
-           "attention_heads": (2, 4), "num_layers": (2, 3),
+           "attention_heads": (2, 4), "num_layers": (2, 3), "num_heads": (2, 4),
+           "kv_channels": (4, 8),
            # Granite 4's layers, by the names transformers gives them once read
            "layer_types": (["linear_attention", "full_attention"],
                            ["full_attention", "linear_attention"])}
@@ -309,6 +318,14 @@ def test_zero_routed_experts_count_what_transformers_builds_or_are_refused(
         model_type: str, tmp_path: Path, cli: Cli) -> None:
     routed = ROUTED[model_type]
     folder = write(tmp_path, model_type, setting(SMALL[model_type], routed, 0))
+    if model_type == "jetmoe":  # its config class refuses more experts a token than there are
+        with pytest.raises(Exception, match="num_experts_per_tok"):
+            transformers_model(folder)
+        assert cli.error("count", "--hf-config", str(folder)) == (
+            f"Error: {folder / 'config.json'}: {routed} = 0 leaves no experts for the "
+            "num_experts_per_tok (1) a token is sent to (transformers builds no model); "
+            "paramcalc cannot count this model")
+        return
     model = transformers_model(folder)
     experts = [m for m in model.modules() if type(m).__name__.endswith("Experts")]
     if FAMILIES[model_type].experts.zero == "dense":  # type: ignore[union-attr]
@@ -335,6 +352,8 @@ WRONG: dict[str, list[Any]] = {
     "window": ["", False, True, 1.0, "8", [8], -1],
     "integer": ["", False, True, 0.0, 1.0, "8", [8], None],
     "text": [0, None, True, 1.0, ["xielu"]],
+    "pairs": ["global", 0, [["global", 1]], [[["global"]]], [[["global"], "1"]],
+              [[["global"], -1]], [[[1], 1]], [[["global"], True]], {"0": 1}],
 }
 
 KEYS = [(model_type, name, key.kind) for model_type in SUPPORTED

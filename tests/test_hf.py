@@ -185,6 +185,18 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
 
 
 @st.composite
+def neo_attention_types(draw: st.DrawFn, layers: int) -> list[list[Any]]:
+    """GPT-Neo's attention_types for ``layers`` layers: a pattern of global and local layers
+    repeated, or the layers pair by pair."""
+    period = draw(st.sampled_from(_divisors(layers)))
+    kinds = draw(st.lists(st.sampled_from(["global", "local"]), min_size=period,
+                          max_size=period))
+    if draw(st.booleans()):
+        return [[kinds, layers // period]]
+    return [[[kind], 1] for kind in kinds * (layers // period)]
+
+
+@st.composite
 def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     """Small random keys for ``model_type``, count-changing switches included."""
     if model_type in SSM_TYPES:
@@ -209,6 +221,16 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
     if model_type == "ctrl":
         return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, dff=ff, n_layer=layers,
                     n_head=heads, tie_word_embeddings=tie)
+    if model_type == "gpt_bigcode":  # GPT-2's names; one key/value head with multi_query
+        return dict(vocab_size=vocab, n_positions=context, n_embd=hidden, n_layer=layers,
+                    n_head=heads, n_inner=draw(st.none() | st.integers(1, 96)),
+                    multi_query=draw(flag), tie_word_embeddings=tie)
+    if model_type == "gpt_neo":  # global and local layers, as attention_types repeats them
+        return dict(vocab_size=vocab, max_position_embeddings=context, hidden_size=hidden,
+                    num_layers=layers, num_heads=heads,
+                    intermediate_size=draw(st.none() | st.integers(1, 96)),
+                    attention_types=draw(neo_attention_types(layers)),
+                    window_size=draw(st.integers(1, 64)), tie_word_embeddings=tie)
     if model_type in ("gptj", "codegen"):  # CodeGen splits Q, K, V into 4 groups of heads
         heads = 4 if model_type == "codegen" else heads
         return dict(vocab_size=vocab, n_positions=context, n_embd=heads * 2 * draw(
@@ -270,6 +292,13 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                                      alibi_bias_max=draw(st.integers(1, 8))))
     if model_type == "falcon":
         return falcon_keys(draw, vocab, hidden, layers, heads, context, tie)
+    if model_type == "jetmoe":  # attention and feed-forward experts, K of E for both
+        routed = draw(st.integers(1, 6))
+        return dict(vocab_size=vocab, hidden_size=draw(st.integers(2, 48)),
+                    intermediate_size=ff, num_hidden_layers=layers, num_key_value_heads=kv,
+                    kv_channels=2 * draw(st.integers(1, 8)), max_position_embeddings=context,
+                    num_local_experts=routed, num_experts_per_tok=draw(st.integers(1, routed)),
+                    tie_word_embeddings=tie)
     if model_type == "opt":
         return dict(vocab_size=vocab, hidden_size=hidden, ffn_dim=ff, num_hidden_layers=layers,
                     num_attention_heads=heads, max_position_embeddings=context,
@@ -281,7 +310,7 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                                 tie_word_embeddings=tie)
     if head_dim is not None:  # a declared field, or (qwen2, phi3, olmo2, starcoder2) an extra
         keys["head_dim"] = head_dim  # key that the attention still reads
-    if model_type in ("llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2"):
+    if model_type in ("llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2", "bitnet"):
         keys["attention_bias"] = draw(flag)
     if model_type == "llama":
         keys["mlp_bias"] = draw(flag)
@@ -299,8 +328,8 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     n_shared_experts=draw(st.integers(0, 2)))
     if model_type in ("hunyuan_v1_dense", "ministral"):  # head_dim read with no fallback
         keys["head_dim"] = head_dim or 8
-    if model_type == "helium":  # its output projection is hidden_size wide: head_dim is d/h
-        keys["head_dim"] = hidden // heads
+    if model_type in ("helium", "bitnet"):  # an output projection (Helium) or a sub-norm
+        keys["head_dim"] = hidden // heads  # (BitNet) hidden_size wide: head_dim is d/h
     if model_type in ("stablelm", "persimmon", "phi"):  # the whole head rotary: an even part
         keys["partial_rotary_factor"] = 1.0
     if model_type == "phimoe":

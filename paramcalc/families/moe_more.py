@@ -11,9 +11,16 @@
   but every ``sliding_window_pattern``-th. ``logit_scale``, the router's selection function
   and the shared experts' combination strategy hold no parameters.
 
-Skipped, as the report says: jetmoe (a mixture of attention heads: each routed expert holds
-its own query and output projections, a mixer kind paramcalc lacks), mimo_v2_flash,
-longcat_flash and deepseek_v4.
+- JetMoE (``jetmoe``): a mixture of attention heads (paramcalc's ``attention_experts``) and
+  a mixture of experts in every layer, both over ``num_local_experts`` experts with
+  ``num_experts_per_tok`` per token, each with its own router (no bias). An attention expert
+  is a query projection d → g·c and an output projection g·c → d (g =
+  ``num_key_value_heads``, c = ``kv_channels``); one key/value projection d → 2·g·c serves
+  them all, and the config class sets num_attention_heads = g·K. A feed-forward expert is
+  gated, ``intermediate_size`` wide, in one fused input_linear. Each mixture adds a d-wide
+  bias (``moe_output_bias``); no other biases; RMSNorms; rotary.
+
+Skipped, as the report says: mimo_v2_flash, longcat_flash and deepseek_v4.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
-from .record import Experts, Family, Key, Reader, count, optional, size, types
+from .record import Experts, Family, Key, Reader, Refusal, count, optional, size, types
 from .records import BIAS, as_dense, biased, decoder, listed_per_layer
 
 #: Cohere 2's block: one norm before attention and the feed-forward part side by side
@@ -81,6 +88,12 @@ def _cohere2_moe(keys: Reader, values: dict[str, Any]) -> None:
                       shared_d_ff=keys["intermediate_size"])
 
 
+def _heads_of_jetmoe(keys: Reader, values: dict[str, Any]) -> None:
+    # JetMoeConfig sets num_attention_heads to num_key_value_heads × num_experts_per_tok,
+    # whatever the file says: a token's K attention experts, g query heads each
+    values["n_heads"] = values["n_kv_heads"] * values["experts_per_token"]
+
+
 MOE_MORE: tuple[Family, ...] = (
     Family("cohere2_moe", _COHERE2,
            experts=Experts("num_experts", "intermediate_size"),
@@ -89,4 +102,12 @@ MOE_MORE: tuple[Family, ...] = (
                   types("mlp_layer_types"), size("sliding_window_pattern"),
                   size("prefix_dense_sliding_window_pattern"),
                   optional("prefix_dense_intermediate_size"), count("num_shared_experts"))),
+    Family("jetmoe", decoder(n_heads=None, n_kv_heads=size("num_key_value_heads"),
+                             head_dim=size("kv_channels"), attention_experts=True,
+                             moe_output_bias=True),
+           aliases={"kv_channels": "head_dim"},
+           refusals=(Refusal(count("num_local_experts"), "leaves no experts for the "
+                             "num_experts_per_tok ({num_experts_per_tok}) a token is sent to "
+                             "(transformers builds no model)", lambda routed, keys: not routed),),
+           experts=Experts("num_local_experts", "intermediate_size"), hook=_heads_of_jetmoe),
 )

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..spec import MAX_SIZE, _shown
 
 Kind = Literal["size", "optional", "count", "flag", "layers", "types", "window", "integer",
-               "text"]
+               "text", "pairs"]
 
 #: what a key of each kind must hold, as a message says it
 EXPECTED: dict[str, str] = {
@@ -33,8 +33,9 @@ EXPECTED: dict[str, str] = {
     "types": "a list of layer types or null",
     "window": "a whole number (0 or more) or null",
     "integer": "an integer",  # a layer index that may count from the end (ERNIE's -1)
-
     "text": "a string",
+    # GPT-Neo's attention_types: [[["global", "local"], 12]], kinds repeated a number of times
+    "pairs": "a list of [list of layer types, repeats] pairs or null",
 }
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.json")
@@ -180,6 +181,14 @@ def defaults() -> dict[str, dict[str, Any]]:
     return {model_type: entry["defaults"] for model_type, entry in data["families"].items()}
 
 
+@cache
+def derived() -> dict[str, dict[str, Any]]:
+    """What transformers' config class derives for a key the file leaves out, where that
+    differs from its declared default (GPT-Neo's attention_types)."""
+    data = json.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    return {model_type: entry["derived"] for model_type, entry in data["families"].items()}
+
+
 class Reader:
     """A config.json's values for one record: type-checked, aliases followed, defaults
     filled in."""
@@ -208,7 +217,7 @@ class Reader:
 
     def _checked(self, key: Key) -> Any:
         value = self.raw(key.name)
-        if key.kind in ("optional", "layers", "types", "window") and value is None:
+        if key.kind in ("optional", "layers", "types", "window", "pairs") and value is None:
             return [] if key.kind == "layers" else None
         if key.kind == "flag":
             ok = type(value) is bool
@@ -219,6 +228,11 @@ class Reader:
             ok = type(value) is list and all(type(entry) is item for entry in value)
         elif key.kind == "integer":
             ok = type(value) is int
+        elif key.kind == "pairs":
+            ok = type(value) is list and all(
+                type(pair) is list and len(pair) == 2 and type(pair[0]) is list
+                and all(type(kind) is str for kind in pair[0])
+                and type(pair[1]) is int and 0 <= pair[1] <= MAX_SIZE for pair in value)
         else:
             ok = type(value) is int and (value >= 0 if key.kind in ("count", "window")
                                          else value > 0)

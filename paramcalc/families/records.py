@@ -260,3 +260,11 @@ RECORDS += HYBRID
 from .alibi import ALIBI  # noqa: E402  (BLOOM, MPT and Falcon, on the helpers above)
 
 RECORDS += ALIBI
+
+from .gpt2_like import GPT2_LIKE  # noqa: E402  (GPT-BigCode and GPT-Neo, on the helpers above)
+
+RECORDS += GPT2_LIKE
+
+from .llama_like import LLAMA_LIKE  # noqa: E402  (BitNet's sub-norms, on the helpers above)
+
+RECORDS += LLAMA_LIKE

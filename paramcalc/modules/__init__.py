@@ -191,6 +191,8 @@ class Attention(nn.Module):
         self.sinks: nn.Parameter | None = None
         if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
             self.sinks = nn.Parameter(torch.zeros(h))
+        # BitNet: a norm over the heads' joined output, before the output projection
+        self.sub_norm = make_norm(config.norm, h * a) if config.sub_norms else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
@@ -205,9 +207,10 @@ class Attention(nn.Module):
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
         if self.sinks is not None:
-            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks,
-                                                              self.alibi)))
-        return self.o_proj(_merge_heads(attend(q, k, v, self.window, self.alibi)))
+            heads = attend_with_sinks(q, k, v, self.window, self.sinks, self.alibi)
+        else:
+            heads = attend(q, k, v, self.window, self.alibi)  # (B, h, S, a)
+        return self.o_proj(self.sub_norm(_merge_heads(heads)))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -350,13 +353,17 @@ class MLP(nn.Module):
         self.up_proj = nn.Linear(d, f, bias=bias)
         self.down_proj = nn.Linear(f, d, bias=bias)
         self.xielu = XIELU() if config.mlp == "xielu" else None
+        # BitNet: a norm over the inner width, before the down projection
+        self.sub_norm = make_norm(config.norm, f) if config.sub_norms else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         if self.gated:
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-        if self.xielu is not None:
-            return self.down_proj(self.xielu(self.up_proj(x)))
-        return self.down_proj(F.gelu(self.up_proj(x), approximate="tanh"))
+            inner = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, S, f)
+        elif self.xielu is not None:
+            inner = self.xielu(self.up_proj(x))
+        else:
+            inner = F.gelu(self.up_proj(x), approximate="tanh")
+        return self.down_proj(self.sub_norm(inner))
 
 
 def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
@@ -438,6 +445,8 @@ class MixtureOfExperts(nn.Module):
             self.shared = MLP(config, width=config.shared_experts * (config.shared_d_ff or 1))
             if config.shared_expert_gate:
                 self.shared_gate = nn.Linear(d, 1, bias=False)
+        # JetMoE: one bias on the mixed output
+        self.bias = nn.Parameter(torch.zeros(d)) if config.moe_output_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
         tokens = x.reshape(-1, x.shape[-1])  # (N, d)
@@ -449,7 +458,66 @@ class MixtureOfExperts(nn.Module):
             if self.shared_gate is not None:
                 shared = torch.sigmoid(self.shared_gate(tokens)) * shared
             out = out + shared
+        if self.bias is not None:
+            out = out + self.bias
         return out.view_as(x)
+
+
+class MixtureOfAttention(nn.Module):
+    """JetMoE's mixture of attention heads: a router d → E picks each token's top K experts;
+    each expert holds a query projection d → g·a and an output projection g·a → d (stacked,
+    no biases). A token's K·g query heads (expert by expert) attend to g key/value heads from
+    one shared projection d → 2·g·a, each key/value head serving the same head of every
+    expert; the experts' outputs are mixed by the router's renormalised scores, plus a bias."""
+
+    def __init__(self, config: ModelConfig, window: int | None = None) -> None:
+        super().__init__()
+        d, num = config.d_model, config.num_experts or 1
+        g = config.n_kv_heads or 1
+        a = config.head_dim or d // (config.n_heads or 1)
+        self.g, self.a, self.top_k, self.window = g, a, config.experts_per_token or 1, window
+        self.rotary = config.positional == "rotary"
+        self.router = nn.Linear(d, num, bias=bool(config.router_bias))
+        self.kv_proj = nn.Linear(d, 2 * g * a, bias=False)
+        self.query = _uniform((num, d, g * a), d)  # expert e: x @ query[e]
+        self.output = _uniform((num, g * a, d), g * a)
+        self.bias = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        batch, seq_length, d = x.shape
+        tokens = x.reshape(-1, d)  # (N, d)
+        scores = F.softmax(self.router(tokens), dim=-1)  # (N, E)
+        top, chosen = scores.topk(self.top_k, dim=-1)  # (N, K)
+        weights = top / top.sum(-1, keepdim=True)
+        routed = self._routes(chosen)
+        width = self.g * self.a
+        q = tokens.new_zeros(tokens.shape[0], self.top_k, width)  # (N, K, g·a)
+        for expert, (token, slot) in routed:
+            q = q.index_put((token, slot), tokens[token] @ self.query[expert])
+        count = self.top_k * self.g  # a token's query heads
+        q = q.view(batch, seq_length, count, self.a).transpose(1, 2)  # (B, K·g, S, a)
+        k, v = (_split_heads(t, self.g) for t in self.kv_proj(x).chunk(2, dim=-1))  # (B, g, S, a)
+        if self.rotary:
+            q, k = rotary(q), rotary(k)
+        # query head i·g + j (expert slot i) reads key/value head j
+        k, v = k.repeat(1, self.top_k, 1, 1), v.repeat(1, self.top_k, 1, 1)  # (B, K·g, S, a)
+        heads = attend(q, k, v, self.window).transpose(1, 2)  # (B, S, K·g, a)
+        heads = heads.reshape(-1, self.top_k, width)  # (N, K, g·a)
+        out = tokens.new_zeros(tokens.shape)
+        for expert, (token, slot) in routed:
+            mixed = (heads[token, slot] @ self.output[expert]) * weights[token, slot, None]
+            out = out.index_add(0, token, mixed)
+        return (out + self.bias).view(batch, seq_length, d)
+
+    def _routes(self, chosen: torch.Tensor) -> list[tuple[int, tuple[torch.Tensor, ...]]]:
+        """Each expert with the (token, slot) pairs routed to it. On the meta device, where
+        routing cannot depend on values, expert 0 takes every slot (shapes only)."""
+        if chosen.device.type == "meta":
+            count = chosen.shape[0]
+            token = torch.arange(count).repeat_interleave(self.top_k)
+            slot = torch.arange(self.top_k).repeat(count)
+            return [(0, (token.to("meta"), slot.to("meta")))]
+        return [(expert, torch.where(chosen == expert)) for expert in range(self.query.shape[0])]
 
 
 class TransformerBlock(nn.Module):
@@ -467,7 +535,8 @@ class TransformerBlock(nn.Module):
         self.attn: nn.Module = (Mamba(config) if mixer == "mamba"  # a hybrid's state space
                                 else Mamba2(config) if mixer == "mamba2"
                                 else LatentAttention(config, window) if config.latent
-                                else Attention(config, window))
+                                else MixtureOfAttention(config, window)
+                                if config.attention_experts else Attention(config, window))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
         if placement == "shared":  # one norm, its output the input of both parts (GPT-J)

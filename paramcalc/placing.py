@@ -105,18 +105,19 @@ GPT_NEOX = _names(("gpt_neox.",), ("layers",),
                   {"attention": "attention", "mlp": "feed_forward", "input_layernorm": "norms",
                    "post_attention_layernorm": "norms"})
 
+#: OPT's block: attention, fc1 and fc2, a LayerNorm before (or after) each (XGLM's too)
+_OPT_BLOCK = {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
+              "self_attn_layer_norm": "norms", "final_layer_norm": "norms"}
+
 OPT = _names(("model.decoder.",), ("layers",),
              {"embed_tokens": "embedding", "embed_positions": "positional",
-              "final_layer_norm": "final_norm", "lm_head": "head"},
-             {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
-              "self_attn_layer_norm": "norms", "final_layer_norm": "norms"})
+              "final_layer_norm": "final_norm", "lm_head": "head"}, _OPT_BLOCK)
 
 #: XGLM: OPT's block names under model., its final norm layer_norm (its sinusoidal positions
 #: are a buffer it does not save)
 XGLM = _names(("model.",), ("layers",),
               {"embed_tokens": "embedding", "layer_norm": "final_norm", "lm_head": "head"},
-              {"self_attn": "attention", "fc1": "feed_forward", "fc2": "feed_forward",
-               "self_attn_layer_norm": "norms", "final_layer_norm": "norms"})
+              _OPT_BLOCK)
 
 #: BioGPT: XGLM's names under biogpt., its positions a saved table, its head output_projection
 BIOGPT = XGLM.extend(prefixes=("biogpt.",), outer={"embed_positions": "positional",

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import Cli
 from paramcalc.hf import SUPPORTED
-from test_compute import countable
-from test_hf import HYBRID_TYPES, SSM_TYPES, family_keys
+from test_hf import HYBRID_TYPES, SSM_TYPES, family_keys, flops_like_transformers
 
 #: the attention families: a state-space layer has no keys and values to cache (its state, and
 #: a hybrid's cache and state, are tests/test_families_ssm.py's and test_families_hybrid.py's),
@@ -33,7 +32,8 @@ transformers.logging.set_verbosity_error()
 pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow under mutmut
 
 
-def hf_model(keys: dict[str, Any], model_type: str) -> Any:
+def hf_config_of(keys: dict[str, Any], model_type: str) -> Any:
+    """transformers' config for the keys, attention and experts eager."""
     if model_type in ("deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa"):
         # their eager attention repeats keys
         # num_heads / num_kv_heads times (by default 128 and 20)
@@ -41,8 +41,12 @@ def hf_model(keys: dict[str, Any], model_type: str) -> Any:
     hf_config = transformers.AutoConfig.for_model(model_type, **keys)
     hf_config._attn_implementation = "eager"  # the products over the scores, in the open
     hf_config._experts_implementation = "eager"  # each expert on its tokens, as matmuls
+    return hf_config
+
+
+def hf_model(keys: dict[str, Any], model_type: str) -> Any:
     torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(hf_config).eval()
+    return transformers.AutoModelForCausalLM.from_config(hf_config_of(keys, model_type)).eval()
 
 
 def write(keys: dict[str, Any], model_type: str, folder: Path) -> str:
@@ -55,8 +59,6 @@ def write(keys: dict[str, Any], model_type: str, folder: Path) -> str:
 @pytest.mark.parametrize("model_type", ATTENTION_TYPES, ids=str)
 def test_forward_flops_equal_transformers_under_the_counter(
         model_type: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
     cli = Cli()
 
     @settings(max_examples=25, deadline=None, derandomize=True,
@@ -73,16 +75,8 @@ def test_forward_flops_equal_transformers_under_the_counter(
             keys["attn_config"] = {**keys["attn_config"], "clip_qkv": 8.0}  # the counter sees)
         if model_type in ("phi", "stablelm", "persimmon"):  # attention d/h wide, whatever
             keys.pop("head_dim", None)  # head_dim says, and the rotary part cut from head_dim
-        obj = cli.json("flops", "--hf-config", write(keys, model_type,
-                                                     tmp_path_factory.mktemp("c")))
-        length = obj["config"]["seq_length"]
-        # no parameter needs a gradient: a view of one under no_grad still says it does, and
-        # the counter's module tracker would hook it (DBRX's experts take such views)
-        model = hf_model(keys, model_type).requires_grad_(False)
-        tokens = torch.randint(0, keys["vocab_size"], (1, length))
-        with countable(), torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(input_ids=tokens, use_cache=False)
-        assert obj["flops"]["forward"]["total"] == counter.get_total_flops(), keys
+        flops_like_transformers(cli, hf_config_of(keys, model_type),
+                                Path(write(keys, model_type, tmp_path_factory.mktemp("c"))))
 
     check()
 

@@ -19,12 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .record import MAX_LISTED, Family, Key, Reader, Refusal, derived, flag, optional, size
-from .records import GPT2_ALIASES, TIED, backbone
+from .record import MAX_LISTED, Family, Key, Reader, derived, flag, optional, size
+from .records import CROSS_ATTENTION, GPT2_ALIASES, TIED, backbone
 
-#: GPT-2's and GPT-BigCode's cross-attention, which this count has no layer for
-_CROSS_ATTENTION = Refusal(flag("add_cross_attention"), "adds a cross-attention layer to every "
-                           "block", lambda on, keys: on)
 
 #: GPT-Neo's names for its two kinds of layer → transformers' layer_types
 _NEO_LAYERS = {"global": "full_attention", "local": "sliding_attention"}
@@ -61,7 +58,7 @@ GPT2_LIKE: tuple[Family, ...] = (
                            "positional": "learned", "n_positions": size("n_positions"),
                            "n_kv_heads": flag("multi_query", {True: 1, False: None}),
                            "head": TIED, "logits_bias": False},
-           aliases=GPT2_ALIASES, refusals=(_CROSS_ATTENTION,)),
+           aliases=GPT2_ALIASES, refusals=(CROSS_ATTENTION,)),
     Family("gpt_neo", {**backbone("hidden_size", "num_layers", "num_heads",
                                   optional("intermediate_size")),
                        "positional": "learned", "n_positions": size("max_position_embeddings"),

@@ -17,6 +17,9 @@ from .record import (Experts, Family, Key, Reader, Refusal, Windows, count, flag
 #: the output layer: tied to the embedding, or a Linear of its own
 TIED = flag("tie_word_embeddings", {True: "tied", False: "linear"})
 BIAS = flag("attention_bias")  # on the query, key, value and output projections alike
+#: GPT-2's, XGLM's and GPT-BigCode's cross-attention, which this count has no layer for
+CROSS_ATTENTION = Refusal(flag("add_cross_attention"), "adds a cross-attention layer to every "
+                          "block", lambda on, keys: on)
 #: GPT-2's and CTRL's names for the sizes that most config classes call otherwise
 GPT2_ALIASES = {"n_embd": "hidden_size", "n_layer": "num_hidden_layers",
                 "n_head": "num_attention_heads", "n_positions": "max_position_embeddings"}
@@ -48,16 +51,16 @@ def biased(key: Key) -> dict[str, Key]:
     return {"qkv_bias": key, "proj_bias": key}
 
 
-def _positions_of_opt(keys: Reader, values: dict[str, Any]) -> None:
-    # OPT's learned table has two rows more than its context; without the norm before each
-    # part (OPT-350M) there is no final norm either
-    values["n_positions"] = values["seq_length"] + 2
-    values["final_norm"] = keys["do_layer_norm_before"] and not keys["_remove_final_layer_norm"]
-
-
 def _positions_of_biogpt(keys: Reader, values: dict[str, Any]) -> None:
-    # BioGPT's learned table has OPT's two extra rows
+    # OPT's learned table has two rows more than its context, and BioGPT's has them too
     values["n_positions"] = values["seq_length"] + 2
+
+
+def _positions_of_opt(keys: Reader, values: dict[str, Any]) -> None:
+    # OPT's two extra rows; without the norm before each part (OPT-350M) there is no final
+    # norm either
+    _positions_of_biogpt(keys, values)
+    values["final_norm"] = keys["do_layer_norm_before"] and not keys["_remove_final_layer_norm"]
 
 
 def _shared_expert_of_qwen2_moe(keys: Reader, values: dict[str, Any]) -> None:
@@ -126,8 +129,7 @@ RECORDS: tuple[Family, ...] = (
                     "positional": "learned", "n_positions": size("n_positions"), "head": TIED,
                     "logits_bias": False},
            aliases=GPT2_ALIASES,
-           refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
-                             "every block", lambda on, keys: on),)),
+           refusals=(CROSS_ATTENTION,)),
     Family("ctrl", {**backbone("n_embd", "n_layer", "n_head", size("dff"), "n_positions"),
                     "positional": "sinusoidal", "head": TIED, "logits_bias": True},
            aliases=GPT2_ALIASES),
@@ -217,8 +219,7 @@ RECORDS: tuple[Family, ...] = (
                     "positional": "sinusoidal", "head": TIED, "logits_bias": False},
            aliases={"d_model": "hidden_size", "num_layers": "num_hidden_layers",
                     "attention_heads": "num_attention_heads"},
-           refusals=(Refusal(flag("add_cross_attention"), "adds a cross-attention layer to "
-                             "every block", lambda on, keys: on),)),
+           refusals=(CROSS_ATTENTION,)),
     # BioGPT: XGLM's block under biogpt., learned positions with OPT's two extra rows, a head
     # (output_projection) tied to the tokens; scale_embedding a scalar
     Family("biogpt", {**backbone(), "positional": "learned", "head": TIED, "logits_bias": False},

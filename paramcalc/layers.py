@@ -25,8 +25,8 @@ import sympy as sp
 
 from .defaults import written
 from .spec import ModelConfig
-from .symbols import (E_S, G, H, K, N, P, R, S, V, W, E, a, d, d_N, d_R, d_V, d_c, d_ix, f, f_E,
-                      f_S, g, h, h_ix, k, r_kv, r_q, w)
+from .symbols import (E_S, G, H, K, N, P, R, S, V, W, W_C, E, a, d, d_N, d_R, d_V, d_c, d_ix, f,
+                      f_E, f_S, g, h, h_ix, k, r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -41,7 +41,8 @@ class SubLayer:
     saved: sp.Expr = _ZERO  # values saved for backward per sequence, beside the scores
     score_heads: sp.Expr = _ZERO  # heads whose scores the attention keeps (h·S·S or h·S)
     cache: sp.Expr = _ZERO  # values cached per token of context: keys and values
-    window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
+    window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window, a chunk)
+    chunked: bool = False  # the window is a chunk: a query attends to its chunk's tokens
     idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
     skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
     state: sp.Expr = _ZERO  # values held per sequence whatever the context, in the dtype
@@ -119,9 +120,13 @@ def attention_widths(config: ModelConfig) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     return head_width, queries, sp.expand(keys)
 
 
-def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
+def attention(config: ModelConfig, sliding: bool = False, chunked: bool = False) -> SubLayer:
     """Multi-head (grouped-query) attention: Q, K, V and output projections, norms on queries
-    and keys if any; a sliding-window layer holds the same weights and caches only W tokens."""
+    and keys if any; a sliding-window layer holds the same weights and caches only W tokens.
+    A chunked layer (Llama 4's) too: a query attends to the tokens of its chunk of W_C up to
+    itself, so at most W_C, and its cache holds the last W_C − 1 as a window's does
+    (transformers keeps both in one kind of cache layer). Its scores are computed over the
+    whole square and masked, as the window's are: the same FLOPs."""
     head_width, queries, keys = attention_widths(config)
     bias = bool(config.qkv_bias)
     params = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
@@ -140,8 +145,10 @@ def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
     # and the output projection's input
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
     saved = S * (inputs + queries + keys + keys + 2 * queries)
-    return SubLayer("sliding_attention" if sliding else "attention", params, flops=flops,
-                    saved=saved, score_heads=h, cache=2 * keys, window=W if sliding else None)
+    kind = "chunked_attention" if chunked else "sliding_attention" if sliding else "attention"
+    window = W_C if chunked else W if sliding else None
+    return SubLayer(kind, params, flops=flops, saved=saved, score_heads=h, cache=2 * keys,
+                    window=window, chunked=chunked)
 
 
 def latent_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
@@ -360,6 +367,7 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "seed_feed_forward": seed_feed_forward,
     "attention": attention,
     "sliding_attention": lambda c: attention(c, sliding=True),
+    "chunked_attention": lambda c: attention(c, chunked=True),
     "latent_attention": latent_attention,
     "sliding_latent_attention": lambda c: latent_attention(c, sliding=True),
     "mlp": feed_forward,
@@ -380,7 +388,8 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     if mixer in SSM_MIXERS:  # no attention and no feed-forward part: norm and mixer
         return SSM_MIXERS[mixer](config), block_norms(config)
     sliding = mixer == "sliding"
-    mixing = latent_attention(config, sliding) if config.latent else attention(config, sliding)
+    mixing = latent_attention(config, sliding) if config.latent else \
+        attention(config, sliding, chunked=mixer == "chunked")
     ffn = mixture_of_experts(config) if moe else feed_forward(config)
     return mixing, ffn, block_norms(config)
 

@@ -81,7 +81,8 @@ LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head
 INDEXER_SIZES = ("index_n_heads", "index_head_dim")
 
 #: the sizes of the per-layer pattern
-PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
+PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window",
+                 "attention_chunk_size")
 #: the sizes of a state-space mixer (Mamba, Mamba-2), and those of one kind only
 SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
              "ssm_head_dim")
@@ -105,7 +106,7 @@ _MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed expe
 TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
                     "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
-                    "sliding_window")
+                    "sliding_window", "attention_chunk_size")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias")  # state-space mixers
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
@@ -179,13 +180,16 @@ class ModelConfig:
     moe_step: int | None = _field(
         "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
     layer_types: tuple[str, ...] | None = _field(
-        "each layer's attention, comma-separated: full_attention or sliding_attention",
-        panel="block")
+        "each layer's attention, comma-separated: full_attention, sliding_attention or "
+        "chunked_attention", panel="block")
     full_every: int | None = _field(
-        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern)",
-        panel="block")
+        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern) or "
+        "within chunks (Llama 4's)", panel="block")
     sliding_window: int | None = _field(
         "W: tokens a sliding-window layer attends to and caches", panel="block")
+    attention_chunk_size: int | None = _field(
+        "W_C: a chunked layer's chunk: a token attends to those of its chunk up to itself, and "
+        "the cache holds W_C − 1 (Llama 4)", panel="block")
     q_lora_rank: int | None = _field("r_q: latent attention's query rank [none]", panel="moe")
     kv_lora_rank: int | None = _field(
         "r_kv: latent attention's key/value rank (turns latent attention on)", panel="moe")
@@ -309,7 +313,8 @@ class ModelConfig:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
                               "or mamba2 too")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
-                                    "sliding_window") if getattr(self, name) is not None]
+                                    "sliding_window", "attention_chunk_size")
+                  if getattr(self, name) is not None]
         if self.ssm is not None and beside:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
                               f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
@@ -403,7 +408,8 @@ class ModelConfig:
                               "are plain or gated")
 
     def _check_layer_types(self) -> None:
-        """Which layers attend to a sliding window: listed, periodic, or all of them."""
+        """Which layers attend to a sliding window or within chunks: listed, periodic, or all
+        of them."""
         types = self.layer_types
         if types is not None:
             if self.full_every is not None:
@@ -416,17 +422,31 @@ class ModelConfig:
             if len(types) != self.num_blocks:
                 raise ConfigError(f"layer_types lists {len(types):,} layers, but num_blocks is "
                                   f"{self.num_blocks:,}")
-        slides = (self.full_every is not None and self.full_every > 1) if types is None else \
-            "sliding_attention" in types
-        if self.full_every is not None and self.sliding_window is None:
+        if self.attention_chunk_size is not None and self.latent:
+            raise ConfigError("attention_chunk_size chunks multi-head attention (Llama 4's); "
+                              "latent attention (kv_lora_rank) has no chunked kind: drop one")
+        chunk = self.attention_chunk_size
+        if types is None and chunk is not None and self.sliding_window is not None:
+            raise ConfigError("sliding_window and attention_chunk_size are both given: give "
+                              "layer_types too, to say which layers slide and which are chunked")
+        if self.full_every is not None and self.sliding_window is None and chunk is None:
             raise ConfigError("full_every makes the other layers sliding-window layers: give "
-                              "sliding_window too")
-        if types is not None and slides and self.sliding_window is None:
+                              "sliding_window too (or attention_chunk_size, for chunked ones)")
+        if types is None:
+            return
+        slides, chunked = "sliding_attention" in types, "chunked_attention" in types
+        if slides and self.sliding_window is None:
             raise ConfigError("layer_types lists sliding_attention layers: give sliding_window "
                               "too")
-        if types is not None and not slides and self.sliding_window is not None:
+        if not slides and self.sliding_window is not None:
             raise ConfigError(f"sliding_window ({self.sliding_window:,}) is given, but "
                               "layer_types lists no sliding_attention layer")
+        if chunked and chunk is None:
+            raise ConfigError("layer_types lists chunked_attention layers: give "
+                              "attention_chunk_size too")
+        if not chunked and chunk is not None:
+            raise ConfigError(f"attention_chunk_size ({chunk:,}) is given, but layer_types "
+                              "lists no chunked_attention layer")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], origin: str = "") -> ModelConfig:

@@ -28,6 +28,7 @@ d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a quer
 d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
+W_C = sp.Symbol("W_C", **_assume)  # attention_chunk_size: the chunks a chunked layer attends in
 h_ix = sp.Symbol("h_ix", **_assume)  # index_n_heads: heads of DeepSeek-V3.2's sparse-attention indexer
 d_ix = sp.Symbol("d_ix", **_assume)  # index_head_dim: width of one indexer head (and its one key)
 # -- state-space mixers (Mamba, Mamba-2) --
@@ -66,6 +67,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "qk_nope_head_dim": d_N,
     "v_head_dim": d_V,
     "sliding_window": W,
+    "attention_chunk_size": W_C,
     "index_n_heads": h_ix,
     "index_head_dim": d_ix,
     "d_state": N,

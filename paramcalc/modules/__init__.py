@@ -126,11 +126,12 @@ class Attention(nn.Module):
     """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
     attention when g < h), optional norms on queries and keys, and rotary positions."""
 
-    def __init__(self, config: ModelConfig, window: int | None = None) -> None:
+    def __init__(self, config: ModelConfig, window: int | None = None,
+                 chunk: int | None = None) -> None:
         super().__init__()
         d, h = config.d_model, config.n_heads or 1
         g, a = config.n_kv_heads or h, config.head_dim or d // h
-        self.window = window
+        self.window, self.chunk = window, chunk
         self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
         bias = bool(config.qkv_bias)
         self.q_proj = nn.Linear(d, h * a, bias=bias)
@@ -162,33 +163,42 @@ class Attention(nn.Module):
         group = self.n_heads // self.n_kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
         if self.sinks is not None:
-            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks)))
-        return self.o_proj(_merge_heads(attend(q, k, v, self.window)))
+            return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks,
+                                                              self.chunk)))
+        return self.o_proj(_merge_heads(attend(q, k, v, self.window, self.chunk)))
+
+
+def allowed_keys(seq_length: int, window: int | None, chunk: int | None,
+                 device: torch.device) -> torch.Tensor:
+    """(S, S) booleans, query by key: causal, within the last ``window`` positions (itself
+    included) if given, and within the query's own chunk of ``chunk`` positions if given
+    (Llama 4's chunked attention: positions 0..C-1 one chunk, C..2C-1 the next, …)."""
+    position = torch.arange(seq_length, device=device)
+    distance = position[:, None] - position[None, :]  # (S, S): query minus key position
+    allowed = distance >= 0
+    if window is not None:
+        allowed = allowed & (distance < window)
+    if chunk is not None:
+        allowed = allowed & (position[:, None] // chunk == position[None, :] // chunk)
+    return allowed
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-           window: int | None) -> torch.Tensor:
+           window: int | None, chunk: int | None = None) -> torch.Tensor:
     """Causal attention, each query seeing the last ``window`` positions (itself included)
-    when a window is given, else every earlier one."""
-    if window is None:
+    when a window is given, the earlier ones of its chunk when a chunk is, else every
+    earlier one."""
+    if window is None and chunk is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    seq_length = q.shape[-2]
-    position = torch.arange(seq_length, device=q.device)
-    distance = position[:, None] - position[None, :]  # (S, S): query minus key position
-    allowed = (distance >= 0) & (distance < window)
+    allowed = allowed_keys(q.shape[-2], window, chunk, q.device)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
 def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None,
-                      sinks: torch.Tensor) -> torch.Tensor:
+                      sinks: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Causal attention whose softmax per head has one more logit, the head's sink, that
     takes probability mass and contributes no value (gpt-oss)."""
-    seq_length = q.shape[-2]
-    position = torch.arange(seq_length, device=q.device)
-    distance = position[:, None] - position[None, :]
-    allowed = distance >= 0
-    if window is not None:
-        allowed = allowed & (distance < window)
+    allowed = allowed_keys(q.shape[-2], window, chunk, q.device)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, h, S, S)
     scores = scores.masked_fill(~allowed, float("-inf"))
     sink = sinks.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)  # (B, h, S, 1)
@@ -415,8 +425,9 @@ class TransformerBlock(nn.Module):
         self.parallel = bool(config.parallel_residual)
         self.mixer, self.ffn = mixer, "moe" if moe else "dense"
         window = config.sliding_window if mixer == "sliding" else None
+        chunk = config.attention_chunk_size if mixer == "chunked" else None
         self.attn: nn.Module = (LatentAttention(config, window) if config.latent
-                                else Attention(config, window))
+                                else Attention(config, window, chunk))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
         if placement == "shared":  # one norm, its output the input of both parts (GPT-J)

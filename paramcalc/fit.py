@@ -150,9 +150,9 @@ class Fit:
                 ("attention", "mlp", "experts", "head", "embedding"), config.d_model)}
         if config.block == "transformer":
             from .symbols import d_V, h
-            if config.kv_lora_rank is None:
+            if config.kv_lora_rank is None and config.v_head_dim is None:
                 _, queries, _ = attention_widths(config)
-            else:  # latent attention's output projection reads h value heads
+            else:  # latent attention's (MiMo's) output projection reads h value heads
                 queries = h * d_V
             out["attention's output projection (n_heads × head_dim)"] = (
                 ("attention",), int(self.budget.evaluate(queries)))

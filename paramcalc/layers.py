@@ -26,7 +26,7 @@ import sympy as sp
 from .defaults import written
 from .spec import ModelConfig
 from .symbols import (E_S, G, H, K, N, P, R, S, V, W, W_C, E, a, d, d_N, d_R, d_V, d_c, d_ix, f,
-                      f_E, f_S, g, h, h_ix, k, r_kv, r_q, w)
+                      f_E, f_S, g, g_W, h, h_ix, k, r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -126,28 +126,39 @@ def attention(config: ModelConfig, sliding: bool = False, chunked: bool = False)
     A chunked layer (Llama 4's) too: a query attends to the tokens of its chunk of W_C up to
     itself, so at most W_C, and its cache holds the last W_C − 1 as a window's does
     (transformers keeps both in one kind of cache layer). Its scores are computed over the
-    whole square and masked, as the window's are: the same FLOPs."""
+    whole square and masked, as the window's are: the same FLOPs.
+
+    MiMo-V2-Flash's: values d_V wide per head where v_head_dim is given (the output projection
+    reads h·d_V), and sliding layers with g_W key/value heads of their own and sinks."""
     head_width, queries, keys = attention_widths(config)
+    kv_heads = written(config, "n_kv_heads")
+    if sliding and config.sliding_kv_heads is not None:
+        kv_heads = g_W
+        keys = sp.expand(g_W * head_width)
+    if config.v_head_dim is not None:  # values narrower (or wider) than keys
+        values, outputs, value_width = sp.expand(kv_heads * d_V), h * d_V, d_V
+    else:
+        values, outputs, value_width = keys, queries, head_width
     bias = bool(config.qkv_bias)
-    params = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
-              + dense(queries, d, bool(config.proj_bias)))
+    params = (dense(d, queries, bias) + dense(d, keys, bias) + dense(d, values, bias)
+              + dense(outputs, d, bool(config.proj_bias)))
     if config.qk_norm == "head":  # one scale of a head's width, shared by every head
         params += 2 * norm_params(config, head_width)
     elif config.qk_norm == "full":  # one scale over all query heads, one over all key heads
         params += norm_params(config, queries) + norm_params(config, keys)
     elif config.qk_norm == "per_head":  # every head a scale of its own, no shift (Cohere)
         params += queries + keys
-    if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
-        params += h
-    flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
-        2 * h * matmul(S, head_width, S)
+    if config.attention_sinks or (sliding and config.sliding_sinks):
+        params += h  # gpt-oss (MiMo's sliding layers): a learned sink logit per head, no FLOPs
+    flops = linear(d, queries) + linear(d, keys) + linear(d, values) + linear(outputs, d) + \
+        h * matmul(S, head_width, S) + h * matmul(S, S, value_width)
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
     # and the output projection's input
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-    saved = S * (inputs + queries + keys + keys + 2 * queries)
+    saved = S * (inputs + queries + keys + values + 2 * outputs)
     kind = "chunked_attention" if chunked else "sliding_attention" if sliding else "attention"
     window = W_C if chunked else W if sliding else None
-    return SubLayer(kind, params, flops=flops, saved=saved, score_heads=h, cache=2 * keys,
+    return SubLayer(kind, params, flops=flops, saved=saved, score_heads=h, cache=keys + values,
                     window=window, chunked=chunked)
 
 

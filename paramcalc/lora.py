@@ -101,6 +101,16 @@ class Adapters:
         if config.kv_lora_rank is not None and set(lora.modules) & {"q", "k", "v", "o"}:
             raise ConfigError("latent attention projects through low-rank latents, not q, k, "
                               "v and o: target its feed-forward modules (gate, up, down) only")
+        # MiMo-V2-Flash: values narrower than keys, sliding layers with key/value heads of
+        # their own; the adapters' widths are written for neither
+        uneven = ({"v", "o"} if config.v_head_dim is not None else set()) | \
+            ({"k", "v"} if config.sliding_kv_heads is not None else set())
+        if set(lora.modules) & uneven:
+            name = sorted(set(lora.modules) & uneven)[0]
+            raise ConfigError(f"--lora-modules {name}: its width differs from the keys' or "
+                              "from layer to layer in this model (v_head_dim, "
+                              "sliding_kv_heads), which paramcalc's adapters do not count: "
+                              "target the other modules")
         if config.mlp != "gated" and "gate" in lora.modules:
             raise ConfigError("this model's feed-forward part has no gate projection (an up "
                               "and a down projection only): drop gate from --lora-modules")

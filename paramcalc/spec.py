@@ -89,15 +89,15 @@ SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads
 SSM_ONLY = {"dt_rank": "mamba", "ssm_groups": "mamba2", "ssm_heads": "mamba2",
             "ssm_head_dim": "mamba2"}
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, *INDEXER_SIZES, "head_width",
-          "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
+          "n_kv_heads", "sliding_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES,
+          *INDEXER_SIZES, "head_width", "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS,
             "ssm": SSMS}
 _FLAGS: tuple[str, ...] = ("final_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
-                           "attention_sinks", "router_bias", "expert_bias", "conv_bias",
-                           "ssm_bias")
+                           "attention_sinks", "sliding_sinks", "router_bias", "expert_bias",
+                           "conv_bias", "ssm_bias")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -108,6 +108,7 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
                     "sliding_window", "attention_chunk_size")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
+TRANSFORMER_ONLY += ("sliding_kv_heads", "sliding_sinks")  # MiMo-V2-Flash's sliding layers
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias")  # state-space mixers
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
 #: the largest value any size may take: past it no model is meant, and sweeps count in int64
@@ -147,6 +148,9 @@ class ModelConfig:
     final_norm: bool | None = _field("a norm after the last block")
     n_kv_heads: int | None = _field(
         "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
+    sliding_kv_heads: int | None = _field(
+        "g_W: key/value heads of the sliding-window layers (must divide n_heads) [g]",
+        panel="block")
     head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
     norm: str | None = _field(
         "norm kind: layernorm, rmsnorm (scale only), layernorm_nobias (scale only) or "
@@ -195,7 +199,9 @@ class ModelConfig:
         "r_kv: latent attention's key/value rank (turns latent attention on)", panel="moe")
     qk_rope_head_dim: int | None = _field("d_R: rotary part of a query/key head", panel="moe")
     qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
-    v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
+    v_head_dim: int | None = _field(
+        "d_V: width of a value head (latent attention's, or narrower values of multi-head "
+        "attention: MiMo-V2-Flash) [d_h]", panel="moe")
     index_n_heads: int | None = _field(
         "h_ix: heads of the sparse-attention indexer beside latent attention (DeepSeek-V3.2; "
         "turns it on)", panel="moe")
@@ -209,6 +215,9 @@ class ModelConfig:
     # -- modern attention families (gpt-oss): switches that are off unless given ---------
     attention_sinks: bool | None = _field(
         "a learned logit per head that every query may attend to instead (gpt-oss's sinks)",
+        panel="block")
+    sliding_sinks: bool | None = _field(
+        "a learned sink logit per head in the sliding-window layers only (MiMo-V2-Flash)",
         panel="block")
     router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
     expert_bias: bool | None = _field(
@@ -323,10 +332,15 @@ class ModelConfig:
         if wrong:
             raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and ssm is "
                               f"{self.ssm}: drop {wrong[0]}")
-        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
+        others = [name for name in LATENT_SIZES if name not in ("kv_lora_rank", "v_head_dim")
                   and getattr(self, name) is not None]
         if self.kv_lora_rank is None and others:
             raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank too")
+        sliding = [name for name in ("sliding_kv_heads", "sliding_sinks")
+                   if getattr(self, name) is not None]
+        if sliding and self.sliding_window is None:
+            raise ConfigError(f"{sliding[0]} belongs to the sliding-window layers: give "
+                              "sliding_window too")
         indexer = [name for name in INDEXER_SIZES if getattr(self, name) is not None]
         if indexer and (self.kv_lora_rank is None or self.q_lora_rank is None):
             raise ConfigError(f"{indexer[0]} sizes the sparse-attention indexer, which reads "

@@ -16,6 +16,7 @@ k = sp.Symbol("k", **_assume)  # head_width
 w = sp.Symbol("w", **_assume)  # kernel_size
 h = sp.Symbol("h", **_assume)  # n_heads
 g = sp.Symbol("g", **_assume)  # n_kv_heads: key/value heads (grouped-query attention)
+g_W = sp.Symbol("g_W", **_assume)  # sliding_kv_heads: key/value heads of a sliding layer
 a = sp.Symbol("d_h", **_assume)  # head_dim: the width of one attention head
 E = sp.Symbol("E", **_assume)  # num_experts: routed experts of a mixture-of-experts layer
 K = sp.Symbol("K", **_assume)  # experts_per_token: routed experts a token is sent to
@@ -55,6 +56,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "kernel_size": w,
     "n_heads": h,
     "n_kv_heads": g,
+    "sliding_kv_heads": g_W,
     "head_dim": a,
     "num_experts": E,
     "experts_per_token": K,
@@ -81,7 +83,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
 
 #: counts of things rather than widths or lengths: they carry no degree in the leading order
 #: (h·d_h·d ranks with d², E·d·f_E with d·f)
-DIMENSIONLESS = frozenset({h, g, E, K, E_S, h_ix, G, H})
+DIMENSIONLESS = frozenset({h, g, g_W, E, K, E_S, h_ix, G, H})
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 

@@ -133,6 +133,12 @@ def test_kv_cache_equals_the_cache_transformers_fills(model_type: str, tmp_path:
                     ffn_config=dict(ffn_hidden_size=16, moe_num_experts=2, moe_top_k=1))
     if model_type in ("gptj", "codegen"):
         keys["rotary_dim"] = 4  # at most a head's width
+    if model_type == "llama4_text":  # dense layers 16,384 wide and 16 experts by default
+        keys.update(intermediate_size_mlp=16, num_local_experts=2, head_dim=8,
+                    eos_token_id=None)  # (its end of text, 2, would end the generation early)
+    if model_type == "mimo_v2_flash":  # 256 experts 2,048 wide and heads of 192 by default
+        keys.update(n_routed_experts=2, num_experts_per_tok=1, moe_intermediate_size=8,
+                    head_dim=6, v_head_dim=4)
     if model_type == "phi":  # its end-of-text token (2) would end the generation early
         keys["eos_token_id"] = None
     model = hf_model(keys, model_type)

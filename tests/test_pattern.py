@@ -94,6 +94,13 @@ def test_layer_types_are_listed_layer_by_layer() -> None:
     ({"sliding_window": 4, "attention_chunk_size": 8},
      "sliding_window and attention_chunk_size are both given: give layer_types too, to say "
      "which layers slide and which are chunked"),
+    ({"sliding_kv_heads": 2}, "sliding_kv_heads belongs to the sliding-window layers: give "
+                              "sliding_window too"),
+    ({"sliding_sinks": True}, "sliding_sinks belongs to the sliding-window layers: give "
+                              "sliding_window too"),
+    ({"sliding_window": 4, "sliding_kv_heads": 3},
+     "sliding_kv_heads (3) must divide n_heads (2): each key/value head serves a whole group of "
+     "query heads"),
     ({"attention_chunk_size": 8, "kv_lora_rank": 4},
      "attention_chunk_size chunks multi-head attention (Llama 4's); latent attention "
      "(kv_lora_rank) has no chunked kind: drop one"),

@@ -26,9 +26,21 @@
   (E − K) experts a token is not routed to. 0 routed experts are refused (transformers builds
   layers of experts with none in them), even where ``moe_layers`` leaves no layer of them.
 
+- MiMo-V2-Flash (``mimo_v2_flash``): attention with biased query, key and value projections
+  (``attention_bias``) and an unbiased output one, query/key heads ``head_dim`` wide and value
+  heads ``v_head_dim`` wide (the output projection reads h·d_V); ``layer_types`` (by default
+  layer 0 and every 6th in full, the rest sliding), its sliding layers with twice the
+  key/value heads and a learned sink logit per head (``sliding_kv_heads`` 2·g,
+  ``sliding_sinks``), the window ``sliding_window`` (or the keyword ``sliding_window_size`` +
+  1, as the config class sets it); DeepSeek-V3's router (d → E, its score-correction bias a
+  buffer) and experts ``moe_intermediate_size`` wide without shared experts, dense layers
+  ``intermediate_size`` wide where ``mlp_layer_types`` says (by default layer 0). Partial
+  rotary and ``attention_value_scale`` hold no parameters; the multi-token-prediction layers
+  of the published checkpoint (``model.mtp.``) are not built by transformers, nor counted.
+
 Skipped, as the report says: jetmoe (a mixture of attention heads: each routed expert holds
-its own query and output projections, a mixer kind paramcalc lacks), mimo_v2_flash,
-longcat_flash and deepseek_v4.
+its own query and output projections, a mixer kind paramcalc lacks), longcat_flash and
+deepseek_v4.
 """
 
 from __future__ import annotations
@@ -145,6 +157,42 @@ def _chunks_of_llama4(keys: Reader, values: dict[str, Any]) -> None:
         values.update(full_every=interval, attention_chunk_size=chunk)
 
 
+def _mimo_v2_flash(keys: Reader, values: dict[str, Any]) -> None:
+    n = values["num_blocks"]
+    if values.get("num_experts"):  # mlp_layer_types, else layer 0 dense and the rest sparse
+        listed = keys["mlp_layer_types"]
+        if listed is None:
+            values["first_dense"] = min(n, 1)
+        else:
+            listed_per_layer(keys, "mlp_layer_types", ("dense", "sparse"), n)
+            dense = [i for i in range(n) if listed[i] == "dense"]
+            if len(dense) == n:
+                as_dense(values)
+            else:
+                values["dense_layers"] = dense
+    kinds = keys["layer_types"]
+    if kinds is None:  # as the config class makes it: layer 0 and every 6th in full
+        if n > MAX_LISTED:
+            raise keys.refuse("num_hidden_layers", f"over {MAX_LISTED:,} layers would list "
+                              "every layer's attention")
+        kinds = ["full_attention" if i == 0 or (i + 1) % 6 == 0 else "sliding_attention"
+                 for i in range(n)]
+    else:
+        listed_per_layer(keys, "layer_types", ("full_attention", "sliding_attention"), n)
+    values["layer_types"] = kinds
+    if "sliding_attention" not in kinds:
+        return
+    window = keys["sliding_window"]
+    given = keys.data.get("sliding_window_size")  # a keyword the class reads and keeps apart
+    if given is not None:
+        if type(given) is not int or not 0 <= given < MAX_SIZE:
+            raise ConfigError(f"{keys.origin}: sliding_window_size must be a whole number (0 "
+                              f"or more), got {_shown(given)}")
+        window = given + 1  # the tokens before the query, and the query
+    values.update(sliding_window=window, sliding_kv_heads=2 * values["n_kv_heads"],
+                  sliding_sinks=True)
+
+
 def _llama4_text(keys: Reader, values: dict[str, Any]) -> None:
     _moe_layers_of_llama4(keys, values)
     _chunks_of_llama4(keys, values)
@@ -167,4 +215,10 @@ MOE_MORE: tuple[Family, ...] = (
            reads=(size("intermediate_size"), Key("moe_layers", "layers"),
                   optional("attention_chunk_size"), Key("no_rope_layers", "layers"),
                   size("no_rope_layer_interval"), types("layer_types"))),
+    Family("mimo_v2_flash", decoder(qkv_bias=BIAS, n_kv_heads=size("num_key_value_heads"),
+                                    head_dim=size("head_dim"), v_head_dim=size("v_head_dim")),
+           aliases={"n_routed_experts": "num_local_experts"},
+           experts=Experts("n_routed_experts", "moe_intermediate_size"),
+           hook=_mimo_v2_flash,
+           reads=(types("layer_types"), types("mlp_layer_types"), size("sliding_window"))),
 )

@@ -131,13 +131,16 @@ class Attention(nn.Module):
         super().__init__()
         d, h = config.d_model, config.n_heads or 1
         g, a = config.n_kv_heads or h, config.head_dim or d // h
+        if window is not None and config.sliding_kv_heads:  # MiMo: a sliding layer's own
+            g = config.sliding_kv_heads
+        v = config.v_head_dim or a  # a value head's width (MiMo's narrower than a key's)
         self.window, self.chunk = window, chunk
         self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
         bias = bool(config.qkv_bias)
         self.q_proj = nn.Linear(d, h * a, bias=bias)
         self.k_proj = nn.Linear(d, g * a, bias=bias)
-        self.v_proj = nn.Linear(d, g * a, bias=bias)
-        self.o_proj = nn.Linear(h * a, d, bias=bool(config.proj_bias))
+        self.v_proj = nn.Linear(d, g * v, bias=bias)
+        self.o_proj = nn.Linear(h * v, d, bias=bool(config.proj_bias))
         self.qk_norm = config.qk_norm
         if config.qk_norm == "head":  # one scale of width a, shared by the heads (Qwen3, Gemma 3)
             self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
@@ -147,21 +150,22 @@ class Attention(nn.Module):
             self.q_norm = PerHeadNorm(config.norm, h, a)
             self.k_norm = PerHeadNorm(config.norm, g, a)
         self.sinks: nn.Parameter | None = None
-        if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
+        # gpt-oss (every layer), MiMo-V2-Flash (its sliding layers): a learned logit per head
+        if config.attention_sinks or (window is not None and config.sliding_sinks):
             self.sinks = nn.Parameter(torch.zeros(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), g·a, g·v
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = _split_heads(q, self.n_heads)  # (B, h, S, a)
-        k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, a)
+        k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, ·)
         if self.qk_norm in ("head", "per_head"):
             q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary:
             q, k = rotary(q), rotary(k)
         group = self.n_heads // self.n_kv_heads
-        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, ·)
         if self.sinks is not None:
             return self.o_proj(_merge_heads(attend_with_sinks(q, k, v, self.window, self.sinks,
                                                               self.chunk)))

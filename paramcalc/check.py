@@ -165,7 +165,7 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
     params = list(model.named_parameters())  # a tied tensor once, under its first name
     if wrapper:  # the language model and the wrapper's output layer, not the towers
         params = [(_in_language_model(name), p) for name, p in params
-                  if name.startswith((_LANGUAGE_MODEL, "lm_head."))]
+                  if name.startswith((_LANGUAGE_MODEL, _CAUSAL_LM, "lm_head."))]
         hf_config = hf_config.get_text_config()
     counts = dict.fromkeys((*COMPONENTS, "other"), 0)
     layers: dict[int, int] = {}
@@ -201,12 +201,15 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
 
 #: where a multimodal wrapper (…ForConditionalGeneration) holds its language model
 _LANGUAGE_MODEL = "model.language_model."
+#: where Llama 4's holds it: a causal LM of its own, with the output layer inside
+_CAUSAL_LM = "language_model."
 
 
 def _in_language_model(name: str) -> str:
     """A wrapper's parameter under the name its language model's causal LM gives it."""
-    return "model." + name.removeprefix(_LANGUAGE_MODEL) if name.startswith(_LANGUAGE_MODEL) \
-        else name
+    if name.startswith(_LANGUAGE_MODEL):
+        return "model." + name.removeprefix(_LANGUAGE_MODEL)
+    return name.removeprefix(_CAUSAL_LM)
 
 
 def _conditional_generation(transformers: Any, hf_config: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sympy as sp
 
 from .pattern import state_space
-from .symbols import E, G, H, K, P, S, a, d, d_I, d_P, d_R, d_ix, f, f_E, g, h, k, n, w
+from .symbols import E, G, H, K, P, S, a, d, d_I, d_P, d_R, d_ix, f, f_E, g, g_W, h, k, n, w
 
 if TYPE_CHECKING:
     from .spec import ModelConfig
@@ -78,7 +78,8 @@ DEFAULTS: dict[str, Default] = {
     "shared_d_ff": Default(f_E, lambda c: bool(c.num_experts and c.shared_experts)),
     "qk_rope_head_dim": Default(sp.floor(a / 2), _latent),
     "qk_nope_head_dim": Default(a, _latent),
-    "v_head_dim": Default(a, _latent),
+    # (multi-head attention's values are d_h wide unless given: MiMo-V2-Flash's are narrower)
+    "v_head_dim": Default(a, lambda c: _latent(c) or c.v_head_dim is not None),
     "kernel_size": Default(sp.Integer(3), _head_uses("kernel_size")),
     # state-space mixers: Mamba's defaults (state 16, kernel 4, expand 2, dt_rank ⌈d/16⌉);
     # a Mamba-2 head is d_inner / ssm_heads wide unless given
@@ -156,6 +157,10 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("divides", g, h, _transformer,
                lambda v: f"n_kv_heads ({v['n_kv_heads']}) must divide n_heads ({v['n_heads']}): "
                          "each key/value head serves a whole group of query heads"),
+    Constraint("divides", g_W, h, lambda c: c.sliding_kv_heads is not None,
+               lambda v: f"sliding_kv_heads ({v['sliding_kv_heads']}) must divide n_heads "
+                         f"({v['n_heads']}): each key/value head serves a whole group of "
+                         "query heads"),
     Constraint("le", S, P, lambda c: c.positional == "learned",
                lambda v: f"n_positions ({v['n_positions']}) must be at least seq_length "
                          f"({v['seq_length']})"),

@@ -152,9 +152,9 @@ class Fit:
             from .symbols import d_V, h
             if config.attention_experts:  # each expert's output projection reads g heads
                 queries = attention_widths(config)[2]
-            elif config.kv_lora_rank is None:
+            elif config.kv_lora_rank is None and config.v_head_dim is None:
                 _, queries, _ = attention_widths(config)
-            else:  # latent attention's output projection reads h value heads
+            else:  # latent attention's (MiMo's) output projection reads h value heads
                 queries = h * d_V
             out["attention's output projection (n_heads × head_dim)"] = (
                 ("attention",), int(self.budget.evaluate(queries)))

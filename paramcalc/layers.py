@@ -25,8 +25,8 @@ import sympy as sp
 
 from .defaults import written
 from .spec import ModelConfig
-from .symbols import (E_S, G, H, K, N, P, R, S, V, W, E, a, d, d_N, d_R, d_V, d_c, d_ix, f, f_E,
-                      f_S, g, h, h_ix, k, r_kv, r_q, w)
+from .symbols import (E_S, G, H, K, N, P, R, S, V, W, W_C, E, a, d, d_N, d_R, d_V, d_c, d_ix, f,
+                      f_E, f_S, g, g_W, h, h_ix, k, r_kv, r_q, w)
 
 _ZERO = sp.Integer(0)
 
@@ -41,7 +41,8 @@ class SubLayer:
     saved: sp.Expr = _ZERO  # values saved for backward per sequence, beside the scores
     score_heads: sp.Expr = _ZERO  # heads whose scores the attention keeps (h·S·S or h·S)
     cache: sp.Expr = _ZERO  # values cached per token of context: keys and values
-    window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window)
+    window: sp.Expr | None = None  # tokens the cache holds at most (a sliding window, a chunk)
+    chunked: bool = False  # the window is a chunk: a query attends to its chunk's tokens
     idle: sp.Expr = _ZERO  # parameters a token does not pass through: unrouted experts
     skipped: sp.Expr = _ZERO  # backward FLOPs that a constant input spares (an RNN's h₀)
     state: sp.Expr = _ZERO  # values held per sequence whatever the context, in the dtype
@@ -127,31 +128,48 @@ def attention_widths(config: ModelConfig) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     return head_width, queries, sp.expand(keys)
 
 
-def attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
+def attention(config: ModelConfig, sliding: bool = False, chunked: bool = False) -> SubLayer:
     """Multi-head (grouped-query) attention: Q, K, V and output projections, norms on queries
-    and keys if any; a sliding-window layer holds the same weights and caches only W tokens."""
+    and keys if any; a sliding-window layer holds the same weights and caches only W tokens.
+    A chunked layer (Llama 4's) too: a query attends to the tokens of its chunk of W_C up to
+    itself, so at most W_C, and its cache holds the last W_C − 1 as a window's does
+    (transformers keeps both in one kind of cache layer). Its scores are computed over the
+    whole square and masked, as the window's are: the same FLOPs.
+
+    MiMo-V2-Flash's: values d_V wide per head where v_head_dim is given (the output projection
+    reads h·d_V), and sliding layers with g_W key/value heads of their own and sinks."""
     head_width, queries, keys = attention_widths(config)
+    kv_heads = written(config, "n_kv_heads")
+    if sliding and config.sliding_kv_heads is not None:
+        kv_heads = g_W
+        keys = sp.expand(g_W * head_width)
+    if config.v_head_dim is not None:  # values narrower (or wider) than keys
+        values, outputs, value_width = sp.expand(kv_heads * d_V), h * d_V, d_V
+    else:
+        values, outputs, value_width = keys, queries, head_width
     bias = bool(config.qkv_bias)
-    params = (dense(d, queries, bias) + 2 * dense(d, keys, bias)
-              + dense(queries, d, bool(config.proj_bias)))
+    params = (dense(d, queries, bias) + dense(d, keys, bias) + dense(d, values, bias)
+              + dense(outputs, d, bool(config.proj_bias)))
     if config.qk_norm == "head":  # one scale of a head's width, shared by every head
         params += 2 * norm_params(config, head_width)
     elif config.qk_norm == "full":  # one scale over all query heads, one over all key heads
         params += norm_params(config, queries) + norm_params(config, keys)
     elif config.qk_norm == "per_head":  # every head a scale of its own, no shift (Cohere)
         params += queries + keys
-    if config.attention_sinks:  # gpt-oss: one learned sink logit per query head, no FLOPs
-        params += h
+    if config.attention_sinks or (sliding and config.sliding_sinks):
+        params += h  # gpt-oss (MiMo's sliding layers): a learned sink logit per head, no FLOPs
     if config.sub_norms:  # BitNet's attn_sub_norm: on the heads' output, before o_proj
-        params += norm_params(config, queries)
-    flops = linear(d, queries) + 2 * linear(d, keys) + linear(queries, d) + \
-        2 * h * matmul(S, head_width, S)
+        params += norm_params(config, outputs)
+    flops = linear(d, queries) + linear(d, keys) + linear(d, values) + linear(outputs, d) + \
+        h * matmul(S, head_width, S) + h * matmul(S, S, value_width)
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
     # and the output projection's input (a sub-norm's output, beside its input, if any)
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-    saved = S * (inputs + queries + keys + keys + (3 if config.sub_norms else 2) * queries)
-    return SubLayer("sliding_attention" if sliding else "attention", params, flops=flops,
-                    saved=saved, score_heads=h, cache=2 * keys, window=W if sliding else None)
+    saved = S * (inputs + queries + keys + values + (3 if config.sub_norms else 2) * outputs)
+    kind = "chunked_attention" if chunked else "sliding_attention" if sliding else "attention"
+    window = W_C if chunked else W if sliding else None
+    return SubLayer(kind, params, flops=flops, saved=saved, score_heads=h, cache=keys + values,
+                    window=window, chunked=chunked)
 
 
 def mixture_of_attention(config: ModelConfig, sliding: bool = False) -> SubLayer:
@@ -400,6 +418,7 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "seed_feed_forward": seed_feed_forward,
     "attention": attention,
     "sliding_attention": lambda c: attention(c, sliding=True),
+    "chunked_attention": lambda c: attention(c, chunked=True),
     "latent_attention": latent_attention,
     "sliding_latent_attention": lambda c: latent_attention(c, sliding=True),
     "mixture_of_attention": mixture_of_attention,
@@ -425,7 +444,7 @@ def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[
     mixing = (SSM_MIXERS[mixer](config) if mixer in SSM_MIXERS  # a hybrid's state-space layer
               else latent_attention(config, sliding) if config.latent
               else mixture_of_attention(config, sliding) if config.attention_experts
-              else attention(config, sliding))
+              else attention(config, sliding, chunked=mixer == "chunked"))
     ffn = mixture_of_experts(config) if moe else feed_forward(config)
     return mixing, ffn, block_norms(config)
 

@@ -105,6 +105,16 @@ class Adapters:
             raise ConfigError("a mixture of attention heads holds its query and output "
                               "projections as stacked experts and its keys and values in one "
                               "kv_proj: LoRA on q, k, v and o is not counted")
+        # MiMo-V2-Flash: values narrower than keys, sliding layers with key/value heads of
+        # their own; the adapters' widths are written for neither
+        uneven = ({"v", "o"} if config.v_head_dim is not None else set()) | \
+            ({"k", "v"} if config.sliding_kv_heads is not None else set())
+        if set(lora.modules) & uneven:
+            name = sorted(set(lora.modules) & uneven)[0]
+            raise ConfigError(f"--lora-modules {name}: its width differs from the keys' or "
+                              "from layer to layer in this model (v_head_dim, "
+                              "sliding_kv_heads), which paramcalc's adapters do not count: "
+                              "target the other modules")
         if config.mlp != "gated" and "gate" in lora.modules:
             raise ConfigError("this model's feed-forward part has no gate projection (an up "
                               "and a down projection only): drop gate from --lora-modules")

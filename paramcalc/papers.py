@@ -8,7 +8,8 @@ choice rather than a correction done by hand:
 - **attention_flops** ``full`` (the default: FlopCounterMode's count, what ``check`` holds
   the formulas to, and the figure tests have pinned since the start) or ``causal``: a query
   multiplies only the keys at or before it, S·(S+1)/2 of the S² pairs per head (within a
-  sliding window of W, W·S − W·(W−1)/2 once S > W). FlashAttention's and Megatron-LM's
+  sliding window of W, W·S − W·(W−1)/2 once S > W; within chunks of W_C, each whole chunk's
+  W_C·(W_C+1)/2 and the last one's part). FlashAttention's and Megatron-LM's
   counters take exactly half, S²/2; the two differ by the diagonal, S/2 products per head, a
   share 1/S of the score products (0.02% at S = 4,096).
 - **model FLOPs and hardware FLOPs** (Chowdhery et al. 2022, PaLM, Appendix B): model FLOPs
@@ -50,12 +51,17 @@ def _scores(layer: SubLayer) -> sp.Expr:
     return sp.expand(layer.flops).coeff(S, 2)
 
 
-def causal_pairs(window: int | None, seq_length: int) -> sp.Expr:
+def causal_pairs(window: int | None, seq_length: int, chunked: bool = False) -> sp.Expr:
     """Query-key pairs a causal layer multiplies, in S (and W): the lower triangle with its
-    diagonal, or within a sliding window of W tokens (the token itself included)."""
+    diagonal, or within a sliding window of W tokens (the token itself included), or within
+    chunks of W_C (the triangle of each of the ⌊S/W_C⌋ whole chunks, then of the rest)."""
     if window is None or window >= seq_length:
         return S * (S + 1) / 2
-    from .symbols import W
+    from .symbols import W, W_C
+    if chunked:
+        whole = seq_length // window
+        rest = S - whole * W_C
+        return whole * W_C * (W_C + 1) / 2 + rest * (rest + 1) / 2
     return W * S - W * (W - 1) / 2
 
 
@@ -71,7 +77,7 @@ def layer_flops(layers: Sequence[SubLayer], convention: str, values: dict[Any, A
         scores = _scores(layer) if convention == "causal" else 0
         if scores != 0:
             window = None if layer.window is None else int(layer.window.xreplace(values))
-            pairs = causal_pairs(window, int(S.xreplace(values)))
+            pairs = causal_pairs(window, int(S.xreplace(values)), layer.chunked)
             flops = sp.expand(flops) - scores * S**2 + scores * pairs
         out.append(flops)
     return sp.Add(*out)
@@ -82,7 +88,8 @@ def skipped_flops(layers: Sequence[SubLayer], convention: str,
     """Backward FLOPs some sub-layers do not do (``SubLayer.skipped``: twice the forward work
     that runs without gradients, as DeepSeek-V3.2's indexer), in one attention convention."""
     return 2 * layer_flops([SubLayer(layer.kind, sp.Integer(0), flops=layer.skipped / 2,
-                                     score_heads=layer.score_heads, window=layer.window)
+                                     score_heads=layer.score_heads, window=layer.window,
+                                     chunked=layer.chunked)
                             for layer in layers if layer.skipped != 0], convention, values)
 
 

@@ -1,10 +1,12 @@
 """The per-layer pattern: which mixer and which feed-forward part each block has, and how many
 blocks of each kind there are, counted in closed form.
 
-A layer's mixer is full or sliding-window attention (``layer_types`` as transformers writes
-it, or every ``full_every``-th layer full and the rest sliding, or every layer sliding when
-only ``sliding_window`` is given); its feed-forward part is dense or a mixture of experts
-(every ``moe_step``-th layer, after the ``first_dense`` layers, except the ``dense_layers``).
+A layer's mixer is full, sliding-window or chunked attention (``layer_types`` as
+transformers writes it, or every ``full_every``-th layer full and the rest sliding, or every
+layer sliding when only ``sliding_window`` is given; chunked in place of sliding where the
+model has ``attention_chunk_size`` and no window, as Llama 4 has); its feed-forward part is
+dense or a mixture of experts (every ``moe_step``-th layer, after the ``first_dense`` layers,
+except the ``dense_layers``).
 Blocks that are alike form one group; the counts never walk the layers one by one unless the
 pattern itself lists them, so a billion layers count as fast as twelve.
 """
@@ -20,11 +22,12 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .spec import ModelConfig
 
-Mixer = Literal["full", "sliding", "mamba", "mamba2"]
+Mixer = Literal["full", "sliding", "chunked", "mamba", "mamba2"]
 FeedForward = Literal["dense", "moe"]
 
 #: transformers' names for the mixers in ``layer_types`` -> paramcalc's
 LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": "sliding",
+                                 "chunked_attention": "chunked",
                                  # a hybrid's state-space layers, beside attention ones
                                  "mamba": "mamba", "mamba2": "mamba2"}
 
@@ -59,8 +62,16 @@ def mixer_of(config: ModelConfig, index: int) -> Mixer:
     if config.layer_types is not None:
         return LAYER_TYPES[config.layer_types[index]]
     if config.full_every is not None:
-        return "full" if (index + 1) % config.full_every == 0 else "sliding"
-    return "sliding" if config.sliding_window is not None else "full"
+        return "full" if (index + 1) % config.full_every == 0 else local(config)
+    return local(config) if config.sliding_window or config.attention_chunk_size else "full"
+
+
+def local(config: ModelConfig) -> Mixer:
+    """The attention of the layers that do not attend in full where no list names them:
+    chunked where the model has chunks and no window (Llama 4), else sliding."""
+    if config.attention_chunk_size is not None and config.sliding_window is None:
+        return "chunked"
+    return "sliding"
 
 
 def ffn_of(config: ModelConfig, index: int) -> FeedForward:
@@ -95,7 +106,7 @@ def groups(config: ModelConfig) -> tuple[Group, ...]:
 
 #: the order of the groups in rows and formulas
 ORDER: tuple[tuple[Mixer, FeedForward], ...] = tuple(
-    (m, f) for m in ("full", "sliding", "mamba", "mamba2") for f in ("dense", "moe"))
+    (m, f) for m in ("full", "sliding", "chunked", "mamba", "mamba2") for f in ("dense", "moe"))
 
 
 def period(config: ModelConfig) -> int:
@@ -132,10 +143,10 @@ def _between(config: ModelConfig, start: int, stop: int) -> Counter[tuple[Mixer,
         total = _multiples(step, low, high)
         if config.full_every is not None:
             full = _multiples(math.lcm(step, config.full_every), low, high)
-            return Counter({"full": full, "sliding": total - full})
+            return Counter({"full": full, local(config): total - full})
         if config.ssm is not None:
             return Counter({config.ssm: total})  # type: ignore[dict-item]
-        return Counter({"sliding" if config.sliding_window is not None else "full": total})
+        return Counter({mixer_of(config, low): total})
 
     counts: Counter[tuple[Mixer, FeedForward]] = Counter()
     first = max(start, min(config.first_dense or 0, stop)) if config.num_experts else stop

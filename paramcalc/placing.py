@@ -186,7 +186,14 @@ GRANITE_HYBRID = LLAMA.extend(inner={"mamba": "mixer", "block_sparse_moe.router"
 #: Jamba: Bamba's names, its experts and their router under feed_forward
 JAMBA = BAMBA.extend(inner={"feed_forward.router": "router", "feed_forward.experts": "experts"})
 
+#: Llama 4: Llama's names, the block's feed-forward part under feed_forward (its experts, router
+#: and shared expert inside)
+LLAMA4 = LLAMA.extend(inner={"feed_forward": "feed_forward", "feed_forward.experts": "experts",
+                             "feed_forward.router": "router",
+                             "feed_forward.shared_expert": "shared_experts"})
+
 NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "jamba": JAMBA,
+                           "llama4_text": LLAMA4, "llama4": LLAMA4,
                            "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,
@@ -255,8 +262,9 @@ def names_for(checkpoint: Checkpoint, model_type: str | None = None) -> Names:
 
         if model_type in {w.model_type for w in WRAPPERS}:  # its language model, and towers
             # as transformers holds it, and as save_pretrained writes the older names back
-            return LLAMA.extend(prefixes=("model.language_model.", "language_model.model.",
-                                          "language_model."), outer=_TOWERS)
+            return NAMES.get(model_type, LLAMA).extend(
+                prefixes=("model.language_model.", "language_model.model.", "language_model."),
+                outer=_TOWERS)
         return NAMES.get(model_type, LLAMA)
     schemes = [LLAMA, *(n for key, n in NAMES.items() if key != "gguf")]
     return max(schemes, key=lambda n: sum(place_name(t.name, n)[0] is not None

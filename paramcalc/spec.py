@@ -83,23 +83,24 @@ LATENT_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head
 INDEXER_SIZES = ("index_n_heads", "index_head_dim")
 
 #: the sizes of the per-layer pattern
-PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window")
+PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window",
+                 "attention_chunk_size")
 #: the sizes of a state-space mixer (Mamba, Mamba-2), and those of one kind only
 SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
              "ssm_head_dim")
 SSM_ONLY = {"dt_rank": "mamba", "ssm_groups": "mamba2", "ssm_heads": "mamba2",
             "ssm_head_dim": "mamba2", "ssm_norms": "mamba"}
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
-          "n_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES, *INDEXER_SIZES, "head_width",
-          "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
+          "n_kv_heads", "sliding_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES,
+          *INDEXER_SIZES, "head_width", "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
 _CHOICES = {"block": BLOCKS, "positional": POSITIONALS, "norm": NORMS, "mlp": MLPS,
             "qk_norm": QK_NORMS, "norm_placement": NORM_PLACEMENTS, "head": HEADS, "cell": CELLS,
             "ssm": SSMS}
 _FLAGS: tuple[str, ...] = ("final_norm", "embedding_norm", "qkv_bias", "proj_bias", "mlp_bias",
                            "parallel_residual", "shared_expert_gate", "logits_bias",
-                           "attention_sinks", "router_bias", "expert_bias", "conv_bias",
-                           "ssm_bias", "ssm_norms", "sub_norms", "attention_experts",
-                           "moe_output_bias")
+                           "attention_sinks", "sliding_sinks", "router_bias", "expert_bias",
+                           "conv_bias", "ssm_bias", "ssm_norms", "sub_norms",
+                           "attention_experts", "moe_output_bias")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -108,10 +109,11 @@ _MAY_BE_ZERO = ("num_experts", "shared_experts", "first_dense")  # 0 routed expe
 TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES,
                     "shared_expert_gate", "dense_layers", "first_dense", "moe_step",
                     *LATENT_SIZES, *INDEXER_SIZES, "layer_types", "full_every",
-                    "sliding_window")
+                    "sliding_window", "attention_chunk_size")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 TRANSFORMER_ONLY += ("sub_norms",)  # BitNet
 TRANSFORMER_ONLY += ("attention_experts", "moe_output_bias")  # JetMoE
+TRANSFORMER_ONLY += ("sliding_kv_heads", "sliding_sinks")  # MiMo-V2-Flash's sliding layers
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias",  # state-space mixers
                      "ssm_norms")
 REQUIRED = ("vocab_size", "seq_length", "d_model", "num_blocks")
@@ -155,6 +157,9 @@ class ModelConfig:
         "word_embeddings_layernorm)")
     n_kv_heads: int | None = _field(
         "g: key/value heads, grouped-query attention (must divide n_heads) [h]", panel="block")
+    sliding_kv_heads: int | None = _field(
+        "g_W: key/value heads of the sliding-window layers (must divide n_heads) [g]",
+        panel="block")
     head_dim: int | None = _field("d_h: width of one attention head [d/h]", panel="block")
     norm: str | None = _field(
         "norm kind: layernorm, rmsnorm (scale only), layernorm_nobias (scale only) or "
@@ -188,20 +193,24 @@ class ModelConfig:
     moe_step: int | None = _field(
         "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
     layer_types: tuple[str, ...] | None = _field(
-        "each layer's mixer, comma-separated: full_attention, sliding_attention, or (a "
-        "hybrid) mamba or mamba2",
-        panel="block")
+        "each layer's mixer, comma-separated: full_attention, sliding_attention, "
+        "chunked_attention, or (a hybrid) mamba or mamba2", panel="block")
     full_every: int | None = _field(
-        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern)",
-        panel="block")
+        "every k-th layer attends in full, the others to a sliding window (Gemma's pattern) or "
+        "within chunks (Llama 4's)", panel="block")
     sliding_window: int | None = _field(
         "W: tokens a sliding-window layer attends to and caches", panel="block")
+    attention_chunk_size: int | None = _field(
+        "W_C: a chunked layer's chunk: a token attends to those of its chunk up to itself, and "
+        "the cache holds W_C − 1 (Llama 4)", panel="block")
     q_lora_rank: int | None = _field("r_q: latent attention's query rank [none]", panel="moe")
     kv_lora_rank: int | None = _field(
         "r_kv: latent attention's key/value rank (turns latent attention on)", panel="moe")
     qk_rope_head_dim: int | None = _field("d_R: rotary part of a query/key head", panel="moe")
     qk_nope_head_dim: int | None = _field("d_N: the rest of a query/key head", panel="moe")
-    v_head_dim: int | None = _field("d_V: width of a value head", panel="moe")
+    v_head_dim: int | None = _field(
+        "d_V: width of a value head (latent attention's, or narrower values of multi-head "
+        "attention: MiMo-V2-Flash) [d_h]", panel="moe")
     index_n_heads: int | None = _field(
         "h_ix: heads of the sparse-attention indexer beside latent attention (DeepSeek-V3.2; "
         "turns it on)", panel="moe")
@@ -215,6 +224,9 @@ class ModelConfig:
     # -- modern attention families (gpt-oss): switches that are off unless given ---------
     attention_sinks: bool | None = _field(
         "a learned logit per head that every query may attend to instead (gpt-oss's sinks)",
+        panel="block")
+    sliding_sinks: bool | None = _field(
+        "a learned sink logit per head in the sliding-window layers only (MiMo-V2-Flash)",
         panel="block")
     router_bias: bool | None = _field("a bias on the router d → E (gpt-oss)", panel="moe")
     expert_bias: bool | None = _field(
@@ -334,7 +346,7 @@ class ModelConfig:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
                               "or mamba2 too (or list mamba or mamba2 layers in layer_types)")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
-                                    "sliding_window", "sub_norms")
+                                    "sliding_window", "sub_norms", "attention_chunk_size")
                   if getattr(self, name) is not None]
         if self.ssm is not None and beside:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
@@ -345,10 +357,15 @@ class ModelConfig:
             where = "ssm is" if self.ssm is not None else "layer_types lists"
             raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and {where} "
                               f"{kind}: drop {wrong[0]}")
-        others = [name for name in LATENT_SIZES if name != "kv_lora_rank"
+        others = [name for name in LATENT_SIZES if name not in ("kv_lora_rank", "v_head_dim")
                   and getattr(self, name) is not None]
         if self.kv_lora_rank is None and others:
             raise ConfigError(f"{others[0]} belongs to latent attention: give kv_lora_rank too")
+        sliding = [name for name in ("sliding_kv_heads", "sliding_sinks")
+                   if getattr(self, name) is not None]
+        if sliding and self.sliding_window is None:
+            raise ConfigError(f"{sliding[0]} belongs to the sliding-window layers: give "
+                              "sliding_window too")
         indexer = [name for name in INDEXER_SIZES if getattr(self, name) is not None]
         if indexer and (self.kv_lora_rank is None or self.q_lora_rank is None):
             raise ConfigError(f"{indexer[0]} sizes the sparse-attention indexer, which reads "
@@ -446,7 +463,8 @@ class ModelConfig:
                               "are plain or gated")
 
     def _check_layer_types(self) -> None:
-        """Which layers attend to a sliding window: listed, periodic, or all of them."""
+        """Which layers attend to a sliding window or within chunks: listed, periodic, or all
+        of them."""
         types = self.layer_types
         if types is not None:
             if self.full_every is not None:
@@ -467,17 +485,31 @@ class ModelConfig:
                 raise ConfigError(f"layer_types lists {kinds[0]} layers beside latent "
                                   "attention (kv_lora_rank); paramcalc's hybrids pair a "
                                   "state-space mixer with grouped-query attention")
-        slides = (self.full_every is not None and self.full_every > 1) if types is None else \
-            "sliding_attention" in types
-        if self.full_every is not None and self.sliding_window is None:
+        if self.attention_chunk_size is not None and self.latent:
+            raise ConfigError("attention_chunk_size chunks multi-head attention (Llama 4's); "
+                              "latent attention (kv_lora_rank) has no chunked kind: drop one")
+        chunk = self.attention_chunk_size
+        if types is None and chunk is not None and self.sliding_window is not None:
+            raise ConfigError("sliding_window and attention_chunk_size are both given: give "
+                              "layer_types too, to say which layers slide and which are chunked")
+        if self.full_every is not None and self.sliding_window is None and chunk is None:
             raise ConfigError("full_every makes the other layers sliding-window layers: give "
-                              "sliding_window too")
-        if types is not None and slides and self.sliding_window is None:
+                              "sliding_window too (or attention_chunk_size, for chunked ones)")
+        if types is None:
+            return
+        slides, chunked = "sliding_attention" in types, "chunked_attention" in types
+        if slides and self.sliding_window is None:
             raise ConfigError("layer_types lists sliding_attention layers: give sliding_window "
                               "too")
-        if types is not None and not slides and self.sliding_window is not None:
+        if not slides and self.sliding_window is not None:
             raise ConfigError(f"sliding_window ({self.sliding_window:,}) is given, but "
                               "layer_types lists no sliding_attention layer")
+        if chunked and chunk is None:
+            raise ConfigError("layer_types lists chunked_attention layers: give "
+                              "attention_chunk_size too")
+        if not chunked and chunk is not None:
+            raise ConfigError(f"attention_chunk_size ({chunk:,}) is given, but layer_types "
+                              "lists no chunked_attention layer")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], origin: str = "") -> ModelConfig:

@@ -16,6 +16,7 @@ k = sp.Symbol("k", **_assume)  # head_width
 w = sp.Symbol("w", **_assume)  # kernel_size
 h = sp.Symbol("h", **_assume)  # n_heads
 g = sp.Symbol("g", **_assume)  # n_kv_heads: key/value heads (grouped-query attention)
+g_W = sp.Symbol("g_W", **_assume)  # sliding_kv_heads: key/value heads of a sliding layer
 a = sp.Symbol("d_h", **_assume)  # head_dim: the width of one attention head
 E = sp.Symbol("E", **_assume)  # num_experts: routed experts of a mixture-of-experts layer
 K = sp.Symbol("K", **_assume)  # experts_per_token: routed experts a token is sent to
@@ -28,6 +29,7 @@ d_R = sp.Symbol("d_R", **_assume)  # qk_rope_head_dim: the rotary part of a quer
 d_N = sp.Symbol("d_N", **_assume)  # qk_nope_head_dim: the rest of a query/key head
 d_V = sp.Symbol("d_V", **_assume)  # v_head_dim: width of a value head
 W = sp.Symbol("W", **_assume)  # sliding_window: tokens a sliding-window layer attends to
+W_C = sp.Symbol("W_C", **_assume)  # attention_chunk_size: the chunks a chunked layer attends in
 h_ix = sp.Symbol("h_ix", **_assume)  # index_n_heads: heads of DeepSeek-V3.2's sparse-attention indexer
 d_ix = sp.Symbol("d_ix", **_assume)  # index_head_dim: width of one indexer head (and its one key)
 # -- state-space mixers (Mamba, Mamba-2) --
@@ -54,6 +56,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "kernel_size": w,
     "n_heads": h,
     "n_kv_heads": g,
+    "sliding_kv_heads": g_W,
     "head_dim": a,
     "num_experts": E,
     "experts_per_token": K,
@@ -66,6 +69,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
     "qk_nope_head_dim": d_N,
     "v_head_dim": d_V,
     "sliding_window": W,
+    "attention_chunk_size": W_C,
     "index_n_heads": h_ix,
     "index_head_dim": d_ix,
     "d_state": N,
@@ -79,7 +83,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
 
 #: counts of things rather than widths or lengths: they carry no degree in the leading order
 #: (h·d_h·d ranks with d², E·d·f_E with d·f)
-DIMENSIONLESS = frozenset({h, g, E, K, E_S, h_ix, G, H})
+DIMENSIONLESS = frozenset({h, g, g_W, E, K, E_S, h_ix, G, H})
 
 NAMES: dict[sp.Symbol, str] = {symbol: name for name, symbol in SYMBOLS.items()}
 

@@ -45,6 +45,13 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys.update(n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1)
     if model_type in ("gptj", "codegen"):
         keys["rotary_dim"] = 4  # at most a head's width
+    if model_type == "llama4_text":  # its dense width, experts and chunks
+        keys.update(intermediate_size=8, intermediate_size_mlp=32, num_local_experts=4,
+                    num_experts_per_tok=2, interleave_moe_layer_step=2, head_dim=8,
+                    attention_chunk_size=4)
+    if model_type == "mimo_v2_flash":  # its experts, head widths and window
+        keys.update(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=8,
+                    head_dim=6, v_head_dim=4, sliding_window=4)
     if model_type == "mamba2":  # its heads fill expand · hidden_size
         keys.update(num_heads=4, head_dim=8, n_groups=1, state_size=8)
     if model_type in ("bamba", "granitemoehybrid"):  # Mamba-2 heads that fill expand ·

@@ -102,6 +102,14 @@ SMALL["bloom"] = dict(vocab_size=40, hidden_size=16, n_layer=2, n_head=2)  # its
 SMALL["mpt"] = dict(vocab_size=40, d_model=16, n_layers=2, n_heads=2, max_seq_len=32)
 SMALL["falcon"] = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2,
                       num_attention_heads=2, max_position_embeddings=32)
+# Llama 4: its dense layers intermediate_size_mlp wide (16,384 by default), a chunk of 4
+SMALL["llama4_text"] = {**SMALL["llama4_text"], "intermediate_size": 8,
+                        "intermediate_size_mlp": 24, "num_local_experts": 3,
+                        "interleave_moe_layer_step": 2, "attention_chunk_size": 4, "head_dim": 8}
+# MiMo-V2-Flash: twice the key/value heads in its sliding layers, narrower values
+SMALL["mimo_v2_flash"] = {**SMALL["mimo_v2_flash"], "n_routed_experts": 3,
+                          "num_experts_per_tok": 1, "moe_intermediate_size": 8, "head_dim": 6,
+                          "v_head_dim": 4, "sliding_window": 3}
 SMALL["glm4_moe_lite"] = {**SMALL["glm4_moe_lite"], **{k: v for k, v in SMALL[
     "deepseek_v3"].items() if "lora" in k or "head_dim" in k}}
 

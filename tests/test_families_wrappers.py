@@ -37,12 +37,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: it (Qwen2.5-VL's text model takes Qwen2's keys, Qwen3-VL's Qwen3's)
 COUNTED = {"gemma3": "gemma3_text", "mistral3": "mistral", "qwen2_5_vl": "qwen2",
            "qwen3_vl": "qwen3", "llava": "llama", "llava_next": "llama",
-           "llava_onevision": "qwen2", "internvl": "qwen2"}
+           "llava_onevision": "qwen2", "internvl": "qwen2", "llama4": "llama4_text"}
 #: the wrappers whose language model is a type paramcalc does not read: refused
-REFUSED = {"mllama": "mllama_text_model", "llama4": "llama4_text", "gemma3n": "gemma3n_text",
+REFUSED = {"mllama": "mllama_text_model", "gemma3n": "gemma3n_text",
            "gemma4": "gemma4_text", "qwen3_5": "qwen3_5_text"}
 #: transformers' names for what a wrapper holds beside its language model
-TOWERS = {"vision_tower", "multi_modal_projector", "visual", "image_newline"}
+TOWERS = {"vision_tower", "multi_modal_projector", "visual", "image_newline", "vision_model"}
 
 
 def test_every_wrapper_is_tested() -> None:
@@ -75,16 +75,23 @@ def language_reference(hf_config: Any) -> dict[str, Any]:
     components, the distinct sizes of its blocks. Everything else it holds must be a tower
     or projector by transformers' own names."""
     model = build(hf_config)
-    assert {name for name, _ in model.named_children()} == {"model", "lm_head"}
-    inner = model.model
-    others = {name for name, _ in inner.named_children()} | \
-        {name for name, _ in inner.named_parameters(recurse=False)}
-    assert others - {"language_model"} <= TOWERS, others
-    language, lm_head = inner.language_model, model.lm_head
+    children = {name for name, _ in model.named_children()}
+    if "language_model" in children:  # Llama 4's: a causal LM, its output layer inside
+        assert children - {"language_model"} <= TOWERS, children
+        language, lm_head = model.language_model.model, model.language_model.lm_head
+        towers = {id(p) for name, p in model.named_parameters()
+                  if name.split(".")[0] in TOWERS}
+    else:
+        assert children == {"model", "lm_head"}
+        inner = model.model
+        others = {name for name, _ in inner.named_children()} | \
+            {name for name, _ in inner.named_parameters(recurse=False)}
+        assert others - {"language_model"} <= TOWERS, others
+        language, lm_head = inner.language_model, model.lm_head
+        towers = {id(p) for name, p in model.named_parameters()
+                  if name.split(".")[1] in TOWERS and name.startswith("model.")}
     counted = {id(p): p for p in (*language.parameters(), *lm_head.parameters())}
     total = sum(p.numel() for p in counted.values())
-    towers = {id(p) for name, p in model.named_parameters()
-              if name.split(".")[1] in TOWERS and name.startswith("model.")}
     assert sum(p.numel() for p in model.parameters()) == total + sum(
         p.numel() for p in model.parameters() if id(p) in towers)  # nothing else uncounted
     embedding = language.embed_tokens.weight

@@ -265,6 +265,14 @@ def family_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
         from test_families_sparse import v32_keys
 
         return draw(v32_keys())
+    if model_type == "llama4_text":  # its experts, shared expert, dense width and chunks
+        from test_families_llama4 import llama4_text_keys
+
+        return draw(llama4_text_keys())
+    if model_type == "mimo_v2_flash":  # value heads of their own width, sliding layers' heads
+        from test_families_mimo import mimo_keys
+
+        return draw(mimo_keys())
     if model_type == "dbrx":  # its sizes in two sub-configs; its attention needs a rope_theta
         routed = draw(st.integers(1, 6))
         return dict(vocab_size=vocab, d_model=hidden, n_heads=heads, n_layers=layers,

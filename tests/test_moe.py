@@ -126,10 +126,24 @@ def test_plot_active_against_experts(cli: Cli) -> None:
                                                          "integer, got 0"),
     (["--preset", "deepseek-v3", "--q-lora-rank", "0"], "q_lora_rank must be a positive "
                                                         "integer, got 0"),
-    (["--preset", "llama-3.2-1b", "--v-head-dim", "8"], "v_head_dim belongs to latent attention"),
+    (["--preset", "llama-3.2-1b", "--qk-nope-head-dim", "8"],
+     "qk_nope_head_dim belongs to latent attention"),
 ])
 def test_bad_expert_and_latent_options(cli: Cli, args: list[str], message: str) -> None:
     assert cli.error("count", *args).startswith(f"Error: {message}")
+
+
+def test_values_narrower_than_keys_in_multi_head_attention(cli: Cli) -> None:
+    """v_head_dim without latent attention (MiMo-V2-Flash's values): Llama 3.2 1B with value
+    heads of 8 in place of 64 loses, in each of its 16 layers, 8 key/value heads × 56 of V
+    and 32 heads × 56 of the output projection's inputs, each 2,048 wide; and its own modules
+    check clean."""
+    full = cli.json("count", "--preset", "llama-3.2-1b")["params"]["total"]
+    narrow = cli.json("count", "--preset", "llama-3.2-1b", "--v-head-dim", "8")["params"]["total"]
+    assert full - narrow == 16 * (2048 * 8 * 56 + 32 * 56 * 2048)
+    assert cli.json("check", "--vocab-size", "64", "--seq-length", "8", "--d-model", "16",
+                    "--num-blocks", "2", "--n-heads", "4", "--n-kv-heads", "2", "--block",
+                    "transformer", "--v-head-dim", "3", "--head", "linear")["ok"]
 
 
 @pytest.mark.mutation_skip

@@ -15,14 +15,16 @@ from paramcalc.pattern import groups
 
 
 def walked(n: int, experts: bool, first_dense: int, moe_step: int, dense: set[int],
-           full_every: int | None, window: bool) -> Counter[tuple[str, str]]:
-    """Each layer's kind, one by one, as the README defines the keys."""
+           full_every: int | None, window: bool,
+           local: str = "sliding") -> Counter[tuple[str, str]]:
+    """Each layer's kind, one by one, as the README defines the keys; ``local`` the kind of
+    the layers that do not attend in full (sliding, or chunked as Llama 4's)."""
     kinds: Counter[tuple[str, str]] = Counter()
     for i in range(n):
         if full_every is not None:
-            mixer = "full" if (i + 1) % full_every == 0 else "sliding"
+            mixer = "full" if (i + 1) % full_every == 0 else local
         else:
-            mixer = "sliding" if window else "full"
+            mixer = local if window else "full"
         moe = experts and i >= first_dense and (i + 1) % moe_step == 0 and i not in dense
         kinds[mixer, "moe" if moe else "dense"] += 1
     return kinds
@@ -31,10 +33,11 @@ def walked(n: int, experts: bool, first_dense: int, moe_step: int, dense: set[in
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(1, 60), experts=st.booleans(), first=st.integers(0, 60),
        step=st.integers(1, 7), full_every=st.none() | st.integers(1, 7), window=st.booleans(),
-       dense=st.lists(st.integers(0, 59), unique=True, max_size=6))
+       dense=st.lists(st.integers(0, 59), unique=True, max_size=6), chunked=st.booleans())
 def test_closed_form_counts_equal_the_layers_walked(n: int, experts: bool, first: int,
                                                     step: int, full_every: int | None,
-                                                    window: bool, dense: list[int]) -> None:
+                                                    window: bool, dense: list[int],
+                                                    chunked: bool) -> None:
     first, dense = min(first, n), [i for i in dense if i < n]
     values: dict = dict(vocab_size=50, seq_length=16, d_model=8, num_blocks=n, n_heads=2,
                         block="transformer")
@@ -42,10 +45,12 @@ def test_closed_form_counts_equal_the_layers_walked(n: int, experts: bool, first
         values.update(num_experts=4, experts_per_token=2, first_dense=first, moe_step=step,
                       dense_layers=dense)
     if full_every is not None or window:
-        values.update(sliding_window=4, **({"full_every": full_every} if full_every else {}))
+        values.update({"attention_chunk_size" if chunked else "sliding_window": 4},
+                      **({"full_every": full_every} if full_every else {}))
     config = ModelConfig(**values)
     expected = walked(n, experts, first if experts else 0, step, set(dense) if experts else set(),
-                      full_every, window or full_every is not None)
+                      full_every, window or full_every is not None,
+                      "chunked" if chunked else "sliding")
     assert {(g.mixer, g.ffn): g.count for g in groups(config)} == +expected
 
 
@@ -75,13 +80,30 @@ def test_layer_types_are_listed_layer_by_layer() -> None:
 @pytest.mark.parametrize("values, message", [
     ({"layer_types": ["full_attention"] * 3}, "layer_types lists 3 layers, but num_blocks is 4"),
     ({"layer_types": ["dense"] * 4}, "layer_types names 'dense'; choose from: full_attention, "
-                                     "sliding_attention"),
+                                     "sliding_attention, chunked_attention"),
     ({"layer_types": ["sliding_attention"] * 4}, "layer_types lists sliding_attention layers: "
                                                  "give sliding_window too"),
     ({"layer_types": ["full_attention"] * 4, "sliding_window": 8},
      "sliding_window (8) is given, but layer_types lists no sliding_attention layer"),
     ({"full_every": 2}, "full_every makes the other layers sliding-window layers: give "
-                        "sliding_window too"),
+                        "sliding_window too (or attention_chunk_size, for chunked ones)"),
+    ({"layer_types": ["chunked_attention"] * 4}, "layer_types lists chunked_attention layers: "
+                                                 "give attention_chunk_size too"),
+    ({"layer_types": ["full_attention"] * 4, "attention_chunk_size": 8},
+     "attention_chunk_size (8) is given, but layer_types lists no chunked_attention layer"),
+    ({"sliding_window": 4, "attention_chunk_size": 8},
+     "sliding_window and attention_chunk_size are both given: give layer_types too, to say "
+     "which layers slide and which are chunked"),
+    ({"sliding_kv_heads": 2}, "sliding_kv_heads belongs to the sliding-window layers: give "
+                              "sliding_window too"),
+    ({"sliding_sinks": True}, "sliding_sinks belongs to the sliding-window layers: give "
+                              "sliding_window too"),
+    ({"sliding_window": 4, "sliding_kv_heads": 3},
+     "sliding_kv_heads (3) must divide n_heads (2): each key/value head serves a whole group of "
+     "query heads"),
+    ({"attention_chunk_size": 8, "kv_lora_rank": 4},
+     "attention_chunk_size chunks multi-head attention (Llama 4's); latent attention "
+     "(kv_lora_rank) has no chunked kind: drop one"),
     ({"full_every": 2, "sliding_window": 4, "layer_types": ["full_attention"] * 4},
      "give layer_types or full_every, not both: each says which layers attend in full"),
     ({"moe_step": 2}, "moe_step needs num_experts (the routed experts of a mixture-of-experts "

@@ -985,10 +985,11 @@ def test_an_unknown_name_lists_every_name_word_for_word() -> None:
     assert str(error.value) == (
         "unknown hyperparameter 'width' in --for; choose one of: vocab_size, seq_length, "
         "d_model, num_blocks, d_ff, n_positions, head_width, kernel_size, n_heads, n_kv_heads, "
-        "head_dim, num_experts, experts_per_token, expert_d_ff, shared_experts, shared_d_ff, "
-        "q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, "
-        "sliding_window, index_n_heads, index_head_dim, d_state, d_conv, d_inner, dt_rank, "
-        "ssm_groups, ssm_heads, ssm_head_dim (or their symbols)")
+        "sliding_kv_heads, head_dim, num_experts, experts_per_token, expert_d_ff, "
+        "shared_experts, shared_d_ff, q_lora_rank, kv_lora_rank, qk_rope_head_dim, "
+        "qk_nope_head_dim, v_head_dim, sliding_window, attention_chunk_size, index_n_heads, "
+        "index_head_dim, d_state, d_conv, d_inner, dt_rank, ssm_groups, ssm_heads, "
+        "ssm_head_dim (or their symbols)")
 
 
 def test_sweeping_n_heads_from_one_where_a_width_is_divided_by_it() -> None:

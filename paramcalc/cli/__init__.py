@@ -245,7 +245,7 @@ class _Tokens(ParamType):
 #: the option type of every length in tokens
 TOKENS = _Tokens()
 #: the model's lengths in tokens: they take K and M as contexts do
-_LENGTHS = ("seq_length", "n_positions", "sliding_window")
+_LENGTHS = ("seq_length", "n_positions", "sliding_window", "attention_chunk_size")
 
 
 def _field_option(field: Any) -> Any:

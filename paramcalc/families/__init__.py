@@ -156,6 +156,8 @@ def text_config(wrapper: Wrapper, data: Mapping[str, Any],
         own = set(spec["own_keys"])
         text = ({k: v for k, v in data.items() if k not in own} if spec["flat"]
                 else dict(spec["text_defaults"]))
+    if wrapper.head_in_text:  # the language model's own output layer: its own key ties it
+        return text_type, dict(text)
     tie = data.get("tie_word_embeddings", spec["tie_word_embeddings"])
     if type(tie) is not bool:
         raise ConfigError(f"{origin}: tie_word_embeddings must be true or false, got "

@@ -10,6 +10,8 @@ it builds (fixed by the class, or the file's ``text_config.model_type``), the te
 builds when the file has none (the class's own, or the file's top-level keys: Qwen2.5-VL's
 flat files), and whether ``text_config.tie_word_embeddings`` ties the head too (Qwen2.5-VL and
 LLaVA's classes forward it; Gemma 3's, Mistral 3's and Qwen3-VL's read the wrapper's own).
+Llama 4's wrapper holds a whole causal LM, its output layer inside: only the text config's
+tie_word_embeddings ties that, whatever the wrapper's own says (found by building it).
 
 The text types of two wrappers are records here, not model types a config.json of its own
 holds (transformers has no causal LM for them): Qwen2.5-VL's text model is Qwen2's (biases on
@@ -42,6 +44,9 @@ class Wrapper:
 
     model_type: str
     not_counted: tuple[str, ...] = VISION
+    #: the output layer is the language model's own (Llama 4's wrapper holds a whole causal
+    #: LM): text_config's tie_word_embeddings ties it, and the wrapper's own ties nothing
+    head_in_text: bool = False
 
 
 WRAPPERS: tuple[Wrapper, ...] = (
@@ -54,7 +59,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
     Wrapper("llava_onevision", (*VISION, "image newline")),
     Wrapper("internvl"),
     Wrapper("mllama"),
-    Wrapper("llama4"),
+    Wrapper("llama4", head_in_text=True),
     Wrapper("gemma3n", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("gemma4", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("qwen3_5", ("vision tower (with its patch merger)",)),

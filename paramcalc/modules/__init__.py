@@ -168,18 +168,22 @@ class Attention(nn.Module):
     """Causal self-attention with h query heads and g key/value heads of width a (grouped-query
     attention when g < h), optional norms on queries and keys, and rotary or ALiBi positions."""
 
-    def __init__(self, config: ModelConfig, window: int | None = None) -> None:
+    def __init__(self, config: ModelConfig, window: int | None = None,
+                 chunk: int | None = None) -> None:
         super().__init__()
         d, h = config.d_model, config.n_heads or 1
         g, a = config.n_kv_heads or h, config.head_dim or d // h
-        self.window = window
+        if window is not None and config.sliding_kv_heads:  # MiMo: a sliding layer's own
+            g = config.sliding_kv_heads
+        v = config.v_head_dim or a  # a value head's width (MiMo's narrower than a key's)
+        self.window, self.chunk = window, chunk
         self.n_heads, self.n_kv_heads, self.rotary = h, g, config.positional == "rotary"
         self.alibi = config.positional == "alibi"
         bias = bool(config.qkv_bias)
         self.q_proj = nn.Linear(d, h * a, bias=bias)
         self.k_proj = nn.Linear(d, g * a, bias=bias)
-        self.v_proj = nn.Linear(d, g * a, bias=bias)
-        self.o_proj = nn.Linear(h * a, d, bias=bool(config.proj_bias))
+        self.v_proj = nn.Linear(d, g * v, bias=bias)
+        self.o_proj = nn.Linear(h * v, d, bias=bool(config.proj_bias))
         self.qk_norm = config.qk_norm
         if config.qk_norm == "head":  # one scale of width a, shared by the heads (Qwen3, Gemma 3)
             self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
@@ -189,59 +193,72 @@ class Attention(nn.Module):
             self.q_norm = PerHeadNorm(config.norm, h, a)
             self.k_norm = PerHeadNorm(config.norm, g, a)
         self.sinks: nn.Parameter | None = None
-        if config.attention_sinks:  # gpt-oss: a learned logit per head, attended to by none
+        # gpt-oss (every layer), MiMo-V2-Flash (its sliding layers): a learned logit per head
+        if config.attention_sinks or (window is not None and config.sliding_sinks):
             self.sinks = nn.Parameter(torch.zeros(h))
         # BitNet: a norm over the heads' joined output, before the output projection
-        self.sub_norm = make_norm(config.norm, h * a) if config.sub_norms else nn.Identity()
+        self.sub_norm = make_norm(config.norm, h * v) if config.sub_norms else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), (B, S, g·a) ×2
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, S, h·a), g·a, g·v
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = _split_heads(q, self.n_heads)  # (B, h, S, a)
-        k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, a)
+        k, v = _split_heads(k, self.n_kv_heads), _split_heads(v, self.n_kv_heads)  # (B, g, S, ·)
         if self.qk_norm in ("head", "per_head"):
             q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary:
             q, k = rotary(q), rotary(k)
         group = self.n_heads // self.n_kv_heads
-        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, a)
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, h, S, ·)
         if self.sinks is not None:
-            heads = attend_with_sinks(q, k, v, self.window, self.sinks, self.alibi)
+            heads = attend_with_sinks(q, k, v, self.window, self.sinks, self.chunk, self.alibi)
         else:
-            heads = attend(q, k, v, self.window, self.alibi)  # (B, h, S, a)
+            heads = attend(q, k, v, self.window, self.chunk, self.alibi)  # (B, h, S, v)
         return self.o_proj(self.sub_norm(_merge_heads(heads)))
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-           window: int | None, alibi: bool = False) -> torch.Tensor:
-    """Causal attention, each query seeing the last ``window`` positions (itself included)
-    when a window is given, else every earlier one; with ALiBi's bias on the scores."""
-    seq_length = q.shape[-2]
-    if alibi:
-        bias = alibi_bias(q.shape[1], seq_length, q, window=window)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    if window is None:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    position = torch.arange(seq_length, device=q.device)
+def allowed_keys(seq_length: int, window: int | None, chunk: int | None,
+                 device: torch.device) -> torch.Tensor:
+    """(S, S) booleans, query by key: causal, within the last ``window`` positions (itself
+    included) if given, and within the query's own chunk of ``chunk`` positions if given
+    (Llama 4's chunked attention: positions 0..C-1 one chunk, C..2C-1 the next, …)."""
+    position = torch.arange(seq_length, device=device)
     distance = position[:, None] - position[None, :]  # (S, S): query minus key position
-    allowed = (distance >= 0) & (distance < window)
+    allowed = distance >= 0
+    if window is not None:
+        allowed = allowed & (distance < window)
+    if chunk is not None:
+        allowed = allowed & (position[:, None] // chunk == position[None, :] // chunk)
+    return allowed
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+           window: int | None, chunk: int | None = None, alibi: bool = False) -> torch.Tensor:
+    """Causal attention, each query seeing the last ``window`` positions (itself included)
+    when a window is given, the earlier ones of its chunk when a chunk is, else every
+    earlier one; with ALiBi's bias on the scores."""
+    if alibi:
+        bias = alibi_bias(q.shape[1], q.shape[-2], q, window=window)
+        if chunk is not None:
+            bias = bias.masked_fill(~allowed_keys(q.shape[-2], window, chunk, q.device),
+                                    float("-inf"))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    if window is None and chunk is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    allowed = allowed_keys(q.shape[-2], window, chunk, q.device)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
 def attend_with_sinks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None,
-                      sinks: torch.Tensor, alibi: bool = False) -> torch.Tensor:
+                      sinks: torch.Tensor, chunk: int | None = None,
+                      alibi: bool = False) -> torch.Tensor:
     """Causal attention whose softmax per head has one more logit, the head's sink, that
     takes probability mass and contributes no value (gpt-oss)."""
-    seq_length = q.shape[-2]
-    position = torch.arange(seq_length, device=q.device)
-    distance = position[:, None] - position[None, :]
-    allowed = distance >= 0
-    if window is not None:
-        allowed = allowed & (distance < window)
+    allowed = allowed_keys(q.shape[-2], window, chunk, q.device)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, h, S, S)
     if alibi:
-        scores = scores + alibi_bias(q.shape[1], seq_length, q, window=window)
+        scores = scores + alibi_bias(q.shape[1], q.shape[-2], q, window=window)
     scores = scores.masked_fill(~allowed, float("-inf"))
     sink = sinks.view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)  # (B, h, S, 1)
     weights = F.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
@@ -532,11 +549,12 @@ class TransformerBlock(nn.Module):
         self.parallel = bool(config.parallel_residual)
         self.mixer, self.ffn = mixer, "moe" if moe else "dense"
         window = config.sliding_window if mixer == "sliding" else None
+        chunk = config.attention_chunk_size if mixer == "chunked" else None
         self.attn: nn.Module = (Mamba(config) if mixer == "mamba"  # a hybrid's state space
                                 else Mamba2(config) if mixer == "mamba2"
                                 else LatentAttention(config, window) if config.latent
                                 else MixtureOfAttention(config, window)
-                                if config.attention_experts else Attention(config, window))
+                                if config.attention_experts else Attention(config, window, chunk))
         self.mlp: nn.Module = MixtureOfExperts(config) if moe else MLP(config)
         self.norms = nn.ModuleDict()
         if placement == "shared":  # one norm, its output the input of both parts (GPT-J)

@@ -252,7 +252,7 @@ def _refused(cli: Cli, tmp_path: Path, text: str) -> str:
 def test_what_llama4_text_cannot_count_is_refused_in_one_line(tmp_path: Path, cli: Cli) -> None:
     assert _refused(cli, tmp_path, '"num_hidden_layers": 2, "layer_types": ["full_attention", '
                     '"sliding_attention"]') == (
-        "layer_types must name one of full_attention and chunked_attention for each of the 2 "
+        "layer_types must name one of full_attention or chunked_attention for each of the 2 "
         "layers, got ['full_attention', 'sliding_attention']")
     assert _refused(cli, tmp_path, '"num_hidden_layers": 2, "attention_chunk_size": null, '
                     '"layer_types": ["full_attention", "chunked_attention"]') == (

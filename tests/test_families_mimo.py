@@ -188,13 +188,13 @@ def test_what_mimo_v2_flash_cannot_count_is_refused_in_one_line(tmp_path: Path,
                                                                  cli: Cli) -> None:
     assert _refused(cli, tmp_path, '"num_hidden_layers": 2, "layer_types": ["full_attention", '
                     '"chunked_attention"]') == (
-        "layer_types must name one of full_attention and sliding_attention for each of the 2 "
+        "layer_types must name one of full_attention or sliding_attention for each of the 2 "
         "layers, got ['full_attention', 'chunked_attention']")
     assert _refused(cli, tmp_path, '"num_hidden_layers": 2, "mlp_layer_types": ["dense", '
-                    '"moe"]') == ("mlp_layer_types must name one of dense and sparse for each "
+                    '"moe"]') == ("mlp_layer_types must name one of dense or sparse for each "
                                   "of the 2 layers, got ['dense', 'moe']")
     assert _refused(cli, tmp_path, '"num_hidden_layers": 3, "mlp_layer_types": ["dense"]') \
-        == "mlp_layer_types must name one of dense and sparse for each of the 3 layers, got " \
+        == "mlp_layer_types must name one of dense or sparse for each of the 3 layers, got " \
         "['dense']"
     assert _refused(cli, tmp_path, '"sliding_window_size": -1') == (
         "sliding_window_size must be a whole number (0 or more), got -1")

@@ -51,7 +51,9 @@ def _mamba(c: ModelConfig) -> bool:
 
 
 def _mamba2(c: ModelConfig) -> bool:
-    return state_space(c) == "mamba2"
+    """Mamba-2's heads and groups, which gated DeltaNet reads too (value heads d_P wide, key
+    heads N wide)."""
+    return state_space(c) in ("mamba2", "deltanet")
 
 
 def _head_uses(option: str) -> Callable[[ModelConfig], bool]:

@@ -162,10 +162,16 @@ def attention(config: ModelConfig, sliding: bool = False, chunked: bool = False)
         params += norm_params(config, outputs)
     flops = linear(d, queries) + linear(d, keys) + linear(d, values) + linear(outputs, d) + \
         h * matmul(S, head_width, S) + h * matmul(S, S, value_width)
+    gate = _ZERO
+    if config.attention_gate:  # Qwen3-Next: q_proj twice as wide, the half a sigmoid gate
+        params += dense(d, outputs, bias)  # on the heads' output (elementwise: no FLOPs)
+        flops += linear(d, outputs)
+        gate = outputs  # saved: the gate, and the heads' output before it
     # saved: the projections' input (and the norms' inputs), q, k, v, the attention's output
     # and the output projection's input (a sub-norm's output, beside its input, if any)
     inputs = d + ((queries + keys) if config.qk_norm != "none" else 0)
-    saved = S * (inputs + queries + keys + values + (3 if config.sub_norms else 2) * outputs)
+    saved = S * (inputs + queries + keys + values + (3 if config.sub_norms else 2) * outputs
+                 + 2 * gate)
     kind = "chunked_attention" if chunked else "sliding_attention" if sliding else "attention"
     window = W_C if chunked else W if sliding else None
     return SubLayer(kind, params, flops=flops, saved=saved, score_heads=h, cache=keys + values,
@@ -299,7 +305,38 @@ def mamba2(config: ModelConfig) -> SubLayer:
                     state=sp.expand(conv * d_c), scan_state=sp.expand(H * head * N))
 
 
-SSM_MIXERS: dict[str, Callable[[ModelConfig], SubLayer]] = {"mamba": mamba, "mamba2": mamba2}
+def deltanet(config: ModelConfig) -> SubLayer:
+    """Gated DeltaNet (Yang et al. 2024; Qwen3-Next's linear attention), on Mamba-2's sizes: G
+    key heads N wide (queries and keys), H value heads d_P wide (values, their width
+    d_I = H·d_P). in_proj_qkvz d → 2·G·N + 2·d_I (q, k, v and the gate z), in_proj_ba
+    d → 2·H (the delta rule's β and the decay's input), a depthwise conv over q, k and v,
+    per value head dt_bias and A_log, a gated RMSNorm of one value head's width (its d_P
+    weights shared by the heads) and out_proj d_I → d.
+
+    FLOPs: the projections and the conv as above; the delta rule per token and value head
+    reads the N × d_P state twice, once against the key (the value it predicts) and once
+    against the query (the output), 2·N·d_P each; its rank-one update is elementwise. That
+    is the recurrent form; transformers' prefill runs a chunked form (chunks of 64, with a
+    triangular solve) whose products the counter counts otherwise, so this is not compared
+    under FlopCounterMode. The state per sequence: the conv's last d_c inputs per channel and
+    the fp32 H × N × d_P state, what transformers' cache holds."""
+    inner = written(config, "d_inner")
+    head = written(config, "ssm_head_dim")
+    conv = 2 * G * N + inner
+    bias = bool(config.ssm_bias)
+    params = (dense(d, conv + inner, bias) + dense(d, 2 * H, bias) + _conv(config, conv)
+              + 2 * H + head + dense(inner, d, bias))
+    flops = (linear(d, conv + inner) + linear(d, 2 * H) + conv_flops(conv) + linear(inner, d)
+             + 4 * S * H * N * head)
+    # saved: the in-projections' input, q/k/v before and after the conv, z, β's and the
+    # decay's inputs, the norm's input and the out-projection's input
+    saved = S * (d + 2 * conv + inner + 2 * H + 2 * inner)
+    return SubLayer("deltanet", params, flops=flops, saved=sp.expand(saved),
+                    state=sp.expand(conv * d_c), scan_state=sp.expand(H * N * head))
+
+
+SSM_MIXERS: dict[str, Callable[[ModelConfig], SubLayer]] = {"mamba": mamba, "mamba2": mamba2,
+                                                            "deltanet": deltanet}
 
 
 def _mlp(config: ModelConfig, width: sp.Expr, bias: bool) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -428,6 +465,7 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
     "mixture_of_experts": mixture_of_experts,
     "mamba": mamba,
     "mamba2": mamba2,
+    "deltanet": deltanet,
     "block_norms": block_norms,
     "final_norm": final_norm,
     **{f"head.{name}": build for name, build in HEADS.items()},

@@ -22,14 +22,16 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .spec import ModelConfig
 
-Mixer = Literal["full", "sliding", "chunked", "mamba", "mamba2"]
+Mixer = Literal["full", "sliding", "chunked", "mamba", "mamba2", "deltanet"]
 FeedForward = Literal["dense", "moe"]
 
 #: transformers' names for the mixers in ``layer_types`` -> paramcalc's
 LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": "sliding",
                                  "chunked_attention": "chunked",
                                  # a hybrid's state-space layers, beside attention ones
-                                 "mamba": "mamba", "mamba2": "mamba2"}
+                                 "mamba": "mamba", "mamba2": "mamba2",
+                                 # Qwen3-Next's gated DeltaNet (its linear_attention layers)
+                                 "deltanet": "deltanet"}
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,13 @@ class Group:
 
 
 #: the state-space mixers, by paramcalc's names
-STATE_SPACE: tuple[Mixer, ...] = ("mamba", "mamba2")
+STATE_SPACE: tuple[Mixer, ...] = ("mamba", "mamba2", "deltanet")
 
 
 def state_space(config: ModelConfig) -> Mixer | None:
     """A model's state-space mixer: every block's (``ssm``), or the one ``layer_types`` lists
-    beside attention layers (a hybrid: Bamba, Jamba, Granite 4); None for attention only."""
+    beside attention layers (a hybrid: Bamba, Jamba, Granite 4, Qwen3-Next); None for
+    attention only."""
     if config.ssm is not None:
         return config.ssm  # type: ignore[return-value]
     listed = config.layer_types or ()
@@ -106,7 +109,8 @@ def groups(config: ModelConfig) -> tuple[Group, ...]:
 
 #: the order of the groups in rows and formulas
 ORDER: tuple[tuple[Mixer, FeedForward], ...] = tuple(
-    (m, f) for m in ("full", "sliding", "chunked", "mamba", "mamba2") for f in ("dense", "moe"))
+    (m, f) for m in ("full", "sliding", "chunked", "mamba", "mamba2", "deltanet")
+    for f in ("dense", "moe"))
 
 
 def period(config: ModelConfig) -> int:

@@ -192,7 +192,12 @@ LLAMA4 = LLAMA.extend(inner={"feed_forward": "feed_forward", "feed_forward.exper
                              "feed_forward.router": "router",
                              "feed_forward.shared_expert": "shared_experts"})
 
-NAMES: dict[str, Names] = {"bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "jamba": JAMBA,
+#: Qwen3-Next: Llama's names (Qwen-MoE's experts), its gated DeltaNet layers under linear_attn
+QWEN3_NEXT = LLAMA.extend(inner={"linear_attn": "mixer"})
+
+NAMES: dict[str, Names] = {"qwen3_next": QWEN3_NEXT, "qwen3_5_text": QWEN3_NEXT,
+                           "qwen3_5_moe_text": QWEN3_NEXT,
+                           "bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "jamba": JAMBA,
                            "llama4_text": LLAMA4, "llama4": LLAMA4,
                            "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,

@@ -88,8 +88,12 @@ PATTERN_SIZES = ("first_dense", "moe_step", "full_every", "sliding_window",
 #: the sizes of a state-space mixer (Mamba, Mamba-2), and those of one kind only
 SSM_SIZES = ("d_state", "d_conv", "d_inner", "dt_rank", "ssm_groups", "ssm_heads",
              "ssm_head_dim")
-SSM_ONLY = {"dt_rank": "mamba", "ssm_groups": "mamba2", "ssm_heads": "mamba2",
-            "ssm_head_dim": "mamba2", "ssm_norms": "mamba"}
+#: (gated DeltaNet, Qwen3-Next's linear attention, reads Mamba-2's: H value heads d_P wide,
+#: G key heads N wide, its value width d_inner = H·d_P)
+SSM_ONLY: dict[str, tuple[str, ...]] = {
+    "dt_rank": ("mamba",), "ssm_groups": ("mamba2", "deltanet"),
+    "ssm_heads": ("mamba2", "deltanet"), "ssm_head_dim": ("mamba2", "deltanet"),
+    "ssm_norms": ("mamba",)}
 _SIZES = ("vocab_size", "seq_length", "d_model", "num_blocks", "n_heads", "d_ff", "n_positions",
           "n_kv_heads", "sliding_kv_heads", "head_dim", *MOE_SIZES, *LATENT_SIZES,
           *INDEXER_SIZES, "head_width", "kernel_size", *PATTERN_SIZES, *SSM_SIZES)
@@ -100,7 +104,7 @@ _FLAGS: tuple[str, ...] = ("final_norm", "embedding_norm", "qkv_bias", "proj_bia
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "sliding_sinks", "router_bias", "expert_bias",
                            "conv_bias", "ssm_bias", "ssm_norms", "sub_norms",
-                           "attention_experts", "moe_output_bias")
+                           "attention_experts", "moe_output_bias", "attention_gate")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -112,6 +116,7 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
                     "sliding_window", "attention_chunk_size")
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 TRANSFORMER_ONLY += ("sub_norms",)  # BitNet
+TRANSFORMER_ONLY += ("attention_gate",)  # Qwen3-Next
 TRANSFORMER_ONLY += ("attention_experts", "moe_output_bias")  # JetMoE
 TRANSFORMER_ONLY += ("sliding_kv_heads", "sliding_sinks")  # MiMo-V2-Flash's sliding layers
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias",  # state-space mixers
@@ -125,7 +130,7 @@ MAX_SIZE = 2**40
 PANELS = {"model": "Model (a preset or file, then overrides)",
           "block": "Transformer block switches (defaults: GPT-2's block)",
           "moe": "Mixture of experts and latent attention",
-          "ssm": "State-space mixers (Mamba, Mamba-2)"}
+          "ssm": "State-space mixers (Mamba, Mamba-2, gated DeltaNet)"}
 
 
 def _meta(help: str, panel: str = "model") -> dict[str, str]:
@@ -194,7 +199,7 @@ class ModelConfig:
         "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
     layer_types: tuple[str, ...] | None = _field(
         "each layer's mixer, comma-separated: full_attention, sliding_attention, "
-        "chunked_attention, or (a hybrid) mamba or mamba2", panel="block")
+        "chunked_attention, or (a hybrid) mamba, mamba2 or deltanet", panel="block")
     full_every: int | None = _field(
         "every k-th layer attends in full, the others to a sliding window (Gemma's pattern) or "
         "within chunks (Llama 4's)", panel="block")
@@ -242,20 +247,27 @@ class ModelConfig:
         "a norm inside each part: on attention's output before its output projection, and "
         "on the feed-forward part's inner width before its down projection (BitNet)",
         panel="block")
+    attention_gate: bool | None = _field(
+        "a sigmoid gate on attention's output, before its output projection, from a query "
+        "projection twice as wide (Qwen3-Next)", panel="block")
     # -- state-space mixers: every block a norm and a Mamba or Mamba-2 mixer -------------
     ssm: str | None = _field(
         "every block's mixer a state-space one instead of attention and feed-forward: "
         "mamba or mamba2", panel="ssm")
     d_state: int | None = _field("N: the state per channel (Mamba) or per head width "
-                                 "(Mamba-2) [16]", panel="ssm")
+                                 "(Mamba-2); a key head's width (DeltaNet) [16]", panel="ssm")
     d_conv: int | None = _field("d_c: the depthwise convolution's kernel [4]", panel="ssm")
-    d_inner: int | None = _field("d_I: the mixer's inner width, expand · d_model [2·d]",
-                                 panel="ssm")
+    d_inner: int | None = _field(
+        "d_I: the mixer's inner width, expand · d_model (DeltaNet: H·d_P) [2·d]", panel="ssm")
     dt_rank: int | None = _field("R: Mamba's time-step rank [⌈d/16⌉]", panel="ssm")
-    ssm_groups: int | None = _field("G: Mamba-2's groups of B and C [1]", panel="ssm")
-    ssm_heads: int | None = _field("H: Mamba-2's heads [1]", panel="ssm")
-    ssm_head_dim: int | None = _field("d_P: one Mamba-2 head's width [d_inner/H]", panel="ssm")
-    conv_bias: bool | None = _field("a bias on the mixer's convolution [true]", panel="ssm")
+    ssm_groups: int | None = _field("G: Mamba-2's groups of B and C, DeltaNet's key heads [1]",
+                                    panel="ssm")
+    ssm_heads: int | None = _field("H: Mamba-2's heads, DeltaNet's value heads [1]",
+                                   panel="ssm")
+    ssm_head_dim: int | None = _field("d_P: one Mamba-2 (DeltaNet value) head's width "
+                                      "[d_inner/H]", panel="ssm")
+    conv_bias: bool | None = _field("a bias on the mixer's convolution [true; DeltaNet: false]",
+                                    panel="ssm")
     ssm_bias: bool | None = _field("biases on the mixer's in and out projections [false]",
                                    panel="ssm")
     ssm_norms: bool | None = _field("RMSNorms with weights on Mamba's Δ, B and C (Jamba) [false]",
@@ -344,7 +356,8 @@ class ModelConfig:
         kind = state_space(self)
         if kind is None and ssm_used:
             raise ConfigError(f"{ssm_used[0]} belongs to a state-space mixer: give ssm = mamba "
-                              "or mamba2 too (or list mamba or mamba2 layers in layer_types)")
+                              "or mamba2 too (or list mamba, mamba2 or deltanet layers in "
+                              "layer_types)")
         beside = [name for name in ("num_experts", "kv_lora_rank", "layer_types", "full_every",
                                     "sliding_window", "sub_norms", "attention_chunk_size")
                   if getattr(self, name) is not None]
@@ -352,10 +365,11 @@ class ModelConfig:
             raise ConfigError(f"{beside[0]} belongs to attention or experts, and every block's "
                               f"mixer is {self.ssm} (ssm), which has neither: drop {beside[0]}")
         wrong = [name for name, only in SSM_ONLY.items()
-                 if kind is not None and only != kind and getattr(self, name) is not None]
+                 if kind is not None and kind not in only and getattr(self, name) is not None]
         if wrong:
             where = "ssm is" if self.ssm is not None else "layer_types lists"
-            raise ConfigError(f"{wrong[0]} belongs to {SSM_ONLY[wrong[0]]} mixers, and {where} "
+            raise ConfigError(f"{wrong[0]} belongs to {' or '.join(SSM_ONLY[wrong[0]])} mixers, "
+                              f"and {where} "
                               f"{kind}: drop {wrong[0]}")
         others = [name for name in LATENT_SIZES if name not in ("kv_lora_rank", "v_head_dim")
                   and getattr(self, name) is not None]
@@ -409,7 +423,9 @@ class ModelConfig:
                     _set(self, name, value)
         for name, value in (("conv_bias", True), ("ssm_bias", False), ("ssm_norms", False)):
             kind = state_space(self)
-            if kind is None or SSM_ONLY.get(name, kind) != kind:  # none, or another kind's
+            if name == "conv_bias" and kind == "deltanet":  # gated DeltaNet's conv: no bias
+                value = False
+            if kind is None or kind not in SSM_ONLY.get(name, (kind,)):  # none, another's
                 _set(self, name, None)
             elif getattr(self, name) is None:
                 _set(self, name, value)
@@ -458,6 +474,10 @@ class ModelConfig:
             what = "num_experts" if self.num_experts else "kv_lora_rank"
             raise ConfigError(f"sub_norms are norms inside multi-head attention and a dense "
                               f"feed-forward part (BitNet): drop {what} or sub_norms")
+        if self.attention_gate and (self.latent or self.attention_experts):
+            what = "kv_lora_rank" if self.latent else "attention_experts"
+            raise ConfigError(f"attention_gate gates multi-head attention's output (Qwen3-Next): "
+                              f"drop {what} or attention_gate")
         if self.mlp == "xielu" and self.num_experts:
             raise ConfigError("mlp = xielu is a dense feed-forward part (Apertus): experts "
                               "are plain or gated")

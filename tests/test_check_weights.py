@@ -65,6 +65,14 @@ def _keys(model_type: str) -> dict[str, Any]:
         keys.update(num_hidden_layers=3, attn_layer_period=2, attn_layer_offset=0,
                     expert_layer_period=2, expert_layer_offset=1, num_experts=4,
                     num_experts_per_tok=2, mamba_d_state=4)
+    if model_type in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):  # a gated DeltaNet
+        # layer and an attending one; experts (and the gated shared expert) but in Qwen3.5's
+        keys.update(head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4,
+                    linear_key_head_dim=4, linear_value_head_dim=4,
+                    layer_types=["linear_attention", "full_attention"])
+        if model_type != "qwen3_5_text":
+            keys.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=8,
+                        shared_expert_intermediate_size=8)
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

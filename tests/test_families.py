@@ -80,6 +80,15 @@ SMALL["jamba"] = {**SMALL["jamba"], "attn_layer_period": 2, "attn_layer_offset":
                   "num_experts": 3, "num_experts_per_tok": 1, "mamba_d_state": 4}
 SMALL["granitemoehybrid"].update(layer_types=["mamba", "attention"], num_local_experts=3,
                                  num_experts_per_tok=1, shared_intermediate_size=8)
+SMALL["qwen3_next"] = {**SMALL["qwen3_next"], "head_dim": 8, "linear_num_key_heads": 2,
+                      "linear_num_value_heads": 4, "linear_key_head_dim": 4,
+                      "linear_value_head_dim": 4, "num_experts": 3, "num_experts_per_tok": 1,
+                      "moe_intermediate_size": 8, "shared_expert_intermediate_size": 8,
+                      "layer_types": ["linear_attention", "full_attention"]}
+SMALL["qwen3_5_text"] = {key: value for key, value in SMALL["qwen3_next"].items()
+                         if "expert" not in key}
+SMALL["qwen3_5_moe_text"] = {key: value for key, value in SMALL["qwen3_next"].items()
+                             if key != "intermediate_size"}
 # families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key
 for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_tok"),
                              ("dots1", "n_routed_experts", "num_experts_per_tok"),

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.mutation_skip  # builds transformers' models: slow unde
 TYPES = [record.model_type for record in HYBRID]
 
 #: each type's name for a layer that attends in full, and the state-space kind of the others
-MIXERS = {"bamba": "mamba2", "granitemoehybrid": "mamba2", "jamba": "mamba"}
+MIXERS = {"bamba": "mamba2", "granitemoehybrid": "mamba2", "jamba": "mamba",
+          "qwen3_next": "deltanet", "qwen3_5_text": "deltanet", "qwen3_5_moe_text": "deltanet"}
 
 
 def _attending(keys: dict[str, Any], model_type: str) -> set[int]:
@@ -81,6 +82,21 @@ def _small(model_type: str, attention: list[int]) -> dict[str, Any]:
                     mamba_dt_rank=3)
         for name in ("mamba_n_heads", "mamba_n_groups"):
             del keys[name]
+    elif model_type in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):  # gated DeltaNet:
+        # 2 key heads of 4, 4 value heads of 3; two experts of four a token and the gated
+        # shared expert (Qwen3.5's dense MLP alone)
+        keys.update(layer_types=["full_attention" if i in attention else "linear_attention"
+                                 for i in range(3)], head_dim=4, linear_num_key_heads=2,
+                    linear_num_value_heads=4, linear_key_head_dim=4, linear_value_head_dim=3,
+                    linear_conv_kernel_dim=3, num_experts=4, num_experts_per_tok=2,
+                    moe_intermediate_size=8, shared_expert_intermediate_size=8)
+        for name in [k for k in keys if k.startswith("mamba_")]:
+            del keys[name]
+        if model_type == "qwen3_5_text":
+            for name in [k for k in keys if "expert" in k]:
+                del keys[name]
+        if model_type == "qwen3_5_moe_text":
+            del keys["intermediate_size"]
     else:  # Granite 4: each layer by name, two experts of four a token and a shared MLP
         keys.update(layer_types=["attention" if i in attention else "mamba" for i in range(3)],
                     num_local_experts=4, num_experts_per_tok=2, shared_intermediate_size=8)
@@ -181,7 +197,8 @@ def test_a_listed_hybrid_is_a_flag_away(cli: Cli) -> None:
 
 @pytest.mark.parametrize("types, message", [
     ("mamba,mamba2", "lists both mamba and mamba2 layers"),
-    ("mamba,full_attention", "ssm_heads belongs to mamba2 mixers, and layer_types lists mamba"),
+    ("mamba,full_attention", "ssm_heads belongs to mamba2 or deltanet mixers, and layer_types "
+                              "lists mamba"),
 ])
 def test_bad_hybrid_patterns_are_one_line(cli: Cli, types: str, message: str) -> None:
     extra = ["--ssm-heads", "2"] if "ssm_heads" in message else []
@@ -209,3 +226,82 @@ def test_jamba_s_forward_flops_equal_transformers_under_the_counter(
         flops_like_transformers(cli, hf_config, path)
 
     check()
+
+
+@pytest.mark.slow  # transformers' model under the counter
+def test_qwen3_next_s_attention_flops_equal_transformers_under_the_counter(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Qwen3-Next with every layer attending (its gated attention, head norms and experts
+    beside the gated shared expert): the counter on transformers' model equals ``flops``'
+    forward. Its gated DeltaNet layers are not compared: on CPU transformers runs the delta
+    rule's chunked form (chunks of 64 with a triangular solve), whose products are not the
+    recurrent form's that ``layers.deltanet`` counts (as Mamba-2's SSD is not, see
+    test_families_ssm.py)."""
+    cli = Cli()
+
+    @settings(max_examples=5, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(hybrid_keys("qwen3_next"))
+    def check(keys: dict[str, Any]) -> None:
+        keys = {**keys, "layer_types": ["full_attention"] * keys["num_hidden_layers"]}
+        keys.pop("full_attention_interval", None)
+        hf_config = transformers.AutoConfig.for_model("qwen3_next", **keys)
+        path = write_three_ways(hf_config, keys, "qwen3_next", tmp_path_factory.mktemp("f"))[2]
+        flops_like_transformers(cli, hf_config, path)
+
+    check()
+
+
+def test_a_deltanet_hybrid_by_hand(cli: Cli) -> None:
+    """Gated DeltaNet beside gated attention, from flags, counted by hand: d = 32, GPT-2's
+    block (LayerNorms, a biased plain MLP 4·d wide: 32·128 + 128 + 128·32 + 32 = 8,352; two
+    norms: 128). A DeltaNet block, 2 key heads of 8, 4 value heads of 16 (d_inner 64): q, k
+    and v 2·2·8 + 64 = 96 wide, in_proj_qkvz 32·(96 + 64) = 5,120, in_proj_ba 32·8 = 256,
+    the conv 96·4 = 384 (no bias), dt_bias and A_log 8, the gated norm 16, out_proj
+    64·32 = 2,048: 7,832. An attention block with its gate: Q, K, V, O and the gate each
+    32·32 + 32 = 1,056: 5,280."""
+    obj = cli.json("count", "--block", "transformer", "--vocab-size", "100", "--seq-length",
+                   "32", "--d-model", "32", "--num-blocks", "4", "--n-heads", "4",
+                   "--layer-types", "deltanet,full_attention,deltanet,deltanet",
+                   "--ssm-heads", "4", "--ssm-groups", "2", "--d-state", "8",
+                   "--attention-gate")
+    kinds = {kind["kind"]: (kind["count"], kind["per_block"]) for kind in obj["block_kinds"]}
+    assert kinds == {"full": (1, 5_280 + 8_352 + 128), "deltanet": (3, 7_832 + 8_352 + 128)}
+
+
+def test_paramcalc_s_gated_deltanet_computes_what_transformers_does() -> None:
+    """paramcalc's own gated DeltaNet (the delta rule token by token) given the weights of
+    transformers' Qwen3.5 layer (whose in-projections are q/k/v, z, β and the decay's input
+    one after the other, as paramcalc's two are) gives its output: the same mixer, not only
+    the same parameter count."""
+    from transformers.models.qwen3_5.modeling_qwen3_5 import Qwen3_5GatedDeltaNet
+
+    from paramcalc.modules.ssm import GatedDeltaNet
+    from paramcalc.spec import ModelConfig
+
+    hf_config = transformers.AutoConfig.for_model(
+        "qwen3_5_text", hidden_size=16, linear_num_key_heads=2, linear_num_value_heads=4,
+        linear_key_head_dim=4, linear_value_head_dim=3, linear_conv_kernel_dim=3,
+        num_hidden_layers=1, layer_types=["linear_attention"])
+    torch.manual_seed(0)
+    theirs = Qwen3_5GatedDeltaNet(hf_config, 0).float()
+    for parameter in theirs.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    ours = GatedDeltaNet(ModelConfig(
+        block="transformer", vocab_size=10, seq_length=8, d_model=16, num_blocks=1, n_heads=2,
+        layer_types=("deltanet",), ssm_groups=2, d_state=4, ssm_heads=4, ssm_head_dim=3,
+        d_inner=12, d_conv=3))
+    with torch.no_grad():
+        ours.q_k_v_z.weight.copy_(torch.cat([theirs.in_proj_qkv.weight,
+                                             theirs.in_proj_z.weight]))
+        ours.beta_decay.weight.copy_(torch.cat([theirs.in_proj_b.weight,
+                                                theirs.in_proj_a.weight]))
+        for name, source in (("dt_bias", theirs.dt_bias), ("A_log", theirs.A_log),
+                             ("norm_weight", theirs.norm.weight)):
+            getattr(ours, name).copy_(source)
+        ours.conv.weight.copy_(theirs.conv1d.weight)
+        ours.out_proj.weight.copy_(theirs.out_proj.weight)
+        x = torch.randn(2, 7, 16)
+        expected, got = theirs(x), ours(x)
+    assert expected.abs().max() > 0.1  # a signal, not zeros
+    assert torch.allclose(got, expected, atol=1e-5)

@@ -37,10 +37,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: it (Qwen2.5-VL's text model takes Qwen2's keys, Qwen3-VL's Qwen3's)
 COUNTED = {"gemma3": "gemma3_text", "mistral3": "mistral", "qwen2_5_vl": "qwen2",
            "qwen3_vl": "qwen3", "llava": "llama", "llava_next": "llama",
-           "llava_onevision": "qwen2", "internvl": "qwen2", "llama4": "llama4_text"}
+           "llava_onevision": "qwen2", "internvl": "qwen2", "llama4": "llama4_text",
+           "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}
 #: the wrappers whose language model is a type paramcalc does not read: refused
 REFUSED = {"mllama": "mllama_text_model", "gemma3n": "gemma3n_text",
-           "gemma4": "gemma4_text", "qwen3_5": "qwen3_5_text"}
+           "gemma4": "gemma4_text"}
 #: transformers' names for what a wrapper holds beside its language model
 TOWERS = {"vision_tower", "multi_modal_projector", "visual", "image_newline", "vision_model"}
 
@@ -207,10 +208,10 @@ def test_a_text_config_of_another_type_is_read_or_refused(tmp_path: Path, cli: C
                                                       "text_config": text}))
     expected = language_reference(transformers.AutoConfig.from_pretrained(tmp_path))
     assert counted(cli.json("count", "--hf-config", str(tmp_path))) == expected
-    text["model_type"] = "jetmoe"  # one it does not
+    text["model_type"] = "gemma3n_text"  # one it does not (JetMoE is read now)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava",
                                                       "text_config": text}))
-    assert "(text_config) is 'jetmoe'" in cli.error("count", "--hf-config", str(tmp_path))
+    assert "(text_config) is 'gemma3n_text'" in cli.error("count", "--hf-config", str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava",
                                                       "text_config": [1]}))
     assert "text_config must be an object" in cli.error("count", "--hf-config", str(tmp_path))

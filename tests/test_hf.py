@@ -181,6 +181,44 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
                     num_experts_per_tok=draw(st.integers(1, max(experts, 1))),
                     shared_intermediate_size=draw(st.integers(0 if experts else 1, 32)))
         del keys["mlp_bias"]
+    if model_type in ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"):
+        keys.update(draw(deltanet_keys(model_type, layers)))
+        del keys["mlp_bias"]
+        for name in [k for k in keys if k.startswith("mamba_")]:
+            del keys[name]
+        if model_type == "qwen3_5_moe_text":  # experts in every layer: no dense width
+            del keys["intermediate_size"]
+    return keys
+
+
+@st.composite
+def deltanet_keys(draw: st.DrawFn, model_type: str, layers: int) -> dict[str, Any]:
+    """Qwen3-Next's (Qwen3.5's) own keys: gated DeltaNet's sizes (value heads a multiple of
+    the key heads), which layers attend (listed by either name, or by an interval), and
+    experts (Qwen3-Next: Qwen-MoE's, or none; Qwen3.5 MoE: in every layer)."""
+    key_heads = draw(st.integers(1, 3))
+    keys: dict[str, Any] = dict(
+        head_dim=draw(st.integers(1, 8)), linear_num_key_heads=key_heads,
+        linear_num_value_heads=key_heads * draw(st.integers(1, 3)),
+        linear_key_head_dim=draw(st.integers(1, 8)),
+        linear_value_head_dim=draw(st.integers(1, 8)),
+        linear_conv_kernel_dim=draw(st.integers(1, 5)))
+    if model_type != "qwen3_5_text":
+        experts = draw(st.integers(0 if model_type == "qwen3_next" else 1, 4))
+        keys.update(num_experts=experts,
+                    num_experts_per_tok=draw(st.integers(1, max(experts, 1))),
+                    moe_intermediate_size=draw(st.integers(1, 16)),
+                    shared_expert_intermediate_size=draw(st.integers(1, 16)))
+    if model_type == "qwen3_next":
+        keys.update(decoder_sparse_step=draw(st.integers(1, 2)),
+                    mlp_only_layers=draw(st.lists(st.integers(0, layers - 1), max_size=2)))
+    listed = draw(st.none() | st.lists(st.sampled_from(
+        ["linear_attention", "mamba", "full_attention", "attention"]),
+        min_size=layers, max_size=layers))
+    if listed is not None:
+        keys["layer_types"] = listed
+    elif draw(st.booleans()):  # the config class's default by its interval
+        keys["full_attention_interval"] = draw(st.integers(1, 3))
     return keys
 
 

@@ -15,6 +15,13 @@ part. Records written from transformers' modeling code (5.25).
   with i % expert_layer_period == expert_layer_offset when num_experts > 1, a gated MLP in
   the others; two RMSNorms a layer. ``mamba_dt_rank`` "auto" is ⌈hidden_size / 16⌉.
 
+- qwen3_next (Qwen3-Next): gated DeltaNet (``deltanet``: ``linear_num_key_heads`` key heads
+  ``linear_key_head_dim`` wide, ``linear_num_value_heads`` value heads ``linear_value_head_dim``
+  wide, kernel ``linear_conv_kernel_dim``) where ``layer_types`` says ``linear_attention``,
+  else every layer but each ``full_attention_interval``-th (4), which attends: grouped-query
+  attention with an output gate (q_proj twice as wide) and head norms; Qwen-MoE's experts
+  with a gated shared expert (``decoder_sparse_step``, ``mlp_only_layers``).
+
 A hybrid's layers are listed one by one (``layer_types``: ``full_attention`` or the
 state-space mixer), as transformers lists them.
 """
@@ -25,7 +32,7 @@ from typing import Any
 
 from .moe import _floor_head_dim
 from .record import MAX_LISTED, Experts, Family, Reader, count, flag, layers, optional, size, types
-from .records import BIAS, as_dense, biased, decoder, listed_per_layer
+from .records import _QWEN_EXPERTS, BIAS, as_dense, biased, decoder, listed_per_layer
 
 
 def _listed(keys: Reader, name: str, n: int) -> None:
@@ -124,11 +131,56 @@ def _jamba(keys: Reader, values: dict[str, Any]) -> None:
         values["dense_layers"] = [i for i in range(n) if i not in experts]
 
 
+#: Qwen3-Next's names for its layers, the older ones included
+_QWEN3_NEXT_LAYERS = {"linear_attention": "deltanet", "mamba": "deltanet",
+                      "full_attention": "full_attention", "attention": "full_attention"}
+
+
+def _deltanet_layers(keys: Reader, values: dict[str, Any]) -> None:
+    """Qwen3-Next's and Qwen3.5's layers: gated DeltaNet's sizes, and which layers attend."""
+    n = values["num_blocks"]
+    _listed(keys, "num_hidden_layers", n)
+    key_heads, value_heads = keys["linear_num_key_heads"], keys["linear_num_value_heads"]
+    if value_heads % key_heads:
+        raise keys.refuse("linear_num_value_heads", f"is not a multiple of "
+                          f"{keys.where('linear_num_key_heads')} ({key_heads}): each key head "
+                          "serves a whole number of value heads")
+    width = keys["linear_value_head_dim"]
+    values.update(ssm_groups=key_heads, d_state=keys["linear_key_head_dim"],
+                  ssm_heads=value_heads, ssm_head_dim=width, d_inner=value_heads * width,
+                  conv_bias=False)
+    if keys["layer_types"] is None:  # the config class's default, by full_attention_interval
+        interval = keys.data.get(keys.where("full_attention_interval"), 4)
+        if type(interval) is not int or interval <= 0:
+            raise keys.refuse("full_attention_interval", "is not a positive integer")
+        listed = ["linear_attention" if (i + 1) % interval else "full_attention"
+                  for i in range(n)]
+    else:
+        listed = listed_per_layer(keys, "layer_types", tuple(_QWEN3_NEXT_LAYERS), n)
+    _mixers(values, [_QWEN3_NEXT_LAYERS[kind] for kind in listed])
+
+
+def _qwen3_next(keys: Reader, values: dict[str, Any]) -> None:
+    _deltanet_layers(keys, values)
+    if values.get("num_experts"):  # one shared expert beside the routed ones, gated
+        values.update(shared_experts=1, shared_d_ff=keys["shared_expert_intermediate_size"],
+                      shared_expert_gate=True)
+
+
 #: a Mamba-2 mixer's sizes under Bamba's (and Granite 4's) names
 _MAMBA2_KEYS = (size("mamba_expand"), size("mamba_n_heads"), size("mamba_n_groups"))
 
 _MAMBA2_FIELDS = dict(d_state=size("mamba_d_state"), d_conv=size("mamba_d_conv"),
                       conv_bias=flag("mamba_conv_bias"), ssm_bias=flag("mamba_proj_bias"))
+
+#: Qwen3-Next's (and Qwen3.5's) attention: grouped-query, head norms, an output gate
+_QWEN3_NEXT_FIELDS = {**decoder(**biased(BIAS), n_kv_heads=size("num_key_value_heads"),
+                                head_dim=size("head_dim"), qk_norm="head"),
+                      "attention_gate": True, "d_conv": size("linear_conv_kernel_dim")}
+#: gated DeltaNet's sizes under Qwen3-Next's names, and its layers
+_DELTANET_KEYS = (size("linear_num_key_heads"), size("linear_key_head_dim"),
+                  size("linear_num_value_heads"), size("linear_value_head_dim"),
+                  types("layer_types"))
 
 HYBRID: tuple[Family, ...] = (
     Family("bamba", decoder(**biased(BIAS), mlp_bias=flag("mlp_bias"), **_MAMBA2_FIELDS),
@@ -145,4 +197,14 @@ HYBRID: tuple[Family, ...] = (
            experts=Experts("num_experts", "intermediate_size", zero="dense"), hook=_jamba,
            reads=(size("mamba_expand"), size("attn_layer_period"), count("attn_layer_offset"),
                   size("expert_layer_period"), count("expert_layer_offset"))),
+    Family("qwen3_next", _QWEN3_NEXT_FIELDS,
+           experts=Experts("num_experts", **_QWEN_EXPERTS),  # type: ignore[arg-type]
+           hook=_qwen3_next,
+           reads=(*_DELTANET_KEYS, size("shared_expert_intermediate_size"))),
+    # Qwen3.5: Qwen3-Next's layers (its DeltaNet's in-projections split four ways, the same
+    # weights), a dense MLP in every layer; its MoE: experts in every layer
+    Family("qwen3_5_text", _QWEN3_NEXT_FIELDS, hook=_deltanet_layers, reads=_DELTANET_KEYS),
+    Family("qwen3_5_moe_text", {**_QWEN3_NEXT_FIELDS, "d_ff": None},
+           experts=Experts("num_experts", "moe_intermediate_size"), hook=_qwen3_next,
+           reads=(*_DELTANET_KEYS, size("shared_expert_intermediate_size"))),
 )

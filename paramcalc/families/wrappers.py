@@ -63,4 +63,5 @@ WRAPPERS: tuple[Wrapper, ...] = (
     Wrapper("gemma3n", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("gemma4", ("vision tower", "audio tower", "multimodal embedders")),
     Wrapper("qwen3_5", ("vision tower (with its patch merger)",)),
+    Wrapper("qwen3_5_moe", ("vision tower (with its patch merger)",)),
 )

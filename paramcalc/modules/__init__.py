@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..pattern import layers
 from ..spec import ModelConfig
 from .norms import XIELU, PerHeadNorm, RMSNorm, make_norm
-from .ssm import Mamba, Mamba2, StateSpaceBlock
+from .ssm import GatedDeltaNet, Mamba, Mamba2, StateSpaceBlock
 
 
 def _table(rows: int, width: int) -> torch.Tensor:
@@ -184,6 +184,8 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, g * a, bias=bias)
         self.v_proj = nn.Linear(d, g * v, bias=bias)
         self.o_proj = nn.Linear(h * v, d, bias=bool(config.proj_bias))
+        # Qwen3-Next: a sigmoid gate per output feature of the heads, from the input
+        self.gate = nn.Linear(d, h * v, bias=bias) if config.attention_gate else None
         self.qk_norm = config.qk_norm
         if config.qk_norm == "head":  # one scale of width a, shared by the heads (Qwen3, Gemma 3)
             self.q_norm, self.k_norm = make_norm(config.norm, a), make_norm(config.norm, a)
@@ -215,7 +217,10 @@ class Attention(nn.Module):
             heads = attend_with_sinks(q, k, v, self.window, self.sinks, self.chunk, self.alibi)
         else:
             heads = attend(q, k, v, self.window, self.chunk, self.alibi)  # (B, h, S, v)
-        return self.o_proj(self.sub_norm(_merge_heads(heads)))
+        merged = _merge_heads(heads)
+        if self.gate is not None:
+            merged = merged * torch.sigmoid(self.gate(x))
+        return self.o_proj(self.sub_norm(merged))
 
 
 def allowed_keys(seq_length: int, window: int | None, chunk: int | None,
@@ -552,6 +557,7 @@ class TransformerBlock(nn.Module):
         chunk = config.attention_chunk_size if mixer == "chunked" else None
         self.attn: nn.Module = (Mamba(config) if mixer == "mamba"  # a hybrid's state space
                                 else Mamba2(config) if mixer == "mamba2"
+                                else GatedDeltaNet(config) if mixer == "deltanet"
                                 else LatentAttention(config, window) if config.latent
                                 else MixtureOfAttention(config, window)
                                 if config.attention_experts else Attention(config, window, chunk))

@@ -1,5 +1,5 @@
-"""paramcalc's own torch modules of the state-space mixers (Mamba, Mamba-2) and their
-block, written from the layer lists independently of ``layers.py``, as the rest of
+"""paramcalc's own torch modules of the state-space mixers (Mamba, Mamba-2, gated DeltaNet)
+and their block, written from the layer lists independently of ``layers.py``, as the rest of
 ``paramcalc.modules`` is: a plain sequential scan, a reference rather than a kernel."""
 
 from __future__ import annotations
@@ -105,6 +105,56 @@ class Mamba2(nn.Module):
         grouped = y.view(batch, length, self.groups, -1)
         grouped = grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + 1e-6)
         return self.out_proj(self.norm_weight * grouped.reshape_as(y))
+
+
+class GatedDeltaNet(nn.Module):
+    """Gated DeltaNet (Qwen3-Next's linear attention), run token by token: G key heads of
+    width N, H value heads of width d_P sharing them H/G each, a state of N × d_P per value
+    head that decays by exp(g) and takes the delta rule's correction β·(v − Sᵀk) along k."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.key_heads, self.key_width = int(config.ssm_groups or 0), int(config.d_state or 0)
+        self.value_heads = int(config.ssm_heads or 0)
+        self.value_width = int(config.ssm_head_dim or 0)
+        keys = self.key_heads * self.key_width
+        values = self.value_heads * self.value_width
+        self.widths = [keys, keys, values]
+        bias = bool(config.ssm_bias)
+        self.q_k_v_z = nn.Linear(d, 2 * keys + 2 * values, bias)
+        self.beta_decay = nn.Linear(d, 2 * self.value_heads, bias)
+        self.conv = CausalConv1d(2 * keys + values, int(config.d_conv or 0),
+                                 bool(config.conv_bias))
+        self.dt_bias = nn.Parameter(torch.ones(self.value_heads))
+        self.A_log = nn.Parameter(torch.zeros(self.value_heads))
+        self.norm_weight = nn.Parameter(torch.ones(self.value_width))  # one head's width
+        self.out_proj = nn.Linear(values, d, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        batch, length, _ = x.shape
+        qkv, z = self.q_k_v_z(x).split([sum(self.widths), self.widths[2]], dim=-1)
+        q, k, v = F.silu(self.conv(qkv)).split(self.widths, dim=-1)
+        per = self.value_heads // self.key_heads  # value heads that read one key head
+        q, k = (F.normalize(t.view(batch, length, self.key_heads, self.key_width), dim=-1)
+                .repeat_interleave(per, dim=2) for t in (q, k))
+        q = q / self.key_width ** 0.5
+        v = v.view(batch, length, self.value_heads, self.value_width)
+        beta, decay = self.beta_decay(x).chunk(2, dim=-1)
+        beta = torch.sigmoid(beta)
+        g = -torch.exp(self.A_log) * F.softplus(decay + self.dt_bias)  # (B, S, H), log-decay
+        state = x.new_zeros(batch, self.value_heads, self.key_width, self.value_width)
+        outs = []
+        for t in range(length):
+            state = state * torch.exp(g[:, t])[..., None, None]
+            predicted = torch.einsum("bhkv,bhk->bhv", state, k[:, t])
+            correction = (v[:, t] - predicted) * beta[:, t, :, None]
+            state = state + k[:, t, :, :, None] * correction[:, :, None, :]
+            outs.append(torch.einsum("bhkv,bhk->bhv", state, q[:, t]))
+        y = torch.stack(outs, dim=1)  # (B, S, H, d_P)
+        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-6) * self.norm_weight
+        y = y * F.silu(z.view_as(y))
+        return self.out_proj(y.reshape(batch, length, -1))
 
 
 class StateSpaceBlock(nn.Module):

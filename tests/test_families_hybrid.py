@@ -305,3 +305,11 @@ def test_paramcalc_s_gated_deltanet_computes_what_transformers_does() -> None:
         expected, got = theirs(x), ours(x)
     assert expected.abs().max() > 0.1  # a signal, not zeros
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_attention_gate_beside_latent_attention_is_one_line(cli: Cli) -> None:
+    output = cli.error("count", "--block", "transformer", "--vocab-size", "100", "--seq-length",
+                       "32", "--d-model", "32", "--num-blocks", "2", "--n-heads", "4",
+                       "--kv-lora-rank", "8", "--attention-gate")
+    assert "attention_gate gates multi-head attention's output (Qwen3-Next): drop " \
+        "kv_lora_rank or attention_gate" in output and "Traceback" not in output

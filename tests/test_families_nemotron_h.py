@@ -187,3 +187,17 @@ def test_single_part_blocks_are_a_flag_away(cli: Cli) -> None:
                    "--layer-types", "full_attention,mlp,mlp", "--single-part")
     kinds = {kind["kind"]: (kind["count"], kind["per_block"]) for kind in obj["block_kinds"]}
     assert kinds == {"full": (1, 4_128), "dense": (2, 4_128)}
+
+
+@pytest.mark.slow  # transformers' model under the counter
+@pytest.mark.parametrize("pattern", ["*-E", "E*-*"])
+def test_forward_flops_without_mamba_equal_transformers_under_the_counter(
+        pattern: str, tmp_path: Path, cli: Cli) -> None:
+    """Attention (eager), MLP and expert layers: the counter on transformers' model equals
+    ``flops``' forward. (Mamba-2's chunked dual form is not compared: test_families_ssm.py.)"""
+    from test_hf import flops_like_transformers
+
+    keys = _small(pattern)
+    hf_config = transformers.AutoConfig.for_model("nemotron_h", **keys)
+    for path in write_three_ways(hf_config, keys, "nemotron_h", tmp_path):
+        flops_like_transformers(cli, hf_config, path)

@@ -20,7 +20,7 @@ from .errors import ConfigError, ParamcalcError, first_line
 from .families import MULTIMODAL
 from .formulas import COMPONENTS, budget
 from .modules import LanguageModel, MixtureOfAttention, MixtureOfExperts, build
-from .pattern import Group, group_name, mixer_of
+from .pattern import Group, ffn_of, group_name, mixer_of
 from .spec import ModelConfig
 
 #: the rows of a check, in order; ``per_block`` becomes one row per kind of block where the
@@ -183,9 +183,12 @@ def transformers_counts(path: Path, config: ModelConfig | None = None) -> dict[s
     ffn = getattr(hf_config, "ffn_config", None)
     routed = int(getattr(ffn, "moe_num_experts", None) or routed)
     # sliding and full attention hold the same parameters: the mixer is paramcalc's reading
-    # of the file, the feed-forward kind what transformers built
+    # of the file, the feed-forward kind what transformers built (a single-part block's one
+    # part, mixer or feed-forward, is the file's too)
+    single = config is not None and bool(config.single_part)
     kinds = {layer: Group(mixer_of(config, layer) if config is not None else "full",
-                          "moe" if layer in experts else "dense", 1) for layer in layers}
+                          ffn_of(config, layer) if single and config is not None
+                          else "moe" if layer in experts else "dense", 1) for layer in layers}
     every = tuple(kinds.values())
     firsts = {group_name(kinds[layer], every): size
               for layer, size in sorted(layers.items(), reverse=True)}  # the first of each kind

@@ -119,7 +119,7 @@ def block_kinds(config: ModelConfig) -> list[BlockKind]:
         moe = group.ffn == "moe"
         share = sp.Rational(added.get((group.mixer, group.ffn), 0), every)
         count = sp.Integer(group.count) + share * (n - config.num_blocks)
-        parts = layers.block(config, moe=moe, mixer=group.mixer)
+        parts = layers.block(config, moe=moe, mixer=group.mixer, ffn=group.ffn)
         kinds.append(BlockKind(group_name(group, named), sp.expand(count),
                                Count.of(total(parts, "params")), sp.expand(total(parts, "idle")),
                                group.mixer, parts, moe))

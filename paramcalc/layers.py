@@ -396,7 +396,7 @@ def block_norms(config: ModelConfig) -> SubLayer:
     norm's input."""
     if config.block == "seed":
         return SubLayer("block_norms", 2 * 2 * d, saved=S * 2 * d)
-    if config.ssm is not None:  # a state-space block: one norm before its mixer
+    if config.ssm is not None or config.single_part:  # one norm before the block's one part
         return SubLayer("block_norms", norm_params(config, d), saved=S * d)
     count = {"sandwich": 4, "shared": 1}.get(str(config.norm_placement), 2)
     return SubLayer("block_norms", count * norm_params(config, d), saved=S * count * d)
@@ -472,19 +472,28 @@ REGISTRY: dict[str, Callable[[ModelConfig], SubLayer]] = {
 }
 
 
-def block(config: ModelConfig, moe: bool = False, mixer: str = "full") -> tuple[SubLayer, ...]:
-    """One block's sub-layers: its mixer, its feed-forward part and its norms."""
+def block(config: ModelConfig, moe: bool = False, mixer: str = "full",
+          ffn: str | None = None) -> tuple[SubLayer, ...]:
+    """One block's sub-layers: its mixer, its feed-forward part and its norms; a single-part
+    block's one part (a mixer of "none", or a feed-forward part ``ffn`` of "none") and its
+    norm."""
     if config.block == "seed":
         return seed_attention(config), seed_feed_forward(config), block_norms(config)
     if mixer in SSM_MIXERS and config.ssm is not None:  # no feed-forward part: norm and mixer
         return SSM_MIXERS[mixer](config), block_norms(config)
+    part = ffn or ("moe" if moe else "dense")
+    if mixer == "none":  # a single-part feed-forward layer
+        return (mixture_of_experts(config) if part == "moe" else feed_forward(config),
+                block_norms(config))
     sliding = mixer == "sliding"
     mixing = (SSM_MIXERS[mixer](config) if mixer in SSM_MIXERS  # a hybrid's state-space layer
               else latent_attention(config, sliding) if config.latent
               else mixture_of_attention(config, sliding) if config.attention_experts
               else attention(config, sliding, chunked=mixer == "chunked"))
-    ffn = mixture_of_experts(config) if moe else feed_forward(config)
-    return mixing, ffn, block_norms(config)
+    if part == "none":  # a single-part mixer layer
+        return mixing, block_norms(config)
+    return mixing, mixture_of_experts(config) if part == "moe" else feed_forward(config), \
+        block_norms(config)
 
 
 def components(config: ModelConfig) -> dict[str, tuple[SubLayer, ...]]:

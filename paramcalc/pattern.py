@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .spec import ModelConfig
 
-Mixer = Literal["full", "sliding", "chunked", "mamba", "mamba2", "deltanet"]
-FeedForward = Literal["dense", "moe"]
+Mixer = Literal["full", "sliding", "chunked", "mamba", "mamba2", "deltanet", "none"]
+FeedForward = Literal["dense", "moe", "none"]
 
 #: transformers' names for the mixers in ``layer_types`` -> paramcalc's
 LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": "sliding",
@@ -31,7 +31,14 @@ LAYER_TYPES: dict[str, Mixer] = {"full_attention": "full", "sliding_attention": 
                                  # a hybrid's state-space layers, beside attention ones
                                  "mamba": "mamba", "mamba2": "mamba2",
                                  # Qwen3-Next's gated DeltaNet (its linear_attention layers)
-                                 "deltanet": "deltanet"}
+                                 "deltanet": "deltanet",
+                                 # a single-part block's feed-forward layer (Nemotron-H's):
+                                 # no mixer
+                                 "mlp": "none", "moe": "none"}
+
+#: the feed-forward part of a single-part block's layer (``single_part``): the two kinds of
+#: feed-forward layer, and none beside a mixer
+SINGLE_FFN: dict[str, FeedForward] = {"mlp": "dense", "moe": "moe"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,10 @@ def local(config: ModelConfig) -> Mixer:
 
 
 def ffn_of(config: ModelConfig, index: int) -> FeedForward:
-    """The feed-forward part of layer ``index`` (from 0)."""
+    """The feed-forward part of layer ``index`` (from 0): in a single-part block the one
+    ``layer_types`` names, none beside a mixer."""
+    if config.single_part and config.layer_types is not None:
+        return SINGLE_FFN.get(config.layer_types[index], "none")
     if not config.num_experts or index < (config.first_dense or 0):
         return "dense"
     if index in (config.dense_layers or ()) or (index + 1) % (config.moe_step or 1):
@@ -109,8 +119,8 @@ def groups(config: ModelConfig) -> tuple[Group, ...]:
 
 #: the order of the groups in rows and formulas
 ORDER: tuple[tuple[Mixer, FeedForward], ...] = tuple(
-    (m, f) for m in ("full", "sliding", "chunked", "mamba", "mamba2", "deltanet")
-    for f in ("dense", "moe"))
+    (m, f) for m in ("full", "sliding", "chunked", "mamba", "mamba2", "deltanet", "none")
+    for f in ("dense", "moe", "none"))
 
 
 def period(config: ModelConfig) -> int:
@@ -172,7 +182,11 @@ def layers(config: ModelConfig) -> Iterator[tuple[Mixer, FeedForward]]:
 def group_name(group: Group, all_groups: tuple[Group, ...]) -> str:
     """A group's name in rows and JSON: its feed-forward part ("dense", "moe") as before when
     every block has one mixer, its mixer ("full", "sliding") where mixers differ, both where
-    both do ("sliding-moe")."""
+    both do ("sliding-moe"); a single-part block by its one part ("mamba2", "moe")."""
+    if group.mixer == "none":
+        return group.ffn
+    if group.ffn == "none":
+        return group.mixer
     mixers = {g.mixer for g in all_groups}
     ffns = {g.ffn for g in all_groups}
     parts: list[str] = []

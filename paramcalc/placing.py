@@ -186,6 +186,15 @@ GRANITE_HYBRID = LLAMA.extend(inner={"mamba": "mixer", "block_sparse_moe.router"
 #: Jamba: Bamba's names, its experts and their router under feed_forward
 JAMBA = BAMBA.extend(inner={"feed_forward.router": "router", "feed_forward.experts": "experts"})
 
+#: Nemotron-H (its checkpoints under backbone., as transformers saves them too): one norm
+#: and one mixer a block, the mixer Mamba-2, attention, an MLP or experts (behind a gate,
+#: with a score bias that is a buffer, beside shared_experts)
+NEMOTRON_H = _names(("backbone.", "model."), ("layers",),
+                    {"embeddings": "embedding", "norm_f": "final_norm", "lm_head": "head"},
+                    {"mixer": "mixer", "norm": "norms", "mixer.experts": "experts",
+                     "mixer.gate": "router", "mixer.gate.e_score_correction_bias": BUFFER,
+                     "mixer.shared_experts": "shared_experts"})
+
 #: Llama 4: Llama's names, the block's feed-forward part under feed_forward (its experts, router
 #: and shared expert inside)
 LLAMA4 = LLAMA.extend(inner={"feed_forward": "feed_forward", "feed_forward.experts": "experts",
@@ -198,7 +207,7 @@ QWEN3_NEXT = LLAMA.extend(inner={"linear_attn": "mixer"})
 NAMES: dict[str, Names] = {"qwen3_next": QWEN3_NEXT, "qwen3_5_text": QWEN3_NEXT,
                            "qwen3_5_moe_text": QWEN3_NEXT,
                            "bamba": BAMBA, "granitemoehybrid": GRANITE_HYBRID, "jamba": JAMBA,
-                           "llama4_text": LLAMA4, "llama4": LLAMA4,
+                           "llama4_text": LLAMA4, "llama4": LLAMA4, "nemotron_h": NEMOTRON_H,
                            "mamba": MAMBA, "falcon_mamba": MAMBA, "mamba2": MAMBA,
                            "gpt2": GPT2, "openai-gpt": OPENAI_GPT, "ctrl": CTRL,
                            "gpt_neox": GPT_NEOX, "opt": OPT, "xglm": XGLM,

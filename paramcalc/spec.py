@@ -104,7 +104,8 @@ _FLAGS: tuple[str, ...] = ("final_norm", "embedding_norm", "qkv_bias", "proj_bia
                            "parallel_residual", "shared_expert_gate", "logits_bias",
                            "attention_sinks", "sliding_sinks", "router_bias", "expert_bias",
                            "conv_bias", "ssm_bias", "ssm_norms", "sub_norms",
-                           "attention_experts", "moe_output_bias", "attention_gate")
+                           "attention_experts", "moe_output_bias", "attention_gate",
+                           "single_part")
 _LISTS = ("dense_layers", "layer_types")
 #: the fields that take one of a few words, true/false, or a list: how the CLI spells them
 CHOICES, FLAGS, LISTS = _CHOICES, _FLAGS, _LISTS
@@ -117,6 +118,7 @@ TRANSFORMER_ONLY = ("d_ff", "n_kv_heads", "head_dim", *BLOCK_OPTIONS, *MOE_SIZES
 TRANSFORMER_ONLY += ("attention_sinks", "router_bias", "expert_bias")  # modern families
 TRANSFORMER_ONLY += ("sub_norms",)  # BitNet
 TRANSFORMER_ONLY += ("attention_gate",)  # Qwen3-Next
+TRANSFORMER_ONLY += ("single_part",)  # Nemotron-H
 TRANSFORMER_ONLY += ("attention_experts", "moe_output_bias")  # JetMoE
 TRANSFORMER_ONLY += ("sliding_kv_heads", "sliding_sinks")  # MiMo-V2-Flash's sliding layers
 TRANSFORMER_ONLY += ("ssm", *SSM_SIZES, "conv_bias", "ssm_bias",  # state-space mixers
@@ -199,7 +201,8 @@ class ModelConfig:
         "experts in every k-th layer, (i+1) % k == 0 (Qwen's decoder_sparse_step) [1]", panel="moe")
     layer_types: tuple[str, ...] | None = _field(
         "each layer's mixer, comma-separated: full_attention, sliding_attention, "
-        "chunked_attention, or (a hybrid) mamba, mamba2 or deltanet", panel="block")
+        "chunked_attention, or (a hybrid) mamba, mamba2 or deltanet; with single_part also "
+        "mlp or moe", panel="block")
     full_every: int | None = _field(
         "every k-th layer attends in full, the others to a sliding window (Gemma's pattern) or "
         "within chunks (Llama 4's)", panel="block")
@@ -250,6 +253,10 @@ class ModelConfig:
     attention_gate: bool | None = _field(
         "a sigmoid gate on attention's output, before its output projection, from a query "
         "projection twice as wide (Qwen3-Next)", panel="block")
+    single_part: bool | None = _field(
+        "each block one part after one norm: a mixer (full_attention, mamba2) or a "
+        "feed-forward layer (mlp, moe), as layer_types lists them (Nemotron-H)",
+        panel="block")
     # -- state-space mixers: every block a norm and a Mamba or Mamba-2 mixer -------------
     ssm: str | None = _field(
         "every block's mixer a state-space one instead of attention and feed-forward: "
@@ -478,6 +485,23 @@ class ModelConfig:
             what = "kv_lora_rank" if self.latent else "attention_experts"
             raise ConfigError(f"attention_gate gates multi-head attention's output (Qwen3-Next): "
                               f"drop {what} or attention_gate")
+        if self.single_part and self.layer_types is None:
+            raise ConfigError("single_part blocks are listed one by one: give layer_types too "
+                              "(each layer's one part)")
+        if self.single_part:
+            other = next(((name, off) for name, on, off in (
+                ("norm_placement", (self.norm_placement or "pre") != "pre",
+                 "norm_placement = pre"),
+                ("parallel_residual", self.parallel_residual, "parallel_residual = false"),
+                ("sub_norms", self.sub_norms, "no sub_norms"),
+                ("kv_lora_rank", self.latent, "no kv_lora_rank"),
+                ("attention_experts", self.attention_experts, "no attention_experts"),
+                ("first_dense", self.first_dense, "no first_dense"),
+                ("moe_step", (self.moe_step or 1) != 1, "no moe_step"),
+                ("dense_layers", self.dense_layers, "no dense_layers")) if on), None)
+            if other is not None:
+                raise ConfigError(f"single_part blocks (one norm and one part, as layer_types "
+                                  f"lists them) have no {other[0]}: give {other[1]}")
         if self.mlp == "xielu" and self.num_experts:
             raise ConfigError("mlp = xielu is a dense feed-forward part (Apertus): experts "
                               "are plain or gated")
@@ -501,6 +525,13 @@ class ModelConfig:
             if len(kinds) > 1:
                 raise ConfigError(f"layer_types lists both {' and '.join(kinds)} layers; a "
                                   "hybrid model has one kind of state-space mixer")
+            single = [t for t in types if t in ("mlp", "moe")]
+            if single and not self.single_part:
+                raise ConfigError(f"layer_types lists {single[0]} layers, which are the "
+                                  "feed-forward layers of single-part blocks: give "
+                                  "single_part = true too")
+            if "moe" in types and not self.num_experts:
+                raise ConfigError("layer_types lists moe layers: give num_experts too")
             if kinds and self.kv_lora_rank is not None:
                 raise ConfigError(f"layer_types lists {kinds[0]} layers beside latent "
                                   "attention (kv_lora_rank); paramcalc's hybrids pair a "

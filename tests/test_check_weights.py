@@ -73,6 +73,11 @@ def _keys(model_type: str) -> dict[str, Any]:
         if model_type != "qwen3_5_text":
             keys.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=8,
                         shared_expert_intermediate_size=8)
+    if model_type == "nemotron_h":  # a layer of each kind, by the older pattern
+        keys.update(hybrid_override_pattern="M*-E", mamba_num_heads=4, mamba_head_dim=4,
+                    n_groups=2, ssm_state_size=8, head_dim=8, n_routed_experts=4,
+                    num_experts_per_tok=2, moe_intermediate_size=8,
+                    moe_shared_expert_intermediate_size=8)
     if model_type in ("mixtral", "phimoe", "olmoe"):
         keys.update(num_local_experts=4, num_experts=4, num_experts_per_tok=2)
     if model_type in ("qwen2_moe", "qwen3_moe"):

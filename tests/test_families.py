@@ -89,6 +89,14 @@ SMALL["qwen3_5_text"] = {key: value for key, value in SMALL["qwen3_next"].items(
                          if "expert" not in key}
 SMALL["qwen3_5_moe_text"] = {key: value for key, value in SMALL["qwen3_next"].items()
                              if key != "intermediate_size"}
+# Nemotron-H: one layer of each kind, Mamba-2 heads 4 wide, three experts (one a token)
+SMALL["nemotron_h"] = dict(vocab_size=40, hidden_size=16, intermediate_size=24,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                           max_position_embeddings=32, layers_block_type=[
+                               "linear_attention", "moe", "full_attention", "mlp"],
+                           mamba_num_heads=4, mamba_head_dim=4, n_groups=2, ssm_state_size=4,
+                           n_routed_experts=3, num_experts_per_tok=1, moe_intermediate_size=8,
+                           moe_shared_expert_intermediate_size=8)
 # families/moe.py: three routed experts, one a token, experts 8 wide where the width is a key
 for _type, _routed, _top in (("glm4_moe", "n_routed_experts", "num_experts_per_tok"),
                              ("dots1", "n_routed_experts", "num_experts_per_tok"),
@@ -279,7 +287,11 @@ _VALUES = {"n_embd": (16, 24), "hidden_size": (16, 24), "n_head": (2, 4),
            "kv_channels": (4, 8),
            # Granite 4's layers, by the names transformers gives them once read
            "layer_types": (["linear_attention", "full_attention"],
-                           ["full_attention", "linear_attention"])}
+                           ["full_attention", "linear_attention"]),
+           # Nemotron-H's layers, each one part, and its Mamba-2 conv's bias
+           "layers_block_type": (["linear_attention", "full_attention", "mlp", "moe"],
+                                 ["full_attention", "linear_attention", "moe", "mlp"]),
+           "use_conv_bias": (False, True), "n_groups": (1, 2)}
 
 def _fields_of(model_type: str, key: str) -> list[str]:
     """paramcalc's fields read from ``key``."""
@@ -315,7 +327,8 @@ def test_a_key_and_its_alias_in_one_file_count_as_transformers_reads_them(
         hf_config = transformers_model(folder).config
         assert getattr(hf_config, key) == theirs  # the alias wins, in either order
         config = load(folder).config
-        if key == "layer_types":  # each layer's mixer (a hybrid's): the same layers attend
+        if key in ("layer_types", "layers_block_type"):  # each layer's mixer (a hybrid's):
+            # the same layers attend
             attends = [kind == "full_attention" for kind in config.layer_types or ()]
             assert attends == [kind == "full_attention" for kind in theirs]
             continue

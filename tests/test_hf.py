@@ -188,6 +188,8 @@ def hybrid_keys(draw: st.DrawFn, model_type: str) -> dict[str, Any]:
             del keys[name]
         if model_type == "qwen3_5_moe_text":  # experts in every layer: no dense width
             del keys["intermediate_size"]
+    if model_type == "nemotron_h":  # its own names (some older ones), each layer one part
+        return draw(nemotron_h_keys(keys))
     return keys
 
 
@@ -219,6 +221,40 @@ def deltanet_keys(draw: st.DrawFn, model_type: str, layers: int) -> dict[str, An
         keys["layer_types"] = listed
     elif draw(st.booleans()):  # the config class's default by its interval
         keys["full_attention_interval"] = draw(st.integers(1, 3))
+    return keys
+
+
+_NEMOTRON_KINDS = {"M": ["linear_attention", "mamba"], "*": ["full_attention", "attention"],
+                   "-": ["mlp"], "E": ["moe"]}
+
+
+@st.composite
+def nemotron_h_keys(draw: st.DrawFn, common: dict[str, Any]) -> dict[str, Any]:
+    """Nemotron-H's keys: the layers by layers_block_type (new or legacy names), layer_types
+    or hybrid_override_pattern; Mamba-2 heads of their own width; experts beside a shared MLP
+    (0 wide: intermediate_size); every bias switch."""
+    keys = {name: common[name] for name in (
+        "vocab_size", "hidden_size", "num_attention_heads", "num_key_value_heads",
+        "intermediate_size", "tie_word_embeddings", "max_position_embeddings", "mlp_bias")}
+    pattern = "".join(draw(st.lists(st.sampled_from("M*-E"), min_size=1, max_size=5)))
+    way = draw(st.sampled_from(["layers_block_type", "layer_types", "hybrid_override_pattern"]))
+    keys[way] = pattern if way == "hybrid_override_pattern" else [
+        draw(st.sampled_from(_NEMOTRON_KINDS[char])) for char in pattern]
+    heads = draw(st.integers(1, 6))
+    legacy = draw(st.booleans())  # mamba_n_groups, mamba_d_conv and mamba_conv_bias
+    experts = draw(st.integers(1, 4))
+    keys.update(mamba_num_heads=heads, mamba_head_dim=draw(st.integers(1, 8)),
+                ssm_state_size=draw(st.integers(1, 16)),
+                **{"mamba_n_groups" if legacy else "n_groups":
+                   draw(st.sampled_from(_divisors(heads))),
+                   "mamba_d_conv" if legacy else "conv_kernel": draw(st.integers(1, 5)),
+                   "mamba_conv_bias" if legacy else "use_conv_bias": draw(st.booleans())},
+                use_bias=draw(st.booleans()), attention_bias=draw(st.booleans()),
+                head_dim=draw(st.sampled_from([2, 4, 6])),
+                n_routed_experts=experts,
+                num_experts_per_tok=draw(st.integers(1, experts)),
+                moe_intermediate_size=draw(st.integers(1, 32)),
+                moe_shared_expert_intermediate_size=draw(st.integers(0, 32)))
     return keys
 
 

@@ -81,7 +81,7 @@ def test_layer_types_are_listed_layer_by_layer() -> None:
     ({"layer_types": ["full_attention"] * 3}, "layer_types lists 3 layers, but num_blocks is 4"),
     ({"layer_types": ["dense"] * 4}, "layer_types names 'dense'; choose from: full_attention, "
                                      "sliding_attention, chunked_attention, mamba, mamba2, "
-                                     "deltanet"),
+                                     "deltanet, mlp, moe"),
     ({"layer_types": ["sliding_attention"] * 4}, "layer_types lists sliding_attention layers: "
                                                  "give sliding_window too"),
     ({"layer_types": ["full_attention"] * 4, "sliding_window": 8},

@@ -21,6 +21,15 @@ part. Records written from transformers' modeling code (5.25).
   else every layer but each ``full_attention_interval``-th (4), which attends: grouped-query
   attention with an output gate (q_proj twice as wide) and head norms; Qwen-MoE's experts
   with a gated shared expert (``decoder_sparse_step``, ``mlp_only_layers``).
+- nemotron_h (Nemotron-H, Nemotron 3): single-part blocks, each one RMSNorm and ONE of a
+  Mamba-2 mixer (``linear_attention``, pattern "M"), grouped-query attention without
+  biases or positions (``full_attention``, "*"), a plain MLP (``mlp``, "-", ReLU² by
+  default) or experts beside one shared plain MLP (``moe``, "E"), as ``layers_block_type``
+  (or ``layer_types``, or the older ``hybrid_override_pattern``) lists them; the Mamba-2
+  mixer mamba_num_heads · mamba_head_dim wide, its projections biased by use_bias. The
+  attention owns no position encoding; paramcalc writes it rotary, which owns nothing and
+  costs nothing in its counts either. The head is never tied (transformers ties no
+  weights, whatever tie_word_embeddings says). A moe_latent_size is refused by name.
 
 A hybrid's layers are listed one by one (``layer_types``: ``full_attention`` or the
 state-space mixer), as transformers lists them.
@@ -31,7 +40,8 @@ from __future__ import annotations
 from typing import Any
 
 from .moe import _floor_head_dim
-from .record import MAX_LISTED, Experts, Family, Reader, count, flag, layers, optional, size, types
+from .record import (MAX_LISTED, Experts, Family, Reader, Refusal, count, flag, layers,
+                     optional, size, types)
 from .records import _QWEN_EXPERTS, BIAS, as_dense, biased, decoder, listed_per_layer
 
 
@@ -167,6 +177,52 @@ def _qwen3_next(keys: Reader, values: dict[str, Any]) -> None:
                       shared_expert_gate=True)
 
 
+#: Nemotron-H's layer kinds -> paramcalc's layer_types (single_part), and the pattern letters
+_NEMOTRON_LAYERS = {"linear_attention": "mamba2", "mamba": "mamba2",
+                    "full_attention": "full_attention", "attention": "full_attention",
+                    "mlp": "mlp", "moe": "moe"}
+_NEMOTRON_PATTERN = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
+
+
+def _nemotron_h(keys: Reader, values: dict[str, Any]) -> None:
+    given = keys.data.get(keys.where("layers_block_type"))
+    pattern = keys.data.get("hybrid_override_pattern")
+    if given is None and isinstance(pattern, str):  # the older name, read as the class does
+        wrong = [char for char in pattern if char not in _NEMOTRON_PATTERN]
+        if wrong or not pattern:
+            raise keys.refuse("hybrid_override_pattern", "is not a string of M, E, * and - "
+                              "(one letter a layer)")
+        n = len(pattern)
+        _listed(keys, "hybrid_override_pattern", n)
+        listed = [_NEMOTRON_PATTERN[char] for char in pattern]
+    elif pattern is not None and not isinstance(pattern, str) and given is None:
+        raise keys.refuse("hybrid_override_pattern", "is not a string of M, E, * and -")
+    else:
+        default = ["linear_attention", "moe", "full_attention", "mlp"]  # the class's default
+        n = len(given) if isinstance(given, list) else len(default)
+        _listed(keys, "layers_block_type", n)
+        listed = (default if given is None
+                  else listed_per_layer(keys, "layers_block_type", tuple(_NEMOTRON_LAYERS), n))
+    values["num_blocks"] = n  # the list's length: num_hidden_layers is derived from it
+    for name in ("dense_layers", "moe_step", "first_dense"):  # the list says which are moe
+        values.pop(name, None)
+    kinds = [_NEMOTRON_LAYERS[kind] for kind in listed]
+    values.update(layer_types=kinds, single_part=True,
+                  d_inner=keys["mamba_num_heads"] * keys["mamba_head_dim"],
+                  ssm_heads=keys["mamba_num_heads"], ssm_head_dim=keys["mamba_head_dim"])
+    if "mamba2" not in kinds:
+        for name in _SSM_VALUES:
+            values.pop(name, None)
+    if "full_attention" not in kinds:  # no attention layer: its sizes stay unread
+        for name in ("n_kv_heads", "head_dim"):
+            values.pop(name, None)
+    if "moe" not in kinds:
+        as_dense(values)
+    else:  # one shared MLP beside the experts, intermediate_size wide where its own is 0
+        shared = keys["moe_shared_expert_intermediate_size"] or keys["intermediate_size"]
+        values.update(shared_experts=1, shared_d_ff=shared)
+
+
 #: a Mamba-2 mixer's sizes under Bamba's (and Granite 4's) names
 _MAMBA2_KEYS = (size("mamba_expand"), size("mamba_n_heads"), size("mamba_n_groups"))
 
@@ -207,4 +263,20 @@ HYBRID: tuple[Family, ...] = (
     Family("qwen3_5_moe_text", {**_QWEN3_NEXT_FIELDS, "d_ff": None},
            experts=Experts("num_experts", "moe_intermediate_size"), hook=_qwen3_next,
            reads=(*_DELTANET_KEYS, size("shared_expert_intermediate_size"))),
+    # num_hidden_layers is the layer list's length (the hook's), never read from the file
+    Family("nemotron_h", decoder(mlp="plain", mlp_bias=flag("mlp_bias"), head="linear",
+                                 num_blocks=1, ssm_groups=size("n_groups"),
+                                 n_kv_heads=size("num_key_value_heads"), head_dim=size("head_dim"),
+                                 d_state=size("ssm_state_size"), d_conv=size("conv_kernel"),
+                                 conv_bias=flag("use_conv_bias"), ssm_bias=flag("use_bias")),
+           aliases={"layers_block_type": "layer_types", "n_routed_experts": "num_local_experts",
+                    "n_groups": "mamba_n_groups", "conv_kernel": "mamba_d_conv",
+                    "use_conv_bias": "mamba_conv_bias"},
+           experts=Experts("n_routed_experts", "moe_intermediate_size"),
+           refusals=(Refusal(optional("moe_latent_size"), "is set: the experts' latent "
+                             "projections (fc1_latent_proj, fc2_latent_proj) are not counted",
+                             lambda latent, keys: latent is not None),),
+           hook=_nemotron_h,
+           reads=(size("mamba_num_heads"), size("mamba_head_dim"),
+                  count("moe_shared_expert_intermediate_size"), types("layers_block_type"))),
 )

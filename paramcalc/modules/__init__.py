@@ -588,6 +588,27 @@ class TransformerBlock(nn.Module):
         return x + self._part("mlp", x)
 
 
+class SinglePartBlock(nn.Module):
+    """A block of one part (Nemotron-H's): x + part(norm(x)), the part a mixer (attention or
+    Mamba-2) or a feed-forward layer (an MLP or experts), never both."""
+
+    def __init__(self, config: ModelConfig, mixer: str, ffn: str) -> None:
+        super().__init__()
+        self.mixer, self.ffn = mixer, ffn
+        self.norm = make_norm(config.norm, config.d_model)
+        if mixer == "none":
+            self.mlp: nn.Module = MixtureOfExperts(config) if ffn == "moe" else MLP(config)
+        else:
+            window = config.sliding_window if mixer == "sliding" else None
+            self.attn: nn.Module = (Mamba2(config) if mixer == "mamba2"
+                                    else Mamba(config) if mixer == "mamba"
+                                    else Attention(config, window))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, d) -> (B, S, d)
+        part = self.mlp if self.mixer == "none" else self.attn
+        return x + part(self.norm(x))
+
+
 class SameConv1d(nn.Conv1d):
     """Conv1D over the sequence with 'same' padding, on (B, S, channels) tensors."""
 
@@ -697,6 +718,7 @@ class LanguageModel(nn.Module):
             SeedBlock(d, config.n_heads or 1, rotate, config.positional == "alibi")
             if config.block == "seed"
             else StateSpaceBlock(config, mixer) if config.ssm is not None
+            else SinglePartBlock(config, mixer, ffn) if config.single_part
             else TransformerBlock(config, moe=ffn == "moe", mixer=mixer)
             for mixer, ffn in layers(config))
         self.final_norm: nn.Module = (make_norm(config.norm, d) if config.final_norm
